@@ -1,0 +1,34 @@
+# `make audit` and `make test` work on a fresh machine: they create .venv (unless a virtual
+# environment is active), install the CPU torch pin first, then auditlens with its dev extras.
+SHELL := /bin/bash
+ifdef VIRTUAL_ENV
+PYTHON := $(VIRTUAL_ENV)/bin/python
+else
+PYTHON := .venv/bin/python
+endif
+STAMP := $(dir $(PYTHON)).auditlens-installed
+REPORT ?= reports
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup test audit bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ -z "$$VIRTUAL_ENV" ] && [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+test: setup
+	$(PYTHON) -m pytest tests
+
+audit: setup
+	$(PYTHON) -m pytest audits --audit-report $(REPORT)
+
+bench: setup
+	$(PYTHON) bench/capture.py
+
+clean:
+	rm -rf .venv build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,109 @@
+"""Low-level hook plumbing shared by capture and interventions.
+
+Every hook auditlens adds goes through :func:`hooked`, which removes it on exit whatever
+raised inside (KeyboardInterrupt included), and counts what is live so leaks are visible.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import CaptureError
+from .sites import Site, get_module
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Which examples the current forward pass holds: global indices and the attention mask."""
+
+    indices: torch.Tensor
+    attention_mask: torch.Tensor | None
+
+
+current_batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("auditlens_batch", default=None)
+_live_hooks: "weakref.WeakKeyDictionary[nn.Module, int]" = weakref.WeakKeyDictionary()
+
+# fn(activation [b, t, d] or [b, d], batch) -> replacement activation, or None to leave it
+ActivationFn = Callable[[torch.Tensor, Batch], "torch.Tensor | None"]
+
+
+def live_hook_count(model: nn.Module) -> int:
+    """Hooks auditlens currently holds on ``model`` (0 outside any capture or intervention)."""
+    return _live_hooks.get(model, 0)
+
+
+def batch_for(activation: torch.Tensor) -> Batch:
+    batch = current_batch.get()
+    if batch is not None and batch.indices.numel() == activation.shape[0]:
+        return batch
+    # A forward pass run by the user directly: the examples are 0..b-1, no padding known.
+    return Batch(torch.arange(activation.shape[0]), None)
+
+
+def primary(value) -> torch.Tensor:
+    """The activation tensor in a module's output (first element of a tuple)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        return value[0]
+    raise CaptureError(f"module output of type {type(value).__name__} holds no activation tensor")
+
+
+def _replace_primary(value, new: torch.Tensor):
+    if isinstance(value, torch.Tensor):
+        return new
+    return type(value)((new, *value[1:])) if isinstance(value, tuple) else [new, *value[1:]]
+
+
+def _hook_for(site: Site, fn: ActivationFn):
+    if site.reads_input:
+
+        def pre_hook(module, args, kwargs):
+            if args:
+                current = args[0]
+            elif "hidden_states" in kwargs:
+                current = kwargs["hidden_states"]
+            else:
+                raise CaptureError(f"site {site.name!r}: {site.module_path} was called without hidden states")
+            new = fn(current, batch_for(current))
+            if new is None:
+                return None
+            if args:
+                return (new, *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": new}
+
+        return pre_hook
+
+    def hook(module, args, output):
+        current = primary(output)
+        new = fn(current, batch_for(current))
+        return None if new is None else _replace_primary(output, new)
+
+    return hook
+
+
+@contextmanager
+def hooked(model: nn.Module, hooks: list[tuple[Site, ActivationFn]]) -> Iterator[None]:
+    """Install ``fn`` at each site for the duration of the block, in order; always remove them."""
+    handles = []
+    try:
+        for site, fn in hooks:
+            module = get_module(model, site)
+            if site.reads_input:
+                handle = module.register_forward_pre_hook(_hook_for(site, fn), with_kwargs=True)
+            else:
+                handle = module.register_forward_hook(_hook_for(site, fn))
+            handles.append(handle)
+            _live_hooks[model] = _live_hooks.get(model, 0) + 1
+        yield
+    finally:
+        for handle in reversed(handles):
+            handle.remove()
+            _live_hooks[model] -= 1

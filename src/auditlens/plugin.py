@@ -1,0 +1,1 @@
+"""pytest glue for auditlens (options, fixtures, reporting); the core never imports this module."""

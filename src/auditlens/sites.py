@@ -1,0 +1,148 @@
+"""Sites: named places in a model where activations are read or edited.
+
+A site is either a raw module path (``transformer.h.1.attn``), whose *output* is the
+activation, or a short alias resolved per architecture:
+
+- ``embed``   the residual stream entering block 0 (the input of the first block),
+- ``layer:N`` the output of block N (the residual stream after block N; negative N counts back),
+- ``attn:N``  what block N's attention sublayer writes, before the residual add,
+- ``mlp:N``   what block N's feed-forward sublayer writes, before the residual add.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from torch import nn
+
+from .errors import SiteError, closest
+
+# Child paths of a block, tried in order; the first that exists is the alias' module.
+# BERT's ``attention`` and ``output`` include the residual add and LayerNorm, so its
+# sublayer writes are the ``dense`` projections inside them.
+_ATTENTION_CHILDREN = ("attention.output.dense", "attn", "self_attn", "attention", "self_attention")
+_MLP_CHILDREN = ("mlp", "ffn", "feed_forward", "output.dense")
+_ALIAS = re.compile(r"^(layer|attn|mlp):(-?\d+)$")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A resolved site: the name the user gave, the module path, and which side is read."""
+
+    name: str
+    module_path: str
+    reads_input: bool = False  # True: the module's first positional input, not its output
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
+    """The ModuleList of transformer blocks (the longest one; ties go to the shallowest)."""
+    n_layers = _config_layers(model)
+    best: tuple[str, nn.ModuleList] | None = None
+    for path, module in model.named_modules():
+        if not isinstance(module, nn.ModuleList) or len(module) == 0:
+            continue
+        if n_layers is not None and len(module) != n_layers:
+            continue
+        if best is None or len(module) > len(best[1]):
+            best = (path, module)
+    return best
+
+
+def _config_layers(model: nn.Module) -> int | None:
+    config = getattr(model, "config", None)
+    for key in ("num_hidden_layers", "n_layer", "n_layers", "num_layers"):
+        value = getattr(config, key, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _child_path(block: nn.Module, candidates: tuple[str, ...]) -> str | None:
+    modules = dict(block.named_modules())
+    return next((c for c in candidates if c in modules), None)
+
+
+def alias_table(model: nn.Module) -> dict[str, Site]:
+    """Every alias this model supports, mapped to its Site."""
+    found = find_blocks(model)
+    if found is None:
+        return {}
+    path, blocks = found
+    table = {"embed": Site("embed", f"{path}.0", reads_input=True)}
+    for index, block in enumerate(blocks):
+        table[f"layer:{index}"] = Site(f"layer:{index}", f"{path}.{index}")
+        for kind, candidates in (("attn", _ATTENTION_CHILDREN), ("mlp", _MLP_CHILDREN)):
+            child = _child_path(block, candidates)
+            if child is not None:
+                table[f"{kind}:{index}"] = Site(f"{kind}:{index}", f"{path}.{index}.{child}")
+    return table
+
+
+def n_layers(model: nn.Module) -> int:
+    found = find_blocks(model)
+    return 0 if found is None else len(found[1])
+
+
+def resolve_site(model: nn.Module, name: str | Site) -> Site:
+    """Turn a site name into a Site, or raise SiteError listing what would be valid."""
+    if isinstance(name, Site):
+        return name
+    if not isinstance(name, str) or not name:
+        raise SiteError(f"a site must be a non-empty string such as 'layer:0'; got {name!r}")
+    table = alias_table(model)
+    match = _ALIAS.match(name)
+    if match and table:
+        kind, index = match.group(1), int(match.group(2))
+        count = n_layers(model)
+        if -count <= index < count and f"{kind}:{index % count}" in table:
+            site = table[f"{kind}:{index % count}"]
+            return Site(name, site.module_path, site.reads_input)
+        if any(key.startswith(kind + ":") for key in table):
+            raise SiteError(
+                f"site {name!r}: {type(model).__name__} has {count} blocks, so the index must be in "
+                f"{-count}..{count - 1}"
+            )
+    elif name in table:
+        return table[name]
+    modules = dict(model.named_modules())
+    if name in modules and name != "":
+        return Site(name, name)
+    raise SiteError(_unknown_site_message(model, name, table, modules))
+
+
+def _unknown_site_message(model, name, table, modules) -> str:
+    count = n_layers(model)
+    kinds = sorted({key.split(":")[0] for key in table if ":" in key})
+    aliases = (["embed"] if "embed" in table else []) + [f"{k}:0..{count - 1}" for k in kinds]
+    lines = [f"unknown site {name!r} in {type(model).__name__}."]
+    if aliases:
+        lines.append(f"  valid aliases: {', '.join(aliases)}")
+    else:
+        lines.append("  no aliases: this model has no list of transformer blocks; use a module path")
+    near = closest(name, [m for m in modules if m])
+    if near:
+        lines.append(f"  closest module paths: {', '.join(near)}")
+    lines.append("  any module path from model.named_modules() is also a valid site")
+    return "\n".join(lines)
+
+
+def expand_sites(model: nn.Module, pattern: str) -> list[Site]:
+    """``layer:*`` / ``attn:*`` / ``mlp:*`` become one Site per block; other names one Site."""
+    match = re.match(r"^(layer|attn|mlp):\*$", pattern)
+    if not match:
+        return [resolve_site(model, pattern)]
+    count = n_layers(model)
+    if count == 0:
+        raise SiteError(f"{pattern!r} needs a list of transformer blocks; {type(model).__name__} has none")
+    return [resolve_site(model, f"{match.group(1)}:{i}") for i in range(count)]
+
+
+def get_module(model: nn.Module, site: Site) -> nn.Module:
+    try:
+        return model.get_submodule(site.module_path)
+    except AttributeError as exc:
+        raise SiteError(f"site {site.name!r} points at {site.module_path!r}, which is not in the model") from exc

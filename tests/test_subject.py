@@ -1,0 +1,168 @@
+import json
+import os
+import subprocess
+import sys
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from auditlens import ConceptError, ModelLoadError, load_subject
+from auditlens.zoo.vocab import word_tokenizer
+
+from tiny_models import VOCAB, build
+
+WORDS = [f"w{i}" for i in range(VOCAB - 3)]
+
+
+@pytest.fixture
+def saved_dir(tmp_path):
+    """A tiny GPT-2 classifier and its word tokenizer, written by save_pretrained."""
+    directory = tmp_path / "tiny-gpt2"
+    build("gpt2").save_pretrained(directory)
+    word_tokenizer(WORDS).save_pretrained(directory)
+    return directory
+
+
+def test_loads_a_save_pretrained_directory_with_its_tokenizer(saved_dir):
+    subject = load_subject(saved_dir)
+    assert subject.kind == "classifier" and subject.n_layers == 3
+    assert not subject.model.training
+    assert not any(p.requires_grad for p in subject.model.parameters())
+    inputs = subject.encode(["w1 w2 w3", "w4"])
+    assert inputs.input_ids.tolist() == [[4, 5, 6], [7, 0, 0]] and inputs.texts == ("w1 w2 w3", "w4")
+
+
+def test_loaded_weights_equal_the_saved_ones(saved_dir):
+    subject = load_subject(saved_dir)
+    saved = load_file(saved_dir / "model.safetensors")
+    state = subject.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in saved.items())
+
+
+def test_kind_is_inferred_from_the_config(tmp_path):
+    build("llama").save_pretrained(tmp_path / "lm")
+    assert load_subject(tmp_path / "lm").kind == "causal-lm"
+
+
+def test_kind_can_be_forced_to_the_bare_encoder(saved_dir):
+    assert load_subject(saved_dir, kind="encoder").kind == "encoder"
+
+
+def _load_offline(hub_cache: Path, spec: str) -> subprocess.CompletedProcess:
+    """load_subject(spec) in a fresh interpreter whose hub cache and offline mode are set at start-up."""
+    code = (
+        "from auditlens import load_subject, ModelLoadError\n"
+        f"try:\n    s = load_subject({spec!r}); print('LOADED', s.id, s.n_layers, s.tokenizer is not None)\n"
+        "except ModelLoadError as e:\n    print('ERROR', e)\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_hub_id_goes_through_from_pretrained_offline(saved_dir, tmp_path):
+    # given a hub cache laid out as huggingface_hub writes it, and no network
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--acme--tiny" / "snapshots" / "0123abcd"
+    shutil.copytree(saved_dir, snapshot)
+    (cache / "models--acme--tiny" / "refs").mkdir()
+    (cache / "models--acme--tiny" / "refs" / "main").write_text("0123abcd")
+    # when loaded by its hub id, then the real hub path resolves it
+    result = _load_offline(cache, "acme/tiny")
+    assert "LOADED acme/tiny 3 True" in result.stdout, result.stdout + result.stderr
+    # and an id the hub cannot give is a clear error
+    result = _load_offline(cache, "acme/missing")
+    assert "ERROR cannot load 'acme/missing': it is not a local directory" in result.stdout, result.stderr
+
+
+def test_missing_local_path_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelLoadError, match="no model directory at .*nowhere"):
+        load_subject(str(tmp_path / "nowhere"))
+
+
+def test_directory_without_config_is_refused(tmp_path):
+    with pytest.raises(ModelLoadError, match="has no config.json"):
+        load_subject(tmp_path)
+
+
+def test_directory_without_weights_is_refused(saved_dir):
+    (saved_dir / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match=r"has no model weights \(\*.safetensors\)"):
+        load_subject(saved_dir)
+
+
+def test_pickle_only_checkpoint_is_refused_unless_allowed(saved_dir):
+    # given a directory whose only weights are a pickle
+    model = build("gpt2")
+    (saved_dir / "model.safetensors").unlink()
+    torch.save(model.state_dict(), saved_dir / "pytorch_model.bin")
+    # then it is refused by default, naming the file
+    with pytest.raises(ModelLoadError, match=r"only pickle checkpoints \(pytorch_model.bin\).*allow_pickle=True"):
+        load_subject(saved_dir)
+    # and loads when the user says they trust it
+    subject = load_subject(saved_dir, allow_pickle=True)
+    assert torch.equal(subject.model.score.weight, model.score.weight)
+
+
+def test_remote_code_is_never_run_unless_asked(saved_dir):
+    config = json.loads((saved_dir / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "custom.CustomConfig"}
+    config["model_type"] = "custom-unknown"
+    (saved_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="trust_remote_code"):
+        load_subject(saved_dir)
+
+
+def test_in_memory_module_with_its_tokenizer():
+    tokenizer = word_tokenizer(WORDS)
+    subject = load_subject(build("bert"), tokenizer=tokenizer, id="mine")
+    assert subject.id == "mine" and subject.kind == "classifier" and subject.tokenizer is tokenizer
+
+
+def test_dtype_option_converts_the_weights(saved_dir):
+    assert load_subject(saved_dir, dtype="bfloat16").model.score.weight.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("option, match", [
+    ({"dtype": "float8"}, "dtype must be one of float32, bfloat16, float16; got 'float8'"),
+    ({"device": "tpu:9"}, "device must be 'cpu', 'cuda', 'cuda:N' or 'auto'"),
+    ({"kind": "regressor"}, "kind must be one of classifier, causal-lm, encoder"),
+])
+def test_bad_options_are_named(option, match):
+    with pytest.raises(ModelLoadError, match=match):
+        load_subject(build("gpt2"), **option)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_asking_for_a_gpu_without_one_is_a_clear_error():
+    with pytest.raises(ModelLoadError, match="torch sees no CUDA GPU here"):
+        load_subject(build("gpt2"), device="cuda")
+
+
+def test_fingerprint_is_stable_and_tracks_the_weights():
+    a, b = load_subject(build("gpt2", seed=0)), load_subject(build("gpt2", seed=0))
+    assert a.fingerprint == b.fingerprint
+    c = build("gpt2", seed=0)
+    with torch.no_grad():
+        c.score.weight[0, 0] += 1e-3
+    assert load_subject(c).fingerprint != a.fingerprint
+
+
+def test_unknown_fixture_suggests_the_closest():
+    with pytest.raises(ModelLoadError, match="no fixture named 'minilmm'. Did you mean minilm"):
+        load_subject("fixture:minilmm")
+
+
+@pytest.mark.parametrize("examples, match", [
+    ([], "the dataset is empty"),
+    ([[3, 4], []], r"inputs \[1\] have no tokens"),
+    ([[3, VOCAB + 5]], "token ids outside the vocabulary"),
+    ([list(range(2, 35))], r"longer than the context of .* \(32 tokens\)"),
+    (["some text"], "has no tokenizer"),
+])
+def test_bad_inputs_are_named(examples, match):
+    subject = load_subject(build("gpt2"))
+    with pytest.raises(ConceptError, match=match):
+        subject.encode(examples)
