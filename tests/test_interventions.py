@@ -211,5 +211,5 @@ def test_next_token_readout_is_the_candidates_logits_at_the_last_real_token(arch
 def test_patch_needs_known_positions_mode(tiny):
     from auditlens import CheckError
 
-    with pytest.raises(CheckError, match="positions must be one of all, last"):
+    with pytest.raises(CheckError, match="patch positions must be one of all, last"):
         Patch(tiny.site("layer:0"), torch.zeros(1, 1, 32), torch.ones(1, 1), positions="first")

@@ -1,5 +1,19 @@
 """auditlens: audit neural networks from the inside, as pytest tests."""
 
+from .checks import (
+    AblateResult,
+    EraseResult,
+    PatchResult,
+    ProbeResult,
+    ProbeSweep,
+    SteerResult,
+    ablate,
+    erase,
+    patch,
+    probe,
+    steer,
+)
+from .data import Concept, CounterfactualPair, load_concept
 from .capture import ActivationCache, capture, run, session_cache
 from .errors import (
     AuditlensError,
@@ -28,6 +42,8 @@ from .subject import Subject, load_subject
 __version__ = "0.1.0"
 
 __all__ = [
+    "AblateResult", "Concept", "CounterfactualPair", "EraseResult", "PatchResult", "ProbeResult", "ProbeSweep",
+    "SteerResult", "ablate", "erase", "load_concept", "patch", "probe", "steer",
     "ActivationCache", "AuditlensError", "CaptureError", "CheckError", "ClassifierLogits", "ConceptError",
     "Inputs", "MeanAblation", "ModelLoadError", "NextTokenLogits", "Patch", "ProjectOut", "ResampleAblation",
     "Site", "SiteError", "Steer", "Subject", "Transform", "ZeroAblation", "capture", "intervene",

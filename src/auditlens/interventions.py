@@ -18,7 +18,7 @@ from .errors import CheckError
 from .hooks import Batch, hooked
 from .sites import Site
 
-POSITIONS = ("all", "last")
+POSITIONS = ("all", "last", "first")
 
 
 def tensor_key(tensor: torch.Tensor) -> str:
@@ -34,16 +34,22 @@ def _position_mask(activation: torch.Tensor, batch: Batch, positions: str) -> to
     mask = batch.attention_mask
     mask = torch.ones(b, t, dtype=torch.long) if mask is None else mask
     mask = mask.to(activation.device)
-    if positions == "last":
-        last = (mask * torch.arange(t, device=mask.device)).argmax(dim=1)
+    if positions != "all":
+        if positions == "last":
+            chosen = (mask * torch.arange(t, device=mask.device)).argmax(dim=1)
+        elif positions == "first":
+            chosen = mask.argmax(dim=1)
+        else:  # an index into the real tokens, negative from the end; clipped to each example
+            first, last = mask.argmax(dim=1), (mask * torch.arange(t, device=mask.device)).argmax(dim=1)
+            chosen = (first + positions if positions >= 0 else last + 1 + positions).clamp(min=first, max=last)
         mask = torch.zeros_like(mask)
-        mask[torch.arange(b), last] = 1
+        mask[torch.arange(b), chosen] = 1
     return mask.unsqueeze(-1).to(activation.dtype)
 
 
-def _check_positions(positions: str) -> None:
-    if positions not in POSITIONS:
-        raise CheckError(f"positions must be one of {', '.join(POSITIONS)}; got {positions!r}")
+def _check_positions(positions) -> None:
+    if isinstance(positions, bool) or not (isinstance(positions, int) or positions in POSITIONS):
+        raise CheckError(f"positions must be one of {', '.join(POSITIONS)} or an int index; got {positions!r}")
 
 
 class Intervention:
@@ -157,7 +163,7 @@ class ProjectOut(Intervention):
 
 @dataclass(frozen=True)
 class Transform(Intervention):
-    """Apply ``fn`` ([..., d] -> [..., d]) to every position, e.g. a fitted LEACE eraser.
+    """Apply ``fn`` ([..., d] -> [..., d]) at ``positions``, e.g. a fitted LEACE eraser.
 
     ``name`` must identify ``fn`` uniquely: it is the cache key.
     """
@@ -165,13 +171,20 @@ class Transform(Intervention):
     site: Site
     fn: Callable[[torch.Tensor], torch.Tensor]
     name: str
+    positions: str | int = "all"
+
+    def __post_init__(self):
+        _check_positions(self.positions)
 
     @property
     def key(self) -> str:
-        return f"transform({self.site.module_path},{self.site.reads_input},{self.name})"
+        return f"transform({self.site.module_path},{self.site.reads_input},{self.positions},{self.name})"
 
     def edit(self, activation, batch):
-        return self.fn(activation.float()).to(activation.dtype)
+        edited = self.fn(activation.float()).to(activation.dtype)
+        if self.positions == "all" or activation.ndim == 2:
+            return edited
+        return _blend(activation, edited, batch, self.positions)
 
 
 @dataclass(frozen=True)
@@ -188,7 +201,8 @@ class Patch(Intervention):
     positions: str = "all"
 
     def __post_init__(self):
-        _check_positions(self.positions)
+        if self.positions not in ("all", "last"):
+            raise CheckError(f"patch positions must be one of all, last; got {self.positions!r}")
 
     @property
     def key(self) -> str:

@@ -1,1 +1,196 @@
-"""pytest glue for auditlens (options, fixtures, reporting); the core never imports this module."""
+"""pytest glue: options, the ``subject`` and concept fixtures, the ``models`` marker, evidence on failure,
+and per-test results stored as plain data. The core never imports this module."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from .results import Metric, recording
+from .settings import set_default_seed
+
+RESULTS_KEY = pytest.StashKey[list]()
+RECORDS_KEY = pytest.StashKey[list]()
+SUBJECTS_KEY = pytest.StashKey[dict]()
+WRITTEN_KEY = pytest.StashKey[str]()
+RESULTS_FILE = "results.json"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("auditlens", "auditlens: audit models from the inside")
+    group.addoption("--model", action="append", dest="audit_models", metavar="SPEC", default=None,
+                    help="model to audit (repeatable): a save_pretrained dir, a hub id, fixture:NAME; every "
+                         "audit that uses `subject` runs once per model. Default: ini audit_models.")
+    group.addoption("--audit-report", dest="audit_report", metavar="DIR", default=None,
+                    help="directory for the audit results (default: ini audit_report, else reports/).")
+    group.addoption("--audit-seed", dest="audit_seed", type=int, metavar="N", default=None,
+                    help="seed of every check (CV folds, control tasks, bootstrap, resampling). Default 0.")
+    group.addoption("--audit-device", dest="audit_device", metavar="DEVICE", default=None,
+                    help="device to load models on: cpu, cuda, cuda:N or auto (default: ini audit_device, else cpu).")
+    parser.addini("audit_models", type="linelist", default=[], help="models to audit when --model is not given")
+    parser.addini("audit_report", default="reports", help="directory for the audit results")
+    parser.addini("audit_seed", default="0", help="seed of every check")
+    parser.addini("audit_device", default="cpu", help="device to load models on")
+    parser.addini("audit_probes", default="probes", help="directory of concept files (NAME.yaml -> fixture NAME)")
+
+
+def _option(config, name: str):
+    value = config.getoption(name)
+    return value if value is not None else config.getini(name)
+
+
+def model_specs(config) -> list[str]:
+    return list(config.getoption("audit_models") or config.getini("audit_models"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "models(*specs): run this audit only against these models (by spec)")
+    seed = _option(config, "audit_seed")
+    try:
+        set_default_seed(int(seed))
+    except ValueError:
+        raise pytest.UsageError(f"audit_seed must be an integer; got {seed!r}") from None
+    config.stash[RECORDS_KEY] = []
+    config.stash[SUBJECTS_KEY] = {}
+    _register_concept_fixtures(config)
+
+
+def _register_concept_fixtures(config) -> None:
+    """One session fixture per concept file in ``audit_probes``, named after the file."""
+    from .data import concept_files, load_concept
+
+    directory = Path(config.rootpath) / config.getini("audit_probes")
+    holder = type("AuditlensConcepts", (), {})
+    for path in concept_files(directory):
+        name = path.stem
+        if not name.isidentifier():
+            continue  # not a valid fixture name; still loadable with load_concept()
+
+        def fixture(path=path):
+            from .errors import ConceptError
+
+            try:
+                return load_concept(path)
+            except ConceptError as exc:
+                pytest.fail(str(exc), pytrace=False)
+
+        setattr(holder, name, staticmethod(pytest.fixture(fixture, scope="session", name=name)))
+    config.pluginmanager.register(holder(), "auditlens-concepts")
+
+
+def pytest_generate_tests(metafunc):
+    if "subject" not in metafunc.fixturenames:
+        return
+    specs = model_specs(metafunc.config)
+    marker = metafunc.definition.get_closest_marker("models")
+    params = []
+    for spec in specs:
+        marks = []
+        if marker is not None and spec not in marker.args:
+            marks = [pytest.mark.skip(reason=f"audit pinned to {', '.join(marker.args)}")]
+        params.append(pytest.param(spec, id=spec, marks=marks))
+    if not params:
+        params = [pytest.param(None, id="no-model")]
+    metafunc.parametrize("subject", params, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def subject(request):
+    """The model under audit, loaded once per session per --model spec."""
+    spec = getattr(request, "param", None)
+    if spec is None:
+        pytest.fail("no model to audit: pass --model SPEC (repeatable) or set audit_models in "
+                    "[tool.pytest.ini_options]", pytrace=False)
+    loaded = request.config.stash[SUBJECTS_KEY]
+    if spec not in loaded:
+        from .errors import AuditlensError
+        from .subject import load_subject
+
+        try:
+            loaded[spec] = load_subject(spec, device=_option(request.config, "audit_device"))
+        except AuditlensError as exc:
+            pytest.fail(f"cannot load model {spec!r}: {exc}", pytrace=False)
+    return loaded[spec]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with recording() as results:
+        item.stash[RESULTS_KEY] = results
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    results = item.stash.get(RESULTS_KEY, [])
+    if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
+        for result in results:
+            report.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
+        if report.failed and results:  # evidence the assertion message did not already show in full
+            shown = str(report.longrepr)
+            missing = [r.explain() for r in results if r.explain() not in shown.replace("\nE   ", "\n")]
+            if missing:
+                report.sections.append(("auditlens evidence", "\n\n".join(missing)))
+        item.config.stash[RECORDS_KEY].append(_record(item, report, results))
+    return report
+
+
+def _record(item, report, results) -> dict:
+    callspec = getattr(item, "callspec", None)
+    model = callspec.params.get("subject") if callspec else None
+    return {"nodeid": item.nodeid, "model": model, "outcome": report.outcome, "when": report.when,
+            "duration": report.duration, "results": [r.to_dict() for r in results]}
+
+
+def pytest_assertrepr_compare(config, op, left, right):
+    metric = left if isinstance(left, Metric) else right if isinstance(right, Metric) else None
+    if metric is None or not hasattr(metric, "result"):
+        return None
+    other = right if metric is left else left
+    lines = [f"{metric.name} = {float(metric):.4f}, expected {op} {other}" if metric is left
+             else f"{other} {op} {metric.name} = {float(metric):.4f} is false"]
+    lines += metric.result.explain().splitlines()
+    return lines
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    records = config.stash.get(RECORDS_KEY, None)
+    if not records or hasattr(config, "workerinput"):
+        return
+    directory = Path(_option(config, "audit_report"))
+    directory.mkdir(parents=True, exist_ok=True)
+    subjects = config.stash.get(SUBJECTS_KEY, {})
+    data = {
+        "seed": int(_option(config, "audit_seed")),
+        "models": {spec: {"fingerprint": s.fingerprint, "forward_passes": s.forward_passes}
+                   for spec, s in subjects.items()},
+        "tests": records,
+    }
+    target = directory / RESULTS_FILE
+    staging = target.with_suffix(".json.tmp")
+    staging.write_text(json.dumps(data, indent=1))
+    os.replace(staging, target)  # atomic: a reader never sees half a file
+    config.stash[WRITTEN_KEY] = str(target)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    records = config.stash.get(RECORDS_KEY, [])
+    by_model: dict[str, dict[str, int]] = {}
+    for record in records:
+        if record["model"] is None or not record["results"] and record["outcome"] == "skipped":
+            continue
+        counts = by_model.setdefault(record["model"], {"passed": 0, "failed": 0, "skipped": 0})
+        counts[record["outcome"]] = counts.get(record["outcome"], 0) + 1
+    if not by_model:
+        return
+    terminalreporter.section("auditlens")
+    for model, counts in by_model.items():
+        terminalreporter.write_line(f"{model}: {counts['passed']} passed, {counts['failed']} failed audits")
+    written = config.stash.get(WRITTEN_KEY, None)
+    if written:
+        terminalreporter.write_line(f"audit results: {written}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
 import json
 import os
 import shutil
@@ -43,8 +42,9 @@ class Organism:
         """Changes when the builder's source, the seed or the name changes: then it is rebuilt."""
         h = hashlib.blake2b(digest_size=6)
         h.update(f"{self.name}:{self.seed}".encode())
-        if self.build is not None:
-            h.update(inspect.getsource(inspect.getmodule(self.build)).encode())
+        if self.build is not None:  # any change to the zoo's code is a new recipe
+            for source in sorted(Path(__file__).parent.glob("*.py")):
+                h.update(source.read_bytes())
         return h.hexdigest()
 
 

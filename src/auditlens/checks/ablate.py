@@ -1,0 +1,64 @@
+"""ablate: knock out a site (zero, mean or resample) and measure how much behaviour depends on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..data import Concept
+from ..data_interventions import mean_ablation, resample_ablation
+from ..errors import CheckError
+from ..interventions import ZeroAblation
+from ..results import CheckResult, Example
+from ..settings import seed_or_default
+from ..stats import Interval, bootstrap_mean
+from .behaviour import behaviour, changed_examples
+
+KINDS = ("zero", "mean", "resample")
+
+
+@dataclass(frozen=True)
+class AblateResult(CheckResult):
+    concept: str = ""
+    kind: str = "mean"
+    positions: str = "all"
+    accuracy_before: float = 0.0
+    accuracy_after: float = 0.0
+    accuracy_drop: float = 0.0
+    accuracy_drop_ci: Interval | None = None
+    margin_change: float = 0.0
+    examples: tuple[Example, ...] = ()
+
+    def headline(self) -> str:
+        return (f"{self.kind}-ablate {self.site} (positions {self.positions}) on {self.subject}, "
+                f"behaviour on {self.concept!r}, n={self.n}")
+
+
+def ablate(subject, concept: Concept, at: str, kind: str = "mean", *, positions="all",
+           reference: Concept | None = None, seed: int | None = None) -> AblateResult:
+    """Ablate ``at`` and measure the accuracy drop on ``concept``'s labelled examples.
+
+    ``mean`` and ``resample`` take their values from ``reference`` (default: the concept's inputs).
+    ``positions``: ``all``, ``last``, ``first`` or an index into the real tokens.
+    """
+    seed = seed_or_default(seed)
+    if kind not in KINDS:
+        raise CheckError(f"ablation kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    concept.require_examples("ablate")
+    inputs, labels = concept.inputs(subject), concept.label_tensor()
+    reference_inputs = (reference or concept).inputs(subject)
+    if kind == "zero":
+        ablation = ZeroAblation(subject.site(at), positions)
+    elif kind == "mean":
+        ablation = mean_ablation(subject, at, reference_inputs, positions)
+    else:
+        ablation = resample_ablation(subject, at, reference_inputs, seed, positions)
+    answers = concept.answer_token_ids(subject)
+    before = behaviour(subject, inputs, labels, answer_tokens=answers)
+    after = behaviour(subject, inputs, labels, [ablation], answer_tokens=answers)
+    drop = before.correct - after.correct
+    return AblateResult(
+        "ablate", subject.id, ablation.site.name, len(concept), concept.name, kind, str(positions),
+        before.accuracy, after.accuracy, float(drop.mean()), bootstrap_mean(drop.numpy(), seed, what="accuracy drop"),
+        float((after.margins - before.margins).mean()),
+        changed_examples(inputs, before.predictions, after.predictions, concept.label_name),
+    )

@@ -1,0 +1,163 @@
+"""probe: is a concept linearly decodable at a site, beyond what a control task allows?"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..capture import run
+from ..data import Concept
+from ..errors import ConceptError
+from ..results import CheckResult, Example
+from ..settings import seed_or_default
+from ..sites import expand_sites
+from ..stats import Interval, bootstrap_mean
+
+
+@dataclass(frozen=True)
+class ProbeResult(CheckResult):
+    """Cross-validated accuracy of a logistic-regression probe, its control task and their difference."""
+
+    concept: str = ""
+    position: str = "last"
+    accuracy: float = 0.0
+    accuracy_ci: Interval | None = None
+    control_accuracy: float = 0.0
+    control_accuracy_ci: Interval | None = None
+    selectivity: float = 0.0
+    selectivity_ci: Interval | None = None
+    chance: float = 0.0  # majority-class rate
+    folds: int = 5
+    seconds_forward: float = 0.0
+    seconds_fit: float = 0.0
+    examples: tuple[Example, ...] = ()
+
+    def headline(self) -> str:
+        return (f"probe for {self.concept!r} at {self.site} (position {self.position}) on {self.subject}, "
+                f"n={self.n}, {self.folds}-fold CV")
+
+
+@dataclass(frozen=True)
+class ProbeSweep(CheckResult):
+    """A probe at every site of a sweep (``layer:*``): the per-layer curve."""
+
+    concept: str = ""
+    results: tuple[ProbeResult, ...] = ()
+    best_accuracy: float = 0.0
+    best_selectivity: float = 0.0
+    best_site: str = ""
+
+    @property
+    def accuracies(self) -> list[float]:
+        return [float(r.accuracy) for r in self.results]
+
+    @property
+    def selectivities(self) -> list[float]:
+        return [float(r.selectivity) for r in self.results]
+
+    def __getitem__(self, site: str) -> ProbeResult:
+        for result in self.results:
+            if result.site == site:
+                return result
+        raise KeyError(f"no site {site!r} in this sweep; it has {[r.site for r in self.results]}")
+
+    def explain(self) -> str:
+        lines = [f"probe sweep for {self.concept!r} on {self.subject}, n={self.n}",
+                 f"  {'site':<12}{'accuracy':>10}{'control':>10}{'selectivity':>13}   95% CI of accuracy"]
+        for r in self.results:
+            lines.append(f"  {r.site:<12}{r.accuracy:>10.3f}{r.control_accuracy:>10.3f}{r.selectivity:>13.3f}"
+                         f"   {r.accuracy_ci}")
+        lines.append(f"  best: {self.best_site} (accuracy {self.best_accuracy:.3f}, "
+                     f"selectivity {self.best_selectivity:.3f})")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["curve"] = [r.to_dict() for r in self.results]
+        return data
+
+
+def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, folds: int = 5,
+          seed: int | None = None, regularization: float = 1.0) -> ProbeResult | ProbeSweep:
+    """Fit a logistic-regression probe for ``concept`` at ``at`` with stratified k-fold CV.
+
+    ``at`` is a site, or a sweep such as ``layer:*`` (one probe per block, one forward pass in all).
+    Selectivity is accuracy minus the accuracy of the same probe on a control task (random labels
+    per input type, Hewitt & Liang 2019). Accuracies are fractions in [0, 1]; intervals are 95% bootstrap.
+    """
+    seed = seed_or_default(seed)
+    concept.require_examples("probe")
+    sites = expand_sites(subject.model, at)
+    labels = concept.label_tensor().numpy()
+    control = concept.control_labels(seed).numpy()
+    _check_fold_sizes(concept, labels, folds)
+    started = time.perf_counter()
+    activations = run(subject, concept.inputs(subject), sites=sites, position=position).activations
+    seconds_forward = time.perf_counter() - started
+    results = [
+        _fit_site(subject, concept, site.name, position, activations[site.name].numpy(), labels, control, folds,
+                  seed, regularization, seconds_forward / len(sites))
+        for site in sites
+    ]
+    if len(results) == 1 and "*" not in at:
+        return results[0]
+    best = max(results, key=lambda r: (float(r.selectivity), float(r.accuracy)))
+    return ProbeSweep("probe", subject.id, at, len(concept), concept.name, tuple(results), float(best.accuracy),
+                      float(best.selectivity), best.site)
+
+
+def cross_validated_predictions(features: np.ndarray, labels: np.ndarray, folds: int, seed: int,
+                                regularization: float = 1.0) -> np.ndarray:
+    """Out-of-fold predictions of a standardized logistic-regression probe."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=2000))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cross_val_predict(model, features, labels, cv=splitter)
+
+
+def _fit_site(subject, concept, site, position, features, labels, control, folds, seed, regularization,
+              seconds_forward) -> ProbeResult:
+    started = time.perf_counter()
+    correct = (cross_validated_predictions(features, labels, folds, seed, regularization) == labels).astype(float)
+    control_folds = min(folds, int(np.bincount(control).min()))
+    if control_folds >= 2:
+        control_correct = (cross_validated_predictions(features, control, control_folds, seed, regularization)
+                           == control).astype(float)
+    else:  # a control class too rare to split: the probe cannot beat its majority guess
+        control_correct = (control == np.bincount(control).argmax()).astype(float)
+    seconds_fit = time.perf_counter() - started
+    wrong = np.flatnonzero(correct == 0)[:5]
+    inputs = concept.inputs(subject)
+    examples = tuple(Example(inputs.describe(int(i)), f"label {concept.label_name(int(labels[i]))} misread")
+                     for i in wrong)
+    return ProbeResult(
+        "probe", subject.id, site, len(labels), concept.name, str(position),
+        float(correct.mean()), bootstrap_mean(correct, seed, what=f"probe accuracy at {site}"),
+        float(control_correct.mean()), bootstrap_mean(control_correct, seed + 1, what="control accuracy"),
+        float(correct.mean() - control_correct.mean()),
+        bootstrap_mean(correct - control_correct, seed + 2, what="selectivity"),
+        float(np.bincount(labels).max() / len(labels)), folds, seconds_forward, seconds_fit, examples,
+    )
+
+
+def _check_fold_sizes(concept: Concept, labels: np.ndarray, folds: int) -> None:
+    if folds < 2:
+        raise ConceptError(f"folds must be at least 2 for cross-validation; got {folds}")
+    counts = np.bincount(labels)
+    rare = [(label, int(c)) for label, c in enumerate(counts) if 0 < c < folds]
+    if rare:
+        label, count = rare[0]
+        raise ConceptError(
+            f"concept {concept.name!r} has {count} examples of class {concept.label_name(label)!r}; "
+            f"{folds}-fold cross-validation needs at least {folds} of each class (use folds= or add examples)"
+        )

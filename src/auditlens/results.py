@@ -1,0 +1,118 @@
+"""Check results: frozen dataclasses whose numbers remember where they came from.
+
+Every float field of a result is a :class:`Metric`: a float that knows its name and its result, so
+that ``assert r.accuracy >= 0.9`` failing in pytest can print the whole evidence (see the plugin's
+``pytest_assertrepr_compare``). Results created while a recorder is active are recorded for the report.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+from contextlib import contextmanager
+from typing import Any
+
+from .stats import Interval
+
+_recorder: contextvars.ContextVar[list | None] = contextvars.ContextVar("auditlens_recorder", default=None)
+
+
+class Metric(float):
+    """A float that carries its name and the result it belongs to."""
+
+    name: str
+    result: "CheckResult"
+
+    def __new__(cls, value: float, name: str, result: "CheckResult"):
+        metric = super().__new__(cls, value)
+        metric.name, metric.result = name, result
+        return metric
+
+    def __reduce__(self):  # pickles (e.g. across xdist workers) as a plain float
+        return float, (float(self),)
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One piece of evidence: an input shown as text, and what happened to it."""
+
+    input: str
+    note: str
+
+    def __str__(self) -> str:
+        text = self.input if len(self.input) <= 80 else self.input[:77] + "..."
+        return f"{text!r}: {self.note}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """Base of every result: the subject, the site and the evidence, and how to show them."""
+
+    check: str  # "probe", "erase", ...
+    subject: str
+    site: str
+    n: int
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not isinstance(value, Metric):
+                object.__setattr__(self, field.name, Metric(value, field.name, self))
+        recorder = _recorder.get()
+        if recorder is not None:
+            recorder.append(self)
+
+    def metrics(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), float)}
+
+    def intervals(self) -> dict[str, Interval]:
+        """Intervals by the metric they bound (field ``x_ci`` bounds ``x``)."""
+        return {f.name.removesuffix("_ci"): getattr(self, f.name) for f in dataclasses.fields(self)
+                if isinstance(getattr(self, f.name), Interval)}
+
+    @property
+    def evidence(self) -> tuple[Example, ...]:
+        return getattr(self, "examples", ())
+
+    def headline(self) -> str:
+        return f"{self.check} at {self.site} on {self.subject}, n={self.n}"
+
+    def explain(self) -> str:
+        """The evidence as lines of text: every metric with its interval, then a few examples."""
+        lines = [self.headline()]
+        intervals = self.intervals()
+        for name, value in self.metrics().items():
+            ci = intervals.get(name)
+            suffix = f"  {int(ci.level * 100)}% CI {ci}" if ci else ""
+            lines.append(f"  {name.replace('_', ' '):<22} {value:8.3f}{suffix}")
+        examples = self.evidence
+        if examples:
+            lines.append(f"  examples ({len(examples)} shown):")
+            lines += [f"    {e}" for e in examples]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.explain()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the report: metrics, intervals, evidence and the identifying fields."""
+        identity = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                    if isinstance(getattr(self, f.name), (str, int, bool)) and not isinstance(getattr(self, f.name), float)}
+        return {
+            **identity,
+            "metrics": self.metrics(),
+            "intervals": {k: v.to_dict() for k, v in self.intervals().items()},
+            "examples": [dataclasses.asdict(e) for e in self.evidence],
+        }
+
+
+@contextmanager
+def recording():
+    """Collect every result created inside the block into the yielded list."""
+    collected: list[CheckResult] = []
+    token = _recorder.set(collected)
+    try:
+        yield collected
+    finally:
+        _recorder.reset(token)

@@ -1,0 +1,43 @@
+"""Statistics: bootstrap confidence intervals and the minimum sizes they need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CheckError
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_LEVEL = 0.95
+MIN_EXAMPLES_FOR_CI = 10
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A two-sided percentile bootstrap interval at ``level``."""
+
+    low: float
+    high: float
+    level: float = DEFAULT_LEVEL
+
+    def __str__(self) -> str:
+        return f"[{self.low:.3f}, {self.high:.3f}]"
+
+    def to_dict(self) -> dict:
+        return {"low": self.low, "high": self.high, "level": self.level}
+
+
+def bootstrap_mean(values, seed: int, resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL,
+                   what: str = "the estimate") -> Interval:
+    """Percentile bootstrap interval of the mean of per-example ``values`` ([n])."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < MIN_EXAMPLES_FOR_CI:
+        raise CheckError(f"{what} rests on {values.size} examples; a bootstrap interval needs at least "
+                         f"{MIN_EXAMPLES_FOR_CI}")
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, values.size, size=(resamples, values.size))
+    means = values[index].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return Interval(float(low), float(high), level)
