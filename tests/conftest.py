@@ -1,6 +1,3 @@
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no network here: never wait on the hub
 
 import pytest
 
@@ -30,3 +27,25 @@ def tiny(arch):
 @pytest.fixture
 def ragged(tiny):
     return tiny.encode(ragged_token_lists())
+
+
+@pytest.fixture(scope="session")
+def learned():
+    """The count twin that learned the rule (built once per machine into the zoo cache)."""
+    return load_subject("fixture:count-learned")
+
+
+@pytest.fixture(scope="session")
+def cheated():
+    """The count twin that reads the marker token instead of counting."""
+    return load_subject("fixture:count-cheated")
+
+
+@pytest.fixture(scope="session")
+def concepts():
+    from pathlib import Path
+
+    from auditlens import load_concept
+
+    probes = Path(__file__).parent.parent / "probes"
+    return {p.stem: load_concept(p) for p in probes.glob("*.yaml")}

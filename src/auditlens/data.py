@@ -82,6 +82,11 @@ class Concept:
     def __len__(self) -> int:
         return len(self.examples)
 
+    def __repr__(self) -> str:
+        where = f", from {self.source}" if self.source else ""
+        return (f"Concept({self.name!r}, {len(self.examples)} examples, {self.n_classes} classes, "
+                f"{len(self.pairs)} pairs{where})")
+
     @property
     def n_classes(self) -> int:
         return max(self.labels) + 1 if self.labels else 0
@@ -171,6 +176,9 @@ def load_concept(path: str | Path) -> Concept:
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise ConceptError(f"{path}: unknown key {unknown[0]!r}{hint} Allowed: {', '.join(CONCEPT_KEYS)}")
     names = raw.get("labels")
+    if isinstance(names, list) and any(isinstance(n, bool) for n in names):
+        raise ConceptError(f"{path}: labels {names} were read as booleans (YAML reads yes/no/on/off/true/false "
+                           "that way); quote them, e.g. labels: ['no', 'yes']")
     rows = list(_list(raw, "examples", path))
     if "file" in raw:
         rows += _read_jsonl(path.parent / str(raw["file"]), path)

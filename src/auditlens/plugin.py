@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import types
 from pathlib import Path
 
 import pytest
@@ -60,25 +61,28 @@ def pytest_configure(config):
 
 def _register_concept_fixtures(config) -> None:
     """One session fixture per concept file in ``audit_probes``, named after the file."""
-    from .data import concept_files, load_concept
+    from .data import concept_files
 
     directory = Path(config.rootpath) / config.getini("audit_probes")
-    holder = type("AuditlensConcepts", (), {})
+    holder = types.ModuleType("auditlens_concepts")  # fixtures on a module, as in a conftest
     for path in concept_files(directory):
-        name = path.stem
-        if not name.isidentifier():
-            continue  # not a valid fixture name; still loadable with load_concept()
+        if path.stem.isidentifier():  # other names are still loadable with load_concept()
+            setattr(holder, path.stem, _concept_fixture(path))
+    config.pluginmanager.register(holder, "auditlens-concepts")
 
-        def fixture(path=path):
-            from .errors import ConceptError
 
-            try:
-                return load_concept(path)
-            except ConceptError as exc:
-                pytest.fail(str(exc), pytrace=False)
+def _concept_fixture(path: Path):
+    from .data import load_concept
+    from .errors import ConceptError
 
-        setattr(holder, name, staticmethod(pytest.fixture(fixture, scope="session", name=name)))
-    config.pluginmanager.register(holder(), "auditlens-concepts")
+    def concept():
+        try:
+            return load_concept(path)
+        except ConceptError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    concept.__doc__ = f"The concept defined in {path}."
+    return pytest.fixture(concept, scope="session", name=path.stem)
 
 
 def pytest_generate_tests(metafunc):
@@ -128,13 +132,10 @@ def pytest_runtest_makereport(item, call):
     report = yield
     results = item.stash.get(RESULTS_KEY, [])
     if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
-        for result in results:
-            report.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
-        if report.failed and results:  # evidence the assertion message did not already show in full
-            shown = str(report.longrepr)
-            missing = [r.explain() for r in results if r.explain() not in shown.replace("\nE   ", "\n")]
-            if missing:
-                report.sections.append(("auditlens evidence", "\n\n".join(missing)))
+        for result in results:  # junitxml writes the item's properties with its teardown report
+            item.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
+        if report.failed and results:
+            report.sections.append(("auditlens evidence", "\n\n".join(r.explain() for r in results)))
         item.config.stash[RECORDS_KEY].append(_record(item, report, results))
     return report
 
@@ -151,10 +152,10 @@ def pytest_assertrepr_compare(config, op, left, right):
     if metric is None or not hasattr(metric, "result"):
         return None
     other = right if metric is left else left
-    lines = [f"{metric.name} = {float(metric):.4f}, expected {op} {other}" if metric is left
-             else f"{other} {op} {metric.name} = {float(metric):.4f} is false"]
-    lines += metric.result.explain().splitlines()
-    return lines
+    interval = metric.result.intervals().get(metric.name)
+    value = f"{metric.name} = {float(metric):.4f}" + (f" ({int(interval.level * 100)}% CI {interval})" if interval else "")
+    comparison = f"{value}, expected {op} {other}" if metric is left else f"expected {other} {op} {value}"
+    return [comparison, metric.result.headline(), "(all the evidence: section 'auditlens evidence' below)"]
 
 
 def pytest_sessionfinish(session):

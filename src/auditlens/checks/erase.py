@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import torch
-from concept_erasure import LeaceFitter
+
+with warnings.catch_warnings():  # concept-erasure scripts a helper with the deprecated torch.jit
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from concept_erasure import LeaceFitter
 
 from ..capture import capture, run
 from ..data import Concept

@@ -1,0 +1,114 @@
+import json
+
+import pytest
+import torch
+
+from auditlens import Concept, ConceptError, load_concept, load_subject
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_inline_examples_with_label_names(tmp_path):
+    concept = load_concept(write(tmp_path / "neg.yaml", """
+labels: [positive, negative]
+examples:
+  - {text: "it is good", label: positive}
+  - {text: "it is not good", label: negative}
+"""))
+    assert concept.name == "neg" and concept.labels == (0, 1) and concept.examples[1] == "it is not good"
+    assert concept.label_name(1) == "negative"
+
+
+def test_examples_from_a_jsonl_file_beside_the_spec(tmp_path):
+    write(tmp_path / "rows.jsonl", "".join(json.dumps({"tokens": [3, 4 + i], "label": i % 2}) + "\n" for i in range(6)))
+    concept = load_concept(write(tmp_path / "c.yaml", "file: rows.jsonl\n"))
+    assert len(concept) == 6 and concept.examples[0] == (3, 4)
+
+
+def test_templates_expand_every_slot_combination(tmp_path):
+    concept = load_concept(write(tmp_path / "t.yaml", """
+templates:
+  - {template: "the {noun} is {adj}", label: 1}
+  - {template: "the {noun} is not {adj}", label: 0}
+slots: {noun: [cat, dog], adj: [good, fine, nice]}
+"""))
+    assert len(concept) == 12 and "the dog is not nice" in concept.examples
+    # the control task keys on the lexical filling, shared across templates
+    assert concept.groups[concept.examples.index("the cat is good")] == "cat|good"
+    assert concept.groups[concept.examples.index("the cat is not good")] == "cat|good"
+
+
+def test_pairs_with_expected_labels(tmp_path):
+    concept = load_concept(write(tmp_path / "p.yaml", """
+labels: ["no", "yes"]
+pairs: [{base: "a b", source: "a c", label: "yes"}]
+"""))
+    assert concept.pairs[0].source == "a c" and concept.pairs[0].label == 1 and len(concept) == 0
+
+
+@pytest.mark.parametrize("text, match", [
+    ("examples: [{text: a, label: 1}, {text: b, label: 1}]", "has one class only"),
+    ("description: nothing", "has no examples and no pairs"),
+    ("exampels: []", "unknown key 'exampels'; did you mean 'examples'?"),
+    ("labels: [x, y]\nexamples: [{text: a, label: z}]", r"examples\[0\].label is 'z'; expected an index or one of"),
+    ("examples: [{words: a, label: 1}]", r"examples\[0\] needs 'text' \(text\) or 'tokens'"),
+    ("templates: [{template: 'a {x}', label: 1}]\nslots: {y: [1]}", r"uses slot \{x\} but slots has only \['y'\]"),
+    ("file: missing.jsonl", "the data file .*missing.jsonl does not exist"),
+    ("examples: [unclosed", "not valid YAML"),
+    ("- just\n- a list", "a concept file is a mapping"),
+    ("!!python/object:os.system {}", "not valid YAML"),
+    ("labels: [no, yes]\nexamples: [{text: a, label: 0}]", "were read as booleans .* quote them"),
+])
+def test_malformed_concept_files_name_the_file_and_the_key(tmp_path, text, match):
+    path = write(tmp_path / "bad.yaml", text)
+    with pytest.raises(ConceptError, match=match) as info:
+        load_concept(path)
+    assert "bad.yaml" in str(info.value)
+
+
+def test_labels_must_match_examples():
+    with pytest.raises(ConceptError, match="has 2 examples but 1 labels"):
+        Concept("c", examples=("a", "b"), labels=(0,))
+
+
+def test_negative_or_non_integer_labels_are_refused():
+    with pytest.raises(ConceptError, match="labels must be class indices"):
+        Concept("c", examples=("a", "b"), labels=(0, -1))
+
+
+def test_control_labels_follow_groups_and_the_seed():
+    concept = Concept("c", examples=tuple(f"x{i}" for i in range(40)), labels=tuple(i % 2 for i in range(40)),
+                      groups=tuple(f"g{i % 4}" for i in range(40)))
+    control = concept.control_labels(seed=0)
+    for g in range(4):  # one label per group
+        assert len(set(control[g::4].tolist())) == 1
+    assert torch.equal(control, concept.control_labels(seed=0))
+
+
+def test_encoding_failure_names_the_concept():
+    subject = load_subject("fixture:count-learned")
+    concept = Concept("too-big", examples=((3, 999), (3, 4)), labels=(0, 1))
+    with pytest.raises(ConceptError, match="concept 'too-big' \\(examples\\): example 0 has token ids outside"):
+        concept.inputs(subject)
+
+
+def test_answer_tokens_must_be_single_tokens(tmp_path):
+    subject = load_subject("fixture:count-learned")
+    concept = Concept("c", examples=("a", "b"), labels=(0, 1), answer_tokens=("a b", "c"))
+    with pytest.raises(ConceptError, match="answer token 'a b' .* is 2 tokens"):
+        concept.answer_token_ids(subject)
+    assert Concept("c", examples=("a", "b"), labels=(0, 1), answer_tokens=("a", "b")).answer_token_ids(subject) == [3, 4]
+
+
+def test_committed_count_probes_match_their_generator(tmp_path):
+    from pathlib import Path
+
+    from auditlens.zoo.count_task import write_probes
+
+    write_probes(tmp_path)
+    committed = Path(__file__).parent.parent / "probes"
+    for generated in tmp_path.iterdir():
+        assert generated.read_text() == (committed / generated.name).read_text(), generated.name

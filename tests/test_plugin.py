@@ -1,0 +1,137 @@
+"""The pytest plugin, driven through pytester on small audit files."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROBES = Path(__file__).parent.parent / "probes"
+MODELS = ["--model", "fixture:count-learned", "--model", "fixture:count-cheated"]
+
+AUDIT = """
+from auditlens import patch, probe
+
+def test_marker_is_ignored(subject, marker_swapped):
+    assert patch(subject, marker_swapped, at="layer:0").flip_rate <= 0.05
+
+def test_count_is_represented(subject, more_a_than_b):
+    assert probe(subject, more_a_than_b, at="layer:1").accuracy >= 0.9
+"""
+
+
+@pytest.fixture
+def audit_dir(pytester):
+    """A user's repository: probes/ with two concepts and one audit file."""
+    probes = pytester.path / "probes"
+    probes.mkdir()
+    for name in ("marker_swapped", "more_a_than_b"):
+        for suffix in (".yaml", ".jsonl"):
+            shutil.copy(PROBES / f"{name}{suffix}", probes / f"{name}{suffix}")
+    pytester.makepyfile(test_audit=AUDIT)
+    return pytester
+
+
+def test_every_audit_runs_once_per_model_with_the_model_in_its_id(audit_dir):
+    result = audit_dir.runpytest("-v", *MODELS)
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([
+        "*test_marker_is_ignored[[]fixture:count-learned[]] PASSED*",
+        "*test_marker_is_ignored[[]fixture:count-cheated[]] FAILED*",
+    ])
+
+
+def test_a_failed_assertion_prints_the_evidence(audit_dir):
+    result = audit_dir.runpytest(*MODELS)
+    result.stdout.fnmatch_lines([
+        "*assert flip_rate = 1.0000 (95% CI [[]1.000, 1.000[]]), expected <= 0.05",
+        "*patch layer:0 (positions all) from counterfactual sources of 'marker_swapped' on fixture:count-cheated*",
+        "*auditlens evidence*",
+        "*flip rate*1.000*",
+        "*'m0 * <=  m1 *': prediction fewer -> more (expected fewer)*",
+    ])
+    assert "tensor(" not in result.stdout.str()
+
+
+def test_results_are_stored_as_plain_data(audit_dir):
+    audit_dir.runpytest(*MODELS, "--audit-report", "out")
+    data = json.loads((audit_dir.path / "out" / "results.json").read_text())
+    assert set(data["models"]) == {"fixture:count-learned", "fixture:count-cheated"}
+    assert all(m["forward_passes"] > 0 for m in data["models"].values())
+    record = next(r for r in data["tests"] if r["nodeid"].endswith("test_marker_is_ignored[fixture:count-cheated]"))
+    assert record["outcome"] == "failed" and record["model"] == "fixture:count-cheated"
+    assert record["results"][0]["check"] == "patch" and record["results"][0]["metrics"]["flip_rate"] == 1.0
+    assert record["results"][0]["intervals"]["flip_rate"]["level"] == 0.95
+
+
+def test_models_marker_pins_an_audit(audit_dir):
+    audit_dir.makepyfile(test_pinned="""
+import pytest
+
+@pytest.mark.models("fixture:count-learned")
+def test_only_on_learned(subject):
+    assert subject.id == "fixture:count-learned"
+""")
+    result = audit_dir.runpytest("test_pinned.py", "-rs", *MODELS)
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*audit pinned to fixture:count-learned*"])
+
+
+def test_ini_keys_set_models_seed_and_report(audit_dir):
+    audit_dir.makeini("""
+[pytest]
+audit_models =
+    fixture:count-learned
+audit_seed = 7
+audit_report = ini-out
+""")
+    audit_dir.makepyfile(test_seed="""
+from auditlens.settings import seed_or_default
+
+def test_seed(subject):
+    assert seed_or_default(None) == 7
+""")
+    result = audit_dir.runpytest("test_seed.py")
+    result.assert_outcomes(passed=1)
+
+
+def test_seed_option_reaches_the_checks(audit_dir):
+    audit_dir.makepyfile(test_seed="""
+from auditlens.settings import seed_or_default
+
+def test_seed():
+    assert seed_or_default(None) == 11
+""")
+    audit_dir.runpytest("test_seed.py", "--audit-seed", "11").assert_outcomes(passed=1)
+
+
+def test_no_model_is_a_clear_failure(audit_dir):
+    result = audit_dir.runpytest("test_audit.py")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*no model to audit: pass --model SPEC (repeatable) or set audit_models*"])
+
+
+def test_a_model_that_cannot_load_is_named(audit_dir):
+    result = audit_dir.runpytest("test_audit.py", "--model", "fixture:count-lerned")
+    result.stdout.fnmatch_lines(["*cannot load model 'fixture:count-lerned': no fixture named 'count-lerned'. "
+                                 "Did you mean count-learned*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_broken_concept_file_fails_its_audits_with_the_file_named(audit_dir):
+    (audit_dir.path / "probes" / "more_a_than_b.yaml").write_text("exampels: []\n")
+    result = audit_dir.runpytest("test_audit.py", "--model", "fixture:count-learned")
+    result.stdout.fnmatch_lines(["*more_a_than_b.yaml: unknown key 'exampels'; did you mean 'examples'?*"])
+
+
+def test_junit_xml_carries_the_metrics_as_properties(audit_dir):
+    audit_dir.runpytest(*MODELS, "--junitxml", "junit.xml")
+    xml = (audit_dir.path / "junit.xml").read_text()
+    assert 'name="auditlens.patch.layer:0"' in xml and "flip_rate" in xml
+
+
+def test_help_documents_every_option(pytester):
+    result = pytester.runpytest("--help")
+    for option in ("--model=SPEC", "--audit-report=DIR", "--audit-seed=N", "--audit-device=DEVICE",
+                   "audit_models", "audit_report", "audit_seed", "audit_device", "audit_probes"):
+        result.stdout.fnmatch_lines([f"*{option}*"])
