@@ -1,0 +1,65 @@
+"""The ``auditlens`` command: ``zoo list`` and ``zoo build`` for now."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .errors import AuditlensError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="auditlens", description="Audit neural networks from the inside.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    zoo = commands.add_parser("zoo", help="model organisms with a known truth")
+    zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)
+    zoo_commands.add_parser("list", help="list the organisms and whether they are built")
+    build = zoo_commands.add_parser("build", help="build organisms into the zoo cache (all by default)")
+    build.add_argument("names", nargs="*", help="organism names (default: every trained organism)")
+    build.add_argument("--force", action="store_true", help="rebuild even if a build of this recipe exists")
+    args = parser.parse_args(argv)
+    try:
+        if args.zoo_command == "list":
+            return _zoo_list()
+        return _zoo_build(args.names, args.force)
+    except AuditlensError as exc:
+        print(f"auditlens: {exc}", file=sys.stderr)
+        return 2
+
+
+def _zoo_list() -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .zoo.registry import METADATA_FILE, cache_root, list_organisms, organism_dir
+
+    table = Table(title=f"zoo (cache: {cache_root()})")
+    for column in ("name", "family", "truth", "built", "description"):
+        table.add_column(column)
+    for organism in list_organisms():
+        built = "shipped" if organism.locate else ("yes" if (organism_dir(organism) / METADATA_FILE).is_file() else "no")
+        table.add_row(organism.name, organism.family, organism.truth or "-", built, organism.description)
+    Console().print(table)
+    return 0
+
+
+def _zoo_build(names: list[str], force: bool) -> int:
+    from rich.progress import Progress
+
+    from .zoo.registry import build, get, list_organisms
+
+    organisms = [get(n) for n in names] if names else [o for o in list_organisms() if o.build is not None]
+    with Progress() as progress:
+        task = progress.add_task("building the zoo", total=len(organisms))
+        for organism in organisms:
+            progress.update(task, description=f"building {organism.name}")
+            started = time.perf_counter()
+            directory = build(organism, force=force)
+            progress.console.print(f"{organism.name}: {directory} ({time.perf_counter() - started:.1f} s)")
+            progress.advance(task)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
