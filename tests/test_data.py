@@ -112,3 +112,13 @@ def test_committed_count_probes_match_their_generator(tmp_path):
     committed = Path(__file__).parent.parent / "probes"
     for generated in tmp_path.iterdir():
         assert generated.read_text() == (committed / generated.name).read_text(), generated.name
+
+
+def test_the_readme_concept_example_loads(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    concept = load_concept(write(tmp_path / "negation.yaml", block))
+    assert len(concept) == 8 and concept.label_names == ("affirmed", "negated")
+    assert concept.labels[concept.examples.index("the film is not good")] == 1

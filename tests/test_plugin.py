@@ -135,3 +135,20 @@ def test_help_documents_every_option(pytester):
     for option in ("--model=SPEC", "--audit-report=DIR", "--audit-seed=N", "--audit-device=DEVICE",
                    "audit_models", "audit_report", "audit_seed", "audit_device", "audit_probes"):
         result.stdout.fnmatch_lines([f"*{option}*"])
+
+
+def test_a_hook_left_on_a_model_fails_the_session_loudly(audit_dir):
+    audit_dir.makepyfile(test_leak="""
+from auditlens import ZeroAblation, intervene
+
+KEPT = []
+
+def test_leaves_a_hook(subject):
+    context = intervene(subject, ZeroAblation(subject.site("layer:0")))
+    context.__enter__()  # never exited, and kept alive: the hook stays
+    KEPT.append(context)
+""")
+    result = audit_dir.runpytest("test_leak.py", "--model", "fixture:count-learned")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*auditlens hooks are still installed after the session "
+                                 "(fixture:count-learned: 1 hooks)*"])

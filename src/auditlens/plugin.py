@@ -17,6 +17,7 @@ RESULTS_KEY = pytest.StashKey[list]()
 RECORDS_KEY = pytest.StashKey[list]()
 SUBJECTS_KEY = pytest.StashKey[dict]()
 WRITTEN_KEY = pytest.StashKey[str]()
+LEAKS_KEY = pytest.StashKey[str]()
 RESULTS_FILE = "results.json"
 
 
@@ -160,6 +161,7 @@ def pytest_assertrepr_compare(config, op, left, right):
 
 def pytest_sessionfinish(session):
     config = session.config
+    _fail_on_leaked_hooks(session)
     records = config.stash.get(RECORDS_KEY, None)
     if not records or hasattr(config, "workerinput"):
         return
@@ -179,7 +181,24 @@ def pytest_sessionfinish(session):
     config.stash[WRITTEN_KEY] = str(target)
 
 
+def _fail_on_leaked_hooks(session) -> None:
+    """A hook of ours still on a model after the session means every later result is suspect."""
+    from .hooks import live_hook_count
+
+    leaked = {spec: live_hook_count(s.model) for spec, s in session.config.stash.get(SUBJECTS_KEY, {}).items()}
+    leaked = {spec: count for spec, count in leaked.items() if count}
+    if leaked:
+        message = "; ".join(f"{spec}: {count} hooks" for spec, count in leaked.items())
+        session.config.stash[LEAKS_KEY] = message
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter, config):
+    leaks = config.stash.get(LEAKS_KEY, None)
+    if leaks:
+        terminalreporter.section("auditlens: hooks leaked", red=True)
+        terminalreporter.write_line(f"auditlens hooks are still installed after the session ({leaks}); "
+                                    "results of this run cannot be trusted", red=True)
     records = config.stash.get(RECORDS_KEY, [])
     by_model: dict[str, dict[str, int]] = {}
     for record in records:
