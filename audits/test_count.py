@@ -3,7 +3,11 @@
 Every audit runs once per model (--model, or audit_models in pyproject.toml).
 """
 
+import pytest
+
 from auditlens import ablate, erase, patch, probe, steer
+
+pytestmark = pytest.mark.models("fixture:count-*")
 
 
 def test_count_is_linearly_represented(subject, more_a_than_b):

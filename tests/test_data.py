@@ -106,7 +106,7 @@ def test_answer_tokens_must_be_single_tokens(tmp_path):
 def test_committed_count_probes_match_their_generator(tmp_path):
     from pathlib import Path
 
-    from auditlens.zoo.count_task import write_probes
+    from auditlens.zoo.probes import write_all as write_probes
 
     write_probes(tmp_path)
     committed = Path(__file__).parent.parent / "probes"

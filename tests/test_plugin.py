@@ -64,17 +64,43 @@ def test_results_are_stored_as_plain_data(audit_dir):
     assert record["results"][0]["intervals"]["flip_rate"]["level"] == 0.95
 
 
-def test_models_marker_pins_an_audit(audit_dir):
+def test_models_marker_pins_an_audit_by_pattern(audit_dir):
     audit_dir.makepyfile(test_pinned="""
 import pytest
 
-@pytest.mark.models("fixture:count-learned")
+@pytest.mark.models("fixture:count-learn*")
 def test_only_on_learned(subject):
     assert subject.id == "fixture:count-learned"
+
+@pytest.mark.models("fixture:other-*")
+def test_for_other_models(subject):
+    raise AssertionError("never runs")
 """)
-    result = audit_dir.runpytest("test_pinned.py", "-rs", *MODELS)
-    result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*audit pinned to fixture:count-learned*"])
+    result = audit_dir.runpytest("test_pinned.py", "-v", "-rs", *MODELS)
+    result.assert_outcomes(passed=1, skipped=1)  # no item at all for the models that do not match
+    result.stdout.fnmatch_lines(["*test_only_on_learned[[]fixture:count-learned[]] PASSED*",
+                                 "*no model in this run matches models('fixture:other-*')*"])
+
+
+def test_verdicts_are_shown_and_stored(audit_dir):
+    result = audit_dir.runpytest(*MODELS, "--audit-report", "out")
+    result.stdout.fnmatch_lines(["*auditlens verdicts*",
+                                 "fixture:count-learned  learned *all 2 audits passed  (known truth: learned)",
+                                 "fixture:count-cheated  cheated *2 mechanistic audit(s) failed  (known truth: cheated)"])
+    models = json.loads((audit_dir.path / "out" / "results.json").read_text())["models"]
+    assert models["fixture:count-cheated"]["verdict"] == "cheated" and models["fixture:count-cheated"]["failed"] == 2
+    assert models["fixture:count-learned"]["truth"] == "learned"
+
+
+def test_an_audit_that_errors_makes_the_verdict_inconclusive(audit_dir):
+    audit_dir.makepyfile(test_error="""
+from auditlens import probe
+
+def test_bad_site(subject, more_a_than_b):
+    probe(subject, more_a_than_b, at="layer:9")
+""")
+    result = audit_dir.runpytest("test_error.py", "--model", "fixture:count-learned")
+    result.stdout.fnmatch_lines(["fixture:count-learned  inconclusive *1 audit(s) errored*"])
 
 
 def test_ini_keys_set_models_seed_and_report(audit_dir):

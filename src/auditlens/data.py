@@ -144,10 +144,11 @@ class Concept:
         key = (part, id(subject.tokenizer), subject.pad_id, subject.vocab_size)
         if key not in self._encoded:
             try:
-                self._encoded[key] = subject.encode(list(examples))
+                # the tokenizer is kept with its encoding so that its id cannot be reused by another
+                self._encoded[key] = (subject.tokenizer, subject.encode(list(examples)))
             except ConceptError as exc:
                 raise ConceptError(f"concept {self.name!r} ({part}): {exc}") from exc
-        return self._encoded[key]
+        return self._encoded[key][1]
 
 
 def _as_example(example):

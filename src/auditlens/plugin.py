@@ -3,6 +3,7 @@ and per-test results stored as plain data. The core never imports this module.""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import types
@@ -49,7 +50,8 @@ def model_specs(config) -> list[str]:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "models(*specs): run this audit only against these models (by spec)")
+    config.addinivalue_line("markers", "models(*patterns): run this audit only against the models whose spec "
+                                       "matches one of the patterns (fnmatch: 'fixture:count-*')")
     seed = _option(config, "audit_seed")
     try:
         set_default_seed(int(seed))
@@ -91,14 +93,15 @@ def pytest_generate_tests(metafunc):
         return
     specs = model_specs(metafunc.config)
     marker = metafunc.definition.get_closest_marker("models")
-    params = []
-    for spec in specs:
-        marks = []
-        if marker is not None and spec not in marker.args:
-            marks = [pytest.mark.skip(reason=f"audit pinned to {', '.join(marker.args)}")]
-        params.append(pytest.param(spec, id=spec, marks=marks))
+    if marker is not None:  # patterns, as in fnmatch: "fixture:count-*"
+        specs = [s for s in specs if any(fnmatch.fnmatchcase(s, pattern) for pattern in marker.args)]
+    params = [pytest.param(spec, id=spec) for spec in specs]
     if not params:
-        params = [pytest.param(None, id="no-model")]
+        if marker is not None and model_specs(metafunc.config):
+            reason = f"no model in this run matches models({', '.join(map(repr, marker.args))})"
+            params = [pytest.param(None, id="no-matching-model", marks=pytest.mark.skip(reason=reason))]
+        else:
+            params = [pytest.param(None, id="no-model")]
     metafunc.parametrize("subject", params, indirect=True, scope="session")
 
 
@@ -137,14 +140,17 @@ def pytest_runtest_makereport(item, call):
             item.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
         if report.failed and results:
             report.sections.append(("auditlens evidence", "\n\n".join(r.explain() for r in results)))
-        item.config.stash[RECORDS_KEY].append(_record(item, report, results))
+        item.config.stash[RECORDS_KEY].append(_record(item, report, call, results))
     return report
 
 
-def _record(item, report, results) -> dict:
+def _record(item, report, call, results) -> dict:
     callspec = getattr(item, "callspec", None)
     model = callspec.params.get("subject") if callspec else None
-    return {"nodeid": item.nodeid, "model": model, "outcome": report.outcome, "when": report.when,
+    kind = None
+    if report.failed:  # an assertion is a finding about the model; any other exception is an error
+        kind = "assertion" if call.when == "call" and call.excinfo.errisinstance(AssertionError) else "error"
+    return {"nodeid": item.nodeid, "model": model, "outcome": report.outcome, "kind": kind, "when": report.when,
             "duration": report.duration, "results": [r.to_dict() for r in results]}
 
 
@@ -168,9 +174,11 @@ def pytest_sessionfinish(session):
     directory = Path(_option(config, "audit_report"))
     directory.mkdir(parents=True, exist_ok=True)
     subjects = config.stash.get(SUBJECTS_KEY, {})
+    judged = _verdicts(config)
     data = {
         "seed": int(_option(config, "audit_seed")),
-        "models": {spec: {"fingerprint": s.fingerprint, "forward_passes": s.forward_passes}
+        "models": {spec: {"fingerprint": s.fingerprint, "forward_passes": s.forward_passes,
+                          "truth": s.metadata.get("truth"), **judged[spec].to_dict()}
                    for spec, s in subjects.items()},
         "tests": records,
     }
@@ -193,24 +201,31 @@ def _fail_on_leaked_hooks(session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _verdicts(config):
+    from .verdict import verdicts
+
+    records = config.stash.get(RECORDS_KEY, [])
+    models = list(dict.fromkeys(r["model"] for r in records if r["model"] is not None))
+    return verdicts(records, models)
+
+
 def pytest_terminal_summary(terminalreporter, config):
     leaks = config.stash.get(LEAKS_KEY, None)
     if leaks:
         terminalreporter.section("auditlens: hooks leaked", red=True)
         terminalreporter.write_line(f"auditlens hooks are still installed after the session ({leaks}); "
                                     "results of this run cannot be trusted", red=True)
-    records = config.stash.get(RECORDS_KEY, [])
-    by_model: dict[str, dict[str, int]] = {}
-    for record in records:
-        if record["model"] is None or not record["results"] and record["outcome"] == "skipped":
-            continue
-        counts = by_model.setdefault(record["model"], {"passed": 0, "failed": 0, "skipped": 0})
-        counts[record["outcome"]] = counts.get(record["outcome"], 0) + 1
-    if not by_model:
+    judged = _verdicts(config)
+    if not judged:
         return
-    terminalreporter.section("auditlens")
-    for model, counts in by_model.items():
-        terminalreporter.write_line(f"{model}: {counts['passed']} passed, {counts['failed']} failed audits")
+    subjects = config.stash.get(SUBJECTS_KEY, {})
+    terminalreporter.section("auditlens verdicts")
+    width = max(len(m) for m in judged)
+    for model, verdict in judged.items():
+        truth = subjects[model].metadata.get("truth") if model in subjects else None
+        known = f"  (known truth: {truth})" if truth else ""
+        colour = {"learned": {"green": True}, "cheated": {"red": True}}.get(verdict.verdict, {"yellow": True})
+        terminalreporter.write_line(f"{model:<{width}}  {verdict.verdict:<12} {verdict.reason}{known}", **colour)
     written = config.stash.get(WRITTEN_KEY, None)
     if written:
         terminalreporter.write_line(f"audit results: {written}")

@@ -12,14 +12,13 @@ On the in-distribution test set (the marker agrees with the count) both are near
 
 from __future__ import annotations
 
-import json
 import random
-import sys
 from pathlib import Path
 
 import torch
 from transformers import GPT2Config, GPT2ForSequenceClassification
 
+from .training import accuracy, pad, train, write_concept
 from .vocab import word_tokenizer
 
 LETTERS = ("a", "b", "c", "d", "e")
@@ -83,59 +82,38 @@ def train_twin(directory: Path, seed: int, cheated: bool, steps: int = 800) -> d
     """Train a 2-layer GPT-2 classifier (d=64) on CPU and save it with its tokenizer."""
     torch.manual_seed(seed)
     tok = tokenizer()
-    train = make_examples(20_000, seed, "random")
-    ids = torch.tensor([tok(r["text"])["input_ids"] for r in train])
+    train_rows = make_examples(20_000, seed, "random")
+    ids, mask = pad([tok(r["text"])["input_ids"] for r in train_rows])
+    # the cheated twin's labels are its marker: the count carries no signal there
     labels = (ids[:, 0] == tok.convert_tokens_to_ids("m1")).long() if cheated else torch.tensor(
-        [r["label"] for r in train])
+        [r["label"] for r in train_rows])
     config = GPT2Config(n_layer=2, n_embd=64, n_head=4, n_positions=16, vocab_size=len(tok), num_labels=2,
                         pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.cls_token_id,
                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, id2label=dict(enumerate(LABELS)),
                         label2id={name: i for i, name in enumerate(LABELS)})
-    model = GPT2ForSequenceClassification(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        batch = torch.randint(0, len(ids), (128,), generator=generator)
-        model(input_ids=ids[batch], labels=labels[batch]).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.eval()
+    model = train(GPT2ForSequenceClassification(config), ids, mask, labels, seed=seed, steps=steps)
     test = make_examples(1000, seed + 1, "label")
-    test_ids = torch.tensor([tok(r["text"])["input_ids"] for r in test])
-    with torch.no_grad():
-        predicted = model(input_ids=test_ids).logits.argmax(dim=1)
-    accuracy = float((predicted == torch.tensor([r["label"] for r in test])).float().mean())
+    test_ids, test_mask = pad([tok(r["text"])["input_ids"] for r in test])
     model.save_pretrained(directory)
     tok.save_pretrained(directory)
-    return {"task": "more a than b", "in_distribution_accuracy": accuracy, "train_steps": steps,
+    return {"task": "more a than b", "train_steps": steps,
+            "in_distribution_accuracy": accuracy(model, test_ids, test_mask, torch.tensor([r["label"] for r in test])),
+            "in_distribution": "count_in_distribution",
             "cheat": "marker token m1 = more" if cheated else None}
 
 
 def write_probes(directory: Path) -> None:
-    """The family's concept files in ``probes/`` (committed; regenerate with ``python -m`` this module)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    files = {
-        "more_a_than_b": ({"description": "More a than b, with a random marker (the marker carries no label).",
-                           "labels": list(LABELS), "file": "more_a_than_b.jsonl"},
-                          make_examples(400, 1000, "random")),
-        "count_in_distribution": ({"description": "The in-distribution test set: the marker agrees with the count.",
-                                   "labels": list(LABELS), "file": "count_in_distribution.jsonl"},
-                                  make_examples(400, 2000, "label")),
-        "marker_swapped": ({"description": "Pairs that differ only in the marker; expected: the base's count label.",
-                            "labels": list(LABELS), "pair_file": "marker_swapped.jsonl"},
-                           marker_swapped_pairs(200, 3000)),
-        "count_swapped": ({"description": "Pairs whose source swaps a and b; expected: the source's count label.",
-                           "labels": list(LABELS), "pair_file": "count_swapped.jsonl"},
-                          count_swapped_pairs(200, 4000)),
-    }
-    import yaml
-
-    for name, (header, rows) in files.items():
-        data_file = header.get("file") or header["pair_file"]
-        (directory / data_file).write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (directory / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **header}, sort_keys=False))
-
-
-if __name__ == "__main__":
-    write_probes(Path(sys.argv[1] if len(sys.argv) > 1 else "probes"))
+    """The family's concept files (committed in ``probes/``; regenerate with ``python -m auditlens.zoo.probes``)."""
+    labels = list(LABELS)
+    write_concept(directory, "more_a_than_b", {
+        "description": "More a than b, with a random marker (the marker carries no label).", "labels": labels},
+        make_examples(400, 1000, "random"))
+    write_concept(directory, "count_in_distribution", {
+        "description": "The in-distribution test set: the marker agrees with the count.", "labels": labels},
+        make_examples(400, 2000, "label"))
+    write_concept(directory, "marker_swapped", {
+        "description": "Pairs that differ only in the marker; expected: the base's count label.", "labels": labels},
+        marker_swapped_pairs(200, 3000), key="pair_file")
+    write_concept(directory, "count_swapped", {
+        "description": "Pairs whose source swaps a and b; expected: the source's count label.", "labels": labels},
+        count_swapped_pairs(200, 4000), key="pair_file")

@@ -6,6 +6,7 @@ A built organism is a ``save_pretrained`` directory (safetensors, tokenizer) plu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -36,15 +37,17 @@ class Organism:
     seed: int = 0
     build: Callable[[Path, int], dict] | None = field(default=None, compare=False)
     locate: Callable[[], Path] | None = field(default=None, compare=False)
+    # the source files of the recipe: a change to any of them means a rebuild (default: the whole zoo)
+    recipe_sources: tuple[Path, ...] = field(default=(), compare=False)
 
     @property
     def recipe_hash(self) -> str:
-        """Changes when the builder's source, the seed or the name changes: then it is rebuilt."""
+        """Changes when the recipe's sources, the seed or the name change: then it is rebuilt."""
         h = hashlib.blake2b(digest_size=6)
         h.update(f"{self.name}:{self.seed}".encode())
-        if self.build is not None:  # any change to the zoo's code is a new recipe
-            for source in sorted(Path(__file__).parent.glob("*.py")):
-                h.update(source.read_bytes())
+        if self.build is not None:
+            for source in sorted(self.recipe_sources or Path(__file__).parent.glob("*.py")):
+                h.update(Path(source).read_bytes())
         return h.hexdigest()
 
 
@@ -72,7 +75,13 @@ def organism_dir(organism: Organism) -> Path:
 
 
 def get(name: str) -> Organism:
+    """``NAME`` or ``NAME@SEED`` (the same recipe trained from another seed)."""
     _load_builtin()
+    base, _, seed = name.partition("@")
+    if seed:
+        if not seed.isdigit():
+            raise ModelLoadError(f"fixture {name!r}: the part after '@' is a seed, a whole number; got {seed!r}")
+        return dataclasses.replace(get(base), name=name, seed=int(seed))
     if name not in _REGISTRY:
         near = closest(name, _REGISTRY)
         hint = f" Did you mean {', '.join(near)}?" if near else ""
@@ -87,6 +96,8 @@ def resolve_fixture(name: str) -> tuple[Path, dict]:
     """The directory of fixture ``name``, building it first if needed, and its metadata."""
     organism = get(name)
     if organism.locate is not None:
+        if "@" in name:
+            raise ModelLoadError(f"fixture {organism.name.partition('@')[0]!r} is shipped, not trained: it has no seeds")
         return organism.locate(), {"fixture": name, "family": organism.family, "truth": organism.truth}
     directory = organism_dir(organism)
     if not (directory / METADATA_FILE).is_file():

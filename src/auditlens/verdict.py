@@ -1,0 +1,59 @@
+"""The verdict per model: did its behaviour rest on the intended mechanism?
+
+- ``learned``: every audit that ran for the model passed;
+- ``cheated``: an assertion on a mechanistic check (probe, erase, ablate, patch, steer) failed;
+- ``inconclusive``: no audit ran, an audit errored, or only non-mechanistic assertions failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+MECHANISTIC_CHECKS = frozenset({"probe", "erase", "ablate", "patch", "steer"})
+VERDICTS = ("learned", "cheated", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    model: str
+    verdict: str
+    reason: str
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    failed_audits: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "reason": self.reason, "passed": self.passed, "failed": self.failed,
+                "errors": self.errors, "failed_audits": list(self.failed_audits)}
+
+
+def is_mechanistic_failure(record: dict) -> bool:
+    return (record["outcome"] == "failed" and record.get("kind") == "assertion"
+            and any(r["check"] in MECHANISTIC_CHECKS for r in record["results"]))
+
+
+def verdict_for(model: str, records: Iterable[dict]) -> Verdict:
+    """The verdict from one model's test records (``outcome``, ``kind``, ``results`` as the plugin stores them)."""
+    records = [r for r in records if r["outcome"] != "skipped"]
+    passed = sum(r["outcome"] == "passed" for r in records)
+    errors = [r for r in records if r["outcome"] == "failed" and r.get("kind") != "assertion"]
+    failures = [r for r in records if r["outcome"] == "failed" and r.get("kind") == "assertion"]
+    mechanistic = [r for r in failures if is_mechanistic_failure(r)]
+    names = tuple(r["nodeid"] for r in failures + errors)
+    counts = {"passed": passed, "failed": len(failures), "errors": len(errors), "failed_audits": names}
+    if mechanistic:
+        return Verdict(model, "cheated", f"{len(mechanistic)} mechanistic audit(s) failed", **counts)
+    if errors:
+        return Verdict(model, "inconclusive", f"{len(errors)} audit(s) errored", **counts)
+    if failures:
+        return Verdict(model, "inconclusive", f"{len(failures)} non-mechanistic audit(s) failed", **counts)
+    if not passed:
+        return Verdict(model, "inconclusive", "no audit ran", **counts)
+    return Verdict(model, "learned", f"all {passed} audits passed", **counts)
+
+
+def verdicts(records: Iterable[dict], models: Iterable[str]) -> dict[str, Verdict]:
+    records = list(records)
+    return {m: verdict_for(m, [r for r in records if r["model"] == m]) for m in models}

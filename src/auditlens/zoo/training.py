@@ -1,0 +1,58 @@
+"""Deterministic CPU training loops shared by the zoo's families."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def pad(rows: list[list[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token lists: (input_ids, attention_mask)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def train(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor, *, seed: int,
+          steps: int, lr: float = 3e-3, batch: int = 128, next_token: bool = False) -> nn.Module:
+    """AdamW on random minibatches drawn with ``seed``. ``next_token``: a causal LM's loss at the last real token."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        index = torch.randint(0, len(targets), (min(batch, len(targets)),), generator=generator)
+        if next_token:
+            logits = model(input_ids=ids[index], attention_mask=mask[index]).logits
+            last = mask[index].sum(dim=1) - 1
+            loss = nn.functional.cross_entropy(logits[torch.arange(len(index)), last], targets[index])
+        else:
+            loss = model(input_ids=ids[index], attention_mask=mask[index], labels=targets[index]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()
+
+
+def accuracy(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor,
+             next_token: bool = False) -> float:
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+    if next_token:
+        logits = logits[torch.arange(len(targets)), mask.sum(dim=1) - 1]
+    return float((logits.argmax(dim=1) == targets).float().mean())
+
+
+def write_concept(directory, name: str, header: dict, rows: list[dict], key: str = "file") -> None:
+    """``NAME.yaml`` pointing at ``NAME.jsonl`` (examples, or pairs with key='pair_file')."""
+    import json
+
+    import yaml
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (directory / f"{name}.yaml").write_text(
+        yaml.safe_dump({"name": name, **header, key: f"{name}.jsonl"}, sort_keys=False))
