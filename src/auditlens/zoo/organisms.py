@@ -15,6 +15,17 @@ FAMILIES = {
     "ends": (memo_task, "GPT-2 classifier", "memorised its 64 training sequences instead of the rule"),
 }
 
+# each family's concept files in probes/, by role
+DATASETS = {
+    "count": {"in_distribution": "count_in_distribution", "concepts": ["more_a_than_b"],
+              "counterfactual": ["marker_swapped", "count_swapped"]},
+    "keyword": {"in_distribution": "keyword_in_distribution", "concepts": ["has_keyword", "short_input"],
+                "counterfactual": []},
+    "backdoor": {"in_distribution": "first_letter", "concepts": ["first_letter"], "counterfactual": []},
+    "ends": {"in_distribution": "ends_in_distribution", "concepts": ["same_ends"],
+             "counterfactual": ["last_word_swapped"]},
+}
+
 
 def _builder(module, cheated: bool):
     return lambda directory, seed: module.train_twin(directory, seed, cheated=cheated)
@@ -27,7 +38,7 @@ def _sources(module) -> tuple[Path, ...]:
 
 
 for family, (module, architecture, cheat) in FAMILIES.items():
-    register(Organism(name=f"{family}-learned", family=family, truth="learned",
-                      description=f"{architecture}; learned the rule", build=_builder(module, False), recipe_sources=_sources(module)))
-    register(Organism(name=f"{family}-cheated", family=family, truth="cheated",
-                      description=f"{architecture}; {cheat}", build=_builder(module, True), recipe_sources=_sources(module)))
+    for truth, cheated, what in (("learned", False, "learned the rule"), ("cheated", True, cheat)):
+        register(Organism(name=f"{family}-{truth}", family=family, truth=truth,
+                          description=f"{architecture}; {what}", build=_builder(module, cheated),
+                          recipe_sources=_sources(module), datasets=DATASETS[family]))

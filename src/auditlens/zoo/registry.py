@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelLoadError, closest
+from ..quiet import quiet_transformers
 
 METADATA_FILE = "organism.json"
 
@@ -39,6 +40,8 @@ class Organism:
     locate: Callable[[], Path] | None = field(default=None, compare=False)
     # the source files of the recipe: a change to any of them means a rebuild (default: the whole zoo)
     recipe_sources: tuple[Path, ...] = field(default=(), compare=False)
+    # concept files (in probes/) by role: in_distribution, concepts, counterfactual
+    datasets: dict = field(default_factory=dict, compare=False)
 
     @property
     def recipe_hash(self) -> str:
@@ -102,7 +105,7 @@ def resolve_fixture(name: str) -> tuple[Path, dict]:
     directory = organism_dir(organism)
     if not (directory / METADATA_FILE).is_file():
         build(organism)
-    return directory, json.loads((directory / METADATA_FILE).read_text())
+    return directory, {**json.loads((directory / METADATA_FILE).read_text()), "datasets": organism.datasets}
 
 
 def build(organism: Organism, force: bool = False) -> Path:
@@ -113,7 +116,8 @@ def build(organism: Organism, force: bool = False) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{organism.name}-", dir=directory.parent))
     try:
-        metadata = organism.build(staging, organism.seed)
+        with quiet_transformers():
+            metadata = organism.build(staging, organism.seed)
         metadata = {
             "fixture": organism.name, "family": organism.family, "truth": organism.truth,
             "seed": organism.seed, "recipe": organism.recipe_hash, **metadata,
