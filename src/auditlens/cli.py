@@ -1,4 +1,4 @@
-"""The ``auditlens`` command: ``zoo list`` and ``zoo build`` for now."""
+"""The ``auditlens`` command: ``validate``, ``init``, ``zoo list`` and ``zoo build``."""
 
 from __future__ import annotations
 
@@ -18,8 +18,22 @@ def main(argv: list[str] | None = None) -> int:
     build = zoo_commands.add_parser("build", help="build organisms into the zoo cache (all by default)")
     build.add_argument("names", nargs="*", help="organism names (default: every trained organism)")
     build.add_argument("--force", action="store_true", help="rebuild even if a build of this recipe exists")
+    validate = commands.add_parser("validate", help="check audit files (*.audit.yaml) and concept files "
+                                                     "(probes/*.yaml) without running a model")
+    validate.add_argument("paths", nargs="+", help="files or directories")
+    validate.add_argument("--probes", default="probes", help="the concept directory audits refer to (default probes)")
+    init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
+    init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "validate":
+            from .validate import validate_paths
+
+            return validate_paths(args.paths, args.probes)
+        if args.command == "init":
+            from .scaffold import init_repository
+
+            return init_repository(args.directory)
         if args.zoo_command == "list":
             return _zoo_list()
         return _zoo_build(args.names, args.force)

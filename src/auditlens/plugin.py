@@ -19,6 +19,7 @@ RECORDS_KEY = pytest.StashKey[list]()
 SUBJECTS_KEY = pytest.StashKey[dict]()
 WRITTEN_KEY = pytest.StashKey[str]()
 LEAKS_KEY = pytest.StashKey[str]()
+CONCEPTS_KEY = pytest.StashKey[dict]()
 RESULTS_FILE = "results.json"
 
 
@@ -59,6 +60,7 @@ def pytest_configure(config):
         raise pytest.UsageError(f"audit_seed must be an integer; got {seed!r}") from None
     config.stash[RECORDS_KEY] = []
     config.stash[SUBJECTS_KEY] = {}
+    config.stash[CONCEPTS_KEY] = {}
     _register_concept_fixtures(config)
 
 
@@ -66,7 +68,7 @@ def _register_concept_fixtures(config) -> None:
     """One session fixture per concept file in ``audit_probes``, named after the file."""
     from .data import concept_files
 
-    directory = Path(config.rootpath) / config.getini("audit_probes")
+    directory = concept_directory(config)
     holder = types.ModuleType("auditlens_concepts")  # fixtures on a module, as in a conftest
     for path in concept_files(directory):
         if path.stem.isidentifier():  # other names are still loadable with load_concept()
@@ -75,14 +77,8 @@ def _register_concept_fixtures(config) -> None:
 
 
 def _concept_fixture(path: Path):
-    from .data import load_concept
-    from .errors import ConceptError
-
-    def concept():
-        try:
-            return load_concept(path)
-        except ConceptError as exc:
-            pytest.fail(str(exc), pytrace=False)
+    def concept(request):
+        return get_concept(request.config, path.stem)
 
     concept.__doc__ = f"The concept defined in {path}."
     return pytest.fixture(concept, scope="session", name=path.stem)
@@ -105,23 +101,60 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("subject", params, indirect=True, scope="session")
 
 
-@pytest.fixture(scope="session")
-def subject(request):
-    """The model under audit, loaded once per session per --model spec."""
-    spec = getattr(request, "param", None)
+def get_subject(config, spec: str | None):
+    """The Subject for ``spec``, loaded once per session; a clear failure when it cannot be."""
     if spec is None:
         pytest.fail("no model to audit: pass --model SPEC (repeatable) or set audit_models in "
                     "[tool.pytest.ini_options]", pytrace=False)
-    loaded = request.config.stash[SUBJECTS_KEY]
+    loaded = config.stash[SUBJECTS_KEY]
     if spec not in loaded:
         from .errors import AuditlensError
         from .subject import load_subject
 
         try:
-            loaded[spec] = load_subject(spec, device=_option(request.config, "audit_device"))
+            loaded[spec] = load_subject(spec, device=_option(config, "audit_device"))
         except AuditlensError as exc:
             pytest.fail(f"cannot load model {spec!r}: {exc}", pytrace=False)
     return loaded[spec]
+
+
+def concept_directory(config) -> Path:
+    return Path(config.rootpath) / config.getini("audit_probes")
+
+
+def get_concept(config, name: str):
+    """The concept file ``name`` of the probes directory, loaded once per session."""
+    from .data import load_concept
+    from .errors import ConceptError
+
+    loaded = config.stash[CONCEPTS_KEY]
+    if name not in loaded:
+        try:
+            loaded[name] = load_concept(_concept_path(concept_directory(config), name))
+        except ConceptError as exc:
+            pytest.fail(str(exc), pytrace=False)
+    return loaded[name]
+
+
+def _concept_path(directory: Path, name: str) -> Path:
+    for suffix in (".yaml", ".yml"):
+        if (directory / f"{name}{suffix}").is_file():
+            return directory / f"{name}{suffix}"
+    return directory / f"{name}.yaml"  # load_concept names it in its error
+
+
+@pytest.fixture(scope="session")
+def subject(request):
+    """The model under audit, loaded once per session per --model spec."""
+    return get_subject(request.config, getattr(request, "param", None))
+
+
+def pytest_collect_file(parent, file_path):
+    from .yaml_items import SUFFIXES, AuditFile
+
+    if file_path.name.endswith(SUFFIXES):
+        return AuditFile.from_parent(parent, path=file_path)
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -138,7 +171,7 @@ def pytest_runtest_makereport(item, call):
     if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
         for result in results:  # junitxml writes the item's properties with its teardown report
             item.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
-        if report.failed and results:
+        if report.failed and results and not getattr(item, "explains_itself", False):
             report.sections.append(("auditlens evidence", "\n\n".join(r.explain() for r in results)))
         item.config.stash[RECORDS_KEY].append(_record(item, report, call, results))
     return report
@@ -146,7 +179,7 @@ def pytest_runtest_makereport(item, call):
 
 def _record(item, report, call, results) -> dict:
     callspec = getattr(item, "callspec", None)
-    model = callspec.params.get("subject") if callspec else None
+    model = callspec.params.get("subject") if callspec else getattr(item, "model", None)  # YAML items: .model
     kind = None
     if report.failed:  # an assertion is a finding about the model; any other exception is an error
         kind = "assertion" if call.when == "call" and call.excinfo.errisinstance(AssertionError) else "error"

@@ -1,0 +1,58 @@
+"""YAML read with ``yaml.safe_load`` (plain data only), plus the line of any key for error messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from .errors import AuditlensError
+
+
+class SpecError(AuditlensError):
+    """A spec file is malformed: names the file, the line and what would be valid."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str):
+        self.path, self.line, self.message = str(path), line, message
+        super().__init__(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+
+
+class YamlSource:
+    """A parsed YAML file: ``data`` from safe_load, and ``line_of(path)`` from the composed node tree."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.text = self.path.read_text()
+        except OSError as exc:
+            raise SpecError(path, None, f"cannot read the file: {exc.strerror}") from exc
+        if not self.text.strip():
+            raise SpecError(path, 1, "the file is empty")
+        try:
+            self.data = yaml.safe_load(self.text)
+            self.root = yaml.compose(self.text, Loader=yaml.SafeLoader)  # nodes only: no object is built
+        except yaml.constructor.ConstructorError as exc:
+            line = exc.problem_mark.line + 1 if exc.problem_mark else None
+            raise SpecError(path, line, f"{exc.problem}: spec files are read with yaml.safe_load, which builds "
+                                        "plain data only (mappings, lists, strings, numbers)") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise SpecError(path, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from exc
+
+    def line_of(self, keys: Sequence) -> int:
+        """1-based line of the deepest node along ``keys`` (mapping keys and list indices) that exists."""
+        node, line = self.root, (self.root.start_mark.line + 1 if self.root else 1)
+        for key in keys:
+            if isinstance(node, yaml.MappingNode):
+                match = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+                if match is None:
+                    break
+                line, node = match[0].start_mark.line + 1, match[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+                node = node.value[key]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line

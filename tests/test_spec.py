@@ -1,0 +1,199 @@
+"""Declarative audits: every malformed file gets an error naming the file, the line, the entry and the
+key; well-formed files run as pytest items beside Python audits."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from auditlens.spec import load_audit_file, parse_condition, schema
+from auditlens.yaml_source import SpecError
+
+PROBES = Path(__file__).parent.parent / "probes"
+CONCEPTS = {p.stem for p in PROBES.glob("*.yaml")}
+
+GOOD = """\
+audits:
+  - name: count represented
+    probe: {concept: more_a_than_b, at: "layer:1", position: last}
+    expect: {accuracy: ">= 0.9", selectivity: ">= 0.2"}
+"""
+
+
+def load(tmp_path, text):
+    path = tmp_path / "bad.audit.yaml"
+    path.write_text(text)
+    return load_audit_file(path, CONCEPTS)
+
+
+def test_a_good_file_gives_one_spec_per_entry(tmp_path):
+    (spec,) = load(tmp_path, GOOD)
+    assert spec.check == "probe" and spec.id == "count-represented" and spec.line == 2
+    assert spec.arguments == {"concept": "more_a_than_b", "at": "layer:1", "position": "last"}
+    assert spec.expect["accuracy"].holds(0.95) and not spec.expect["accuracy"].holds(0.85)
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("", 1, "the file is empty"),
+    ("audits: [\n  {name: x\n", 3, "not valid YAML"),
+    ("audit:\n  - {name: x}\n", 1, "unknown key 'audit'; did you mean 'audits'? Allowed: models, audits"),
+    ("audits:\n  - name: x\n    prob: {concept: more_a_than_b}\n    expect: {accuracy: '>= 0.9'}\n", 3,
+     "entry 'x' (audits[0]), unknown check or key 'prob'; did you mean 'probe'?"),
+    ("audits:\n  - name: x\n    probe: {concept: more_a_than_c}\n    expect: {accuracy: '>= 0.9'}\n", 3,
+     "entry 'x' (audits[0]), key 'probe.concept': unknown concept 'more_a_than_c'; did you mean 'more_a_than_b'?"),
+    ("audits:\n  - name: x\n    probe: {concept: more_a_than_b, at: 'layer:1'}\n    expect: {accuracy: 'at least 0.9'}\n", 4,
+     "key 'expect.accuracy': 'at least 0.9' is not a condition; write '>= 0.9'"),
+    ("audits:\n  - name: x\n    probe: {concept: more_a_than_b, folds: five}\n    expect: {accuracy: '>= 0.9'}\n", 3,
+     "entry 'x' (audits[0]), key 'probe.folds' is str 'five'; expected integer"),
+    ("audits:\n  - name: x\n    probe: {concept: more_a_than_b, at: 'layer:1'}\n    expect: {accuracy: '>= 0.9'}\n"
+     "  - name: x\n    probe: {concept: more_a_than_b, at: 'layer:0'}\n    expect: {accuracy: '>= 0.8'}\n", 5,
+     "entry 'x': id 'x' is already used by the entry on line 2"),
+    ("!!python/object/apply:os.system ['echo hi']\n", 1, "spec files are read with yaml.safe_load"),
+    ("audits:\n  - name: x\n    probe: {concept: more_a_than_b, at: 'layr:1'}\n    expect: {accuracy: '>= 0.9'}\n",
+     3, "'layr:1' is not a site; did you mean 'layer:1'?"),
+    ("audits:\n  - name: x\n    probe: {concept: more_a_than_b, at: 'layer:1'}\n    expect: {acuracy: '>= 0.9'}\n",
+     4, "key 'expect.acuracy': a probe result has no field 'acuracy'; did you mean 'accuracy'?"),
+    ("audits:\n  - name: x\n    expect: {accuracy: '>= 0.9'}\n", 2,
+     "an entry names exactly one check (probe, erase, ablate, patch, steer); found none"),
+    ("audits:\n  - name: x\n    probe: {concept: more_a_than_b}\n    patch: {pairs: marker_swapped, at: embed}\n"
+     "    expect: {accuracy: '>= 0.9'}\n", 2, "found probe, patch"),
+    ("audits:\n  - name: x\n    ablate: {concept: more_a_than_b, at: embed, kind: noise}\n"
+     "    expect: {accuracy_drop: '<= 0.1'}\n", 3, "key 'ablate.kind' is 'noise'; allowed: zero, mean, resample"),
+    ("audits:\n  - probe: {concept: more_a_than_b}\n    expect: {accuracy: '>= 0.9'}\n", 2, "'name' is required"),
+    ("- just a list\n", 1, "an audit file is a mapping with an `audits:` list; got list"),
+])
+def test_malformed_files_name_the_file_line_and_key(tmp_path, text, line, message):
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, text)
+    assert info.value.line == line, str(info.value)
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"{tmp_path / 'bad.audit.yaml'}:{line}: ")
+    assert len(str(info.value).splitlines()) <= 2
+
+
+@pytest.mark.parametrize("text, holds, fails", [
+    (">= 0.9", 0.9, 0.89), ("<= 0.05", 0.05, 0.06), ("> 0", 0.01, 0.0), ("< 1", 0.5, 1.0),
+    ("== 1", 1.0, 0.99), ("between 0.4 and 0.6", 0.4, 0.61), ("between -0.05 and 0.05", -0.05, 0.06),
+])
+def test_conditions(text, holds, fails):
+    condition = parse_condition(text)
+    assert condition.holds(holds) and not condition.holds(fails)
+
+
+@pytest.mark.parametrize("text", ["=> 0.9", "between 0.6 and 0.4", "0.9", 0.9, ">= x"])
+def test_bad_conditions_are_refused(text):
+    with pytest.raises(ValueError, match="is not a condition"):
+        parse_condition(text)
+
+
+def test_the_schemas_are_shipped_and_valid_json_schemas():
+    import jsonschema
+
+    for kind in ("audit", "concept"):
+        jsonschema.Draft202012Validator.check_schema(schema(kind))
+
+
+@pytest.fixture
+def repo(pytester):
+    probes = pytester.path / "probes"
+    probes.mkdir()
+    for name in ("marker_swapped", "more_a_than_b"):
+        for suffix in (".yaml", ".jsonl"):
+            shutil.copy(PROBES / f"{name}{suffix}", probes / f"{name}{suffix}")
+    return pytester
+
+
+MODELS = ["--model", "fixture:count-learned", "--model", "fixture:count-cheated"]
+
+
+def test_yaml_entries_run_per_model_beside_python_audits(repo):
+    repo.makefile(".audit.yaml", count=GOOD + """\
+  - name: marker ignored
+    patch: {pairs: marker_swapped, at: "layer:0"}
+    expect: {flip_rate: "<= 0.05"}
+""")
+    result = repo.runpytest("-v", *MODELS)
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([
+        "*count.audit.yaml::count-represented[[]fixture:count-learned[]] PASSED*",
+        "*count.audit.yaml::marker-ignored[[]fixture:count-cheated[]] FAILED*",
+        "*count represented on fixture:count-cheated: 2 of 2 expectations missed",
+        "*accuracy = 0.6450 (95% CI [[]*[]]), expected >= 0.9",
+        "fixture:count-cheated  cheated *",
+    ])
+
+
+def test_a_malformed_file_is_one_clean_collection_error(repo):
+    repo.makefile(".audit.yaml", broken="audits:\n  - name: x\n    prob: {concept: more_a_than_b}\n"
+                                         "    expect: {accuracy: '>= 0.9'}\n")
+    result = repo.runpytest(*MODELS)
+    result.stdout.fnmatch_lines(["*broken.audit.yaml:3: entry 'x' (audits[[]0[]]), unknown check or key 'prob'; "
+                                 "did you mean 'probe'?*"])
+    assert "Traceback" not in result.stdout.str() and "spec.py" not in result.stdout.str()
+
+
+def test_marks_and_model_patterns(repo):
+    repo.makefile(".audit.yml", marked="""\
+audits:
+  - name: skipped one
+    probe: {concept: more_a_than_b, at: "layer:1"}
+    expect: {accuracy: ">= 0.9"}
+    marks: [{skip: "not ready"}]
+  - name: known failure
+    models: ["fixture:count-cheated"]
+    probe: {concept: more_a_than_b, at: "layer:1"}
+    expect: {accuracy: ">= 0.9"}
+    marks: [{xfail: "the cheated twin does not count"}]
+""")
+    result = repo.runpytest("-rsx", *MODELS)
+    result.assert_outcomes(skipped=2, xfailed=1)
+    result.stdout.fnmatch_lines(["*not ready*", "*the cheated twin does not count*"])
+
+
+def test_yaml_and_python_forms_give_identical_numbers(repo):
+    repo.makefile(".audit.yaml", count=GOOD)
+    repo.makepyfile(test_count="""
+from auditlens import probe
+
+def test_count_represented(subject, more_a_than_b):
+    result = probe(subject, more_a_than_b, at="layer:1", position="last")
+    assert result.accuracy >= 0.9 and result.selectivity >= 0.2
+""")
+    repo.runpytest("--model", "fixture:count-cheated", "--audit-report", "out")
+    tests = json.loads((repo.path / "out" / "results.json").read_text())["tests"]
+    yaml_result, = [t["results"][0] for t in tests if "audit.yaml" in t["nodeid"]]
+    python_result, = [t["results"][0] for t in tests if t["nodeid"].startswith("test_count.py")]
+    for timing in ("seconds_forward", "seconds_fit"):
+        yaml_result["metrics"].pop(timing), python_result["metrics"].pop(timing)
+    assert yaml_result["metrics"] == python_result["metrics"] and yaml_result["intervals"] == python_result["intervals"]
+
+
+def test_validate_command_checks_without_a_model(tmp_path, capsys, monkeypatch):
+    from auditlens.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(PROBES, tmp_path / "probes")
+    (tmp_path / "audits").mkdir()
+    (tmp_path / "audits" / "good.audit.yaml").write_text(GOOD)
+    assert main(["validate", "audits", "probes/more_a_than_b.yaml"]) == 0
+    assert "ok    audits/good.audit.yaml (1 audits)" in capsys.readouterr().out
+    (tmp_path / "audits" / "bad.audit.yaml").write_text("audits: 3\n")
+    (tmp_path / "probes" / "broken.yaml").write_text("examples: [{text: a}]\n")
+    assert main(["validate", "audits", "probes/broken.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert "error audits/bad.audit.yaml:1: key 'audits' is int 3; expected array" in out
+    assert "error probes/broken.yaml:1: key 'examples.0': 'label' is a required property" in out
+
+
+def test_init_scaffolds_a_repository_that_passes_validation(tmp_path, capsys, monkeypatch):
+    from auditlens.cli import main
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n')
+    assert main(["init", str(tmp_path)]) == 0
+    text = (tmp_path / "pyproject.toml").read_text()
+    assert "[tool.pytest.ini_options]\naudit_models = " in text and 'name = "mine"' in text
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "audits", "probes"]) == 0
+    assert main(["init", str(tmp_path)]) == 0  # a second run keeps what exists
+    assert "kept" in capsys.readouterr().out and (tmp_path / "pyproject.toml").read_text() == text
