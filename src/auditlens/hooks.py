@@ -106,4 +106,6 @@ def hooked(model: nn.Module, hooks: list[tuple[Site, ActivationFn]]) -> Iterator
     finally:
         for handle in reversed(handles):
             handle.remove()
-            _live_hooks[model] -= 1
+            count = _live_hooks.get(model)  # None only at interpreter exit, once weak references are cleared
+            if count:
+                _live_hooks[model] = count - 1
