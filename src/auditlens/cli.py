@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
                                                      "(probes/*.yaml) without running a model")
     validate.add_argument("paths", nargs="+", help="files or directories")
     validate.add_argument("--probes", default="probes", help="the concept directory audits refer to (default probes)")
+    schema_command = commands.add_parser("schema", help="print the JSON Schema of audit or concept files")
+    schema_command.add_argument("kind", choices=["audit", "concept"])
     init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
     init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
     args = parser.parse_args(argv)
@@ -30,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
             from .validate import validate_paths
 
             return validate_paths(args.paths, args.probes)
+        if args.command == "schema":
+            import json
+
+            from .spec import schema
+
+            print(json.dumps(schema(args.kind), indent=2))
+            return 0
         if args.command == "init":
             from .scaffold import init_repository
 
