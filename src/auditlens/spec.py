@@ -16,14 +16,18 @@ from pathlib import Path
 
 import jsonschema
 
-from . import checks
-from .errors import closest
+from . import behaviour, checks
+from .errors import CheckError, closest
 from .yaml_source import SpecError, YamlSource
 
 CHECKS: dict[str, Callable] = {"probe": checks.probe, "erase": checks.erase, "ablate": checks.ablate,
-                               "patch": checks.patch, "steer": checks.steer}
+                               "patch": checks.patch, "steer": checks.steer,
+                               "expect_label": behaviour.expect_label, "expect_invariant": behaviour.expect_invariant,
+                               "expect_direction": behaviour.expect_direction}
+BEHAVIOUR_CHECKS = ("expect_label", "expect_invariant", "expect_direction")
 RESULT_TYPES = {"probe": checks.ProbeResult, "erase": checks.EraseResult, "ablate": checks.AblateResult,
-                "patch": checks.PatchResult, "steer": checks.SteerResult}
+                "patch": checks.PatchResult, "steer": checks.SteerResult,
+                **{name: behaviour.BehaviourResult for name in BEHAVIOUR_CHECKS}}
 CONCEPT_ARGUMENTS = ("concept", "pairs", "data", "reference")  # their values name concept files
 ENTRY_KEYS = ("name", "id", "models", "marks", "expect")
 _COMPARISON = re.compile(r"^\s*(>=|<=|==|>|<)\s*(-?\d+(\.\d+)?([eE]-?\d+)?)\s*$")
@@ -83,9 +87,12 @@ class AuditSpec:
 
     def run(self, subject, concept: Callable[[str], object]):
         """Call the check; return its result and the text of every expectation it misses."""
-        arguments = {k: concept(v) if k in CONCEPT_ARGUMENTS else v for k, v in self.arguments.items()}
-        target = arguments.pop("pairs") if "pairs" in arguments else arguments.pop("concept")
-        result = CHECKS[self.check](subject, target, **arguments)
+        if self.check in BEHAVIOUR_CHECKS:
+            result = CHECKS[self.check](subject, **_behaviour_arguments(self.arguments, concept))
+        else:
+            arguments = {k: concept(v) if k in CONCEPT_ARGUMENTS else v for k, v in self.arguments.items()}
+            target = arguments.pop("pairs") if "pairs" in arguments else arguments.pop("concept")
+            result = CHECKS[self.check](subject, target, **arguments)
         missed = []
         for field, condition in self.expect.items():
             value = float(getattr(result, field))
@@ -94,6 +101,49 @@ class AuditSpec:
                 ci = f" ({int(interval.level * 100)}% CI {interval})" if interval else ""
                 missed.append(f"{field} = {value:.4f}{ci}, expected {condition}")
         return result, missed
+
+
+def _behaviour_arguments(arguments: dict, concept: Callable[[str], object]) -> dict:
+    """YAML arguments of a behavioural check as Python ones: strategies, perturbations, label indices."""
+    arguments = dict(arguments)
+    source = arguments["inputs"]
+    named = concept(source) if isinstance(source, str) else None
+    if named is not None:
+        arguments["inputs"] = behaviour.from_concept(named)
+        if named.answer_tokens:
+            arguments["answer_tokens"] = list(named.answer_tokens)
+    elif "template" in source:
+        arguments["inputs"] = behaviour.templated_text(source["template"], source["slots"])
+    else:
+        arguments["inputs"] = behaviour.token_sequences(source["words"], source.get("min_size", 1),
+                                                        source.get("max_size", 12))
+    if isinstance(arguments.get("label"), str):
+        names = list(named.label_names or ()) if named is not None else []
+        if arguments["label"] not in names:
+            raise CheckError(f"label {arguments['label']!r} is not one of the concept's labels {names}")
+        arguments["label"] = names.index(arguments["label"])
+    if "perturb" in arguments:
+        arguments["perturb"] = perturbation(arguments["perturb"])
+    return arguments
+
+
+def perturbation(spec):
+    """A perturbation from its YAML form (see the schema's ``perturb``)."""
+    if spec == "add_negation":
+        return behaviour.add_negation()
+    if spec == "remove_negation":
+        return behaviour.remove_negation()
+    (kind, options), = spec.items()
+    if kind == "swap":
+        return behaviour.swap_words(options)
+    if kind == "insert":
+        return behaviour.insert_words(options["words"], options.get("min_count", 1), options.get("max_count", 1),
+                                      options.get("keep_last", 0))
+    if kind == "substitute":
+        return behaviour.substitute_words(options["words"], options.get("keep_first", 0), options.get("keep_last", 0))
+    if kind == "replace":
+        return behaviour.replace_words(options["targets"], options["replacements"])
+    return behaviour.rewrite(options)
 
 
 def slug(text: str) -> str:
@@ -171,7 +221,8 @@ def _entry(source, index, entry, concepts, file_models) -> AuditSpec:
         raise SpecError(source.path, line, f"{where}: an entry names exactly one check ({', '.join(CHECKS)}); {found}")
     check = named[0]
     arguments = dict(entry[check])
-    for key in CONCEPT_ARGUMENTS:
+    concept_keys = CONCEPT_ARGUMENTS + (("inputs",) if isinstance(arguments.get("inputs"), str) else ())
+    for key in concept_keys:
         if key in arguments and concepts is not None and arguments[key] not in concepts:
             near = closest(arguments[key], concepts, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
