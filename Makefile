@@ -28,7 +28,7 @@ test: setup
 audit: setup
 	@$(PYTHON) -m pytest audits --audit-report $(REPORT); status=$$?; \
 	echo "audit results written to $(REPORT)/"; \
-	if [ $$status -eq 1 ]; then echo "some audits failed: see the failures above and $(REPORT)/results.json"; fi; \
+	if [ $$status -eq 1 ]; then echo "some audits failed: see the failures above, $(REPORT)/summary.md and $(REPORT)/report.html"; fi; \
 	if [ $$status -gt 1 ]; then exit $$status; fi
 
 bench: setup

@@ -52,7 +52,7 @@ def main() -> None:
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         audit_seconds = time.perf_counter() - started
-        models = json.loads((Path(report) / "results.json").read_text())["models"]
+        models = {m["id"]: m for m in json.loads((Path(report) / "report.json").read_text())["models"]}
 
     rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for name in names:

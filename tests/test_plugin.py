@@ -55,13 +55,17 @@ def test_a_failed_assertion_prints_the_evidence(audit_dir):
 
 def test_results_are_stored_as_plain_data(audit_dir):
     audit_dir.runpytest(*MODELS, "--audit-report", "out")
-    data = json.loads((audit_dir.path / "out" / "results.json").read_text())
-    assert set(data["models"]) == {"fixture:count-learned", "fixture:count-cheated"}
-    assert all(m["forward_passes"] > 0 for m in data["models"].values())
-    record = next(r for r in data["tests"] if r["nodeid"].endswith("test_marker_is_ignored[fixture:count-cheated]"))
-    assert record["outcome"] == "failed" and record["model"] == "fixture:count-cheated"
-    assert record["results"][0]["check"] == "patch" and record["results"][0]["metrics"]["flip_rate"] == 1.0
-    assert record["results"][0]["intervals"]["flip_rate"]["level"] == 0.95
+    report = json.loads((audit_dir.path / "out" / "report.json").read_text())
+    assert report["schema"] == "auditlens.report/1" and report["run"]["seed"] == 0
+    models = {m["id"]: m for m in report["models"]}
+    assert set(models) == {"fixture:count-learned", "fixture:count-cheated"}
+    assert all(m["forward_passes"] > 0 and m["fingerprint"] for m in models.values())
+    audit = next(a for a in models["fixture:count-cheated"]["audits"] if "test_marker_is_ignored" in a["nodeid"])
+    assert audit["outcome"] == "failed" and audit["metrics"]["flip_rate"] == 1.0
+    assert audit["file"] == "test_audit.py" and audit["line"] == 3  # the def line
+    check = audit["checks"][0]
+    assert check["check"] == "patch" and check["intervals"]["flip_rate"]["level"] == 0.95
+    assert check["thresholds"] == [{"metric": "flip_rate", "op": "<=", "value": 0.05, "passed": False}]
 
 
 def test_models_marker_pins_an_audit_by_pattern(audit_dir):
@@ -87,8 +91,9 @@ def test_verdicts_are_shown_and_stored(audit_dir):
     result.stdout.fnmatch_lines(["*auditlens verdicts*",
                                  "fixture:count-learned  learned *all 2 audits passed  (known truth: learned)",
                                  "fixture:count-cheated  cheated *2 mechanistic audit(s) failed  (known truth: cheated)"])
-    models = json.loads((audit_dir.path / "out" / "results.json").read_text())["models"]
-    assert models["fixture:count-cheated"]["verdict"] == "cheated" and models["fixture:count-cheated"]["failed"] == 2
+    report = json.loads((audit_dir.path / "out" / "report.json").read_text())
+    models = {m["id"]: m for m in report["models"]}
+    assert models["fixture:count-cheated"]["verdict"] == "cheated" and models["fixture:count-cheated"]["counts"]["failed"] == 2
     assert models["fixture:count-learned"]["truth"] == "learned"
 
 

@@ -162,12 +162,16 @@ def test_count_represented(subject, more_a_than_b):
     assert result.accuracy >= 0.9 and result.selectivity >= 0.2
 """)
     repo.runpytest("--model", "fixture:count-cheated", "--audit-report", "out")
-    tests = json.loads((repo.path / "out" / "results.json").read_text())["tests"]
-    yaml_result, = [t["results"][0] for t in tests if "audit.yaml" in t["nodeid"]]
-    python_result, = [t["results"][0] for t in tests if t["nodeid"].startswith("test_count.py")]
+    (model,) = json.loads((repo.path / "out" / "report.json").read_text())["models"]
+    yaml_result, = [a["checks"][0] for a in model["audits"] if "audit.yaml" in a["nodeid"]]
+    python_result, = [a["checks"][0] for a in model["audits"] if a["nodeid"].startswith("test_count.py")]
     for timing in ("seconds_forward", "seconds_fit"):
         yaml_result["metrics"].pop(timing), python_result["metrics"].pop(timing)
     assert yaml_result["metrics"] == python_result["metrics"] and yaml_result["intervals"] == python_result["intervals"]
+    # both record what they required; YAML checks every condition, Python stops at the first failed assert
+    assert python_result["thresholds"] == [{"metric": "accuracy", "op": ">=", "value": 0.9, "passed": False}]
+    assert yaml_result["thresholds"] == python_result["thresholds"] + [
+        {"metric": "selectivity", "op": ">=", "value": 0.2, "passed": False}]
 
 
 def test_validate_command_checks_without_a_model(tmp_path, capsys, monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
+import time
 import types
 from pathlib import Path
 
@@ -20,7 +20,11 @@ SUBJECTS_KEY = pytest.StashKey[dict]()
 WRITTEN_KEY = pytest.StashKey[str]()
 LEAKS_KEY = pytest.StashKey[str]()
 CONCEPTS_KEY = pytest.StashKey[dict]()
-RESULTS_FILE = "results.json"
+PASSES_KEY = pytest.StashKey[int]()
+STARTED_KEY = pytest.StashKey[float]()
+REPORT_KEY = pytest.StashKey[dict]()
+BASELINE_ERROR_KEY = pytest.StashKey[str]()
+RECORD_PROPERTY = "auditlens_record"
 
 
 def pytest_addoption(parser):
@@ -34,6 +38,16 @@ def pytest_addoption(parser):
                     help="seed of every check (CV folds, control tasks, bootstrap, resampling). Default 0.")
     group.addoption("--audit-device", dest="audit_device", metavar="DEVICE", default=None,
                     help="device to load models on: cpu, cuda, cuda:N or auto (default: ini audit_device, else cpu).")
+    group.addoption("--audit-baseline", dest="audit_baseline", metavar="REPORT", default=None,
+                    help="a previous report.json to compare this run with (deltas, new failures, verdict changes).")
+    group.addoption("--audit-fail-on-regression", dest="audit_fail_on_regression", action="store_true", default=None,
+                    help="fail the session when the comparison with --audit-baseline finds a regression.")
+    group.addoption("--audit-regression-tolerance", dest="audit_regression_tolerance", type=float, metavar="X",
+                    default=None, help="how far a metric may move the wrong way before it is a regression "
+                                       "(default 0.02).")
+    parser.addini("audit_baseline", default="", help="a previous report.json to compare with")
+    parser.addini("audit_fail_on_regression", type="bool", default=False, help="fail the session on a regression")
+    parser.addini("audit_regression_tolerance", default="0.02", help="metric tolerance of the regression gate")
     parser.addini("audit_models", type="linelist", default=[], help="models to audit when --model is not given")
     parser.addini("audit_report", default="reports", help="directory for the audit results")
     parser.addini("audit_seed", default="0", help="seed of every check")
@@ -59,6 +73,8 @@ def pytest_configure(config):
     except ValueError:
         raise pytest.UsageError(f"audit_seed must be an integer; got {seed!r}") from None
     config.stash[RECORDS_KEY] = []
+    config.stash[STARTED_KEY] = time.time()
+    _CONFIG.append(config)
     config.stash[SUBJECTS_KEY] = {}
     config.stash[CONCEPTS_KEY] = {}
     _register_concept_fixtures(config)
@@ -157,11 +173,19 @@ def pytest_collect_file(parent, file_path):
     return None
 
 
+def _forward_passes(config) -> int:
+    return sum(s.forward_passes for s in config.stash.get(SUBJECTS_KEY, {}).values())
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    with recording() as results:
-        item.stash[RESULTS_KEY] = results
-        return (yield)
+    before = _forward_passes(item.config)
+    try:
+        with recording() as results:
+            item.stash[RESULTS_KEY] = results
+            return (yield)
+    finally:
+        item.stash[PASSES_KEY] = _forward_passes(item.config) - before
 
 
 @pytest.hookimpl(wrapper=True)
@@ -173,18 +197,48 @@ def pytest_runtest_makereport(item, call):
             item.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
         if report.failed and results and not getattr(item, "explains_itself", False):
             report.sections.append(("auditlens evidence", "\n\n".join(r.explain() for r in results)))
-        item.config.stash[RECORDS_KEY].append(_record(item, report, call, results))
+        # carried on the report, so that xdist brings it to the controller like any report data
+        report.user_properties.append((RECORD_PROPERTY, json.dumps(_record(item, report, call, results))))
     return report
+
+
+def pytest_runtest_logreport(report):
+    for name, value in report.user_properties:
+        if name == RECORD_PROPERTY:
+            _records_of(report).append(json.loads(value))
+
+
+_CONFIG: list = []  # the running config (logreport has no config argument)
+
+
+def _records_of(report) -> list:
+    return _CONFIG[-1].stash[RECORDS_KEY]
 
 
 def _record(item, report, call, results) -> dict:
     callspec = getattr(item, "callspec", None)
     model = callspec.params.get("subject") if callspec else getattr(item, "model", None)  # YAML items: .model
-    kind = None
+    subject = item.config.stash[SUBJECTS_KEY].get(model) if model else None
+    kind, outcome = None, report.outcome
+    if hasattr(report, "wasxfail"):
+        outcome = "xfailed" if report.skipped else "xpassed"
     if report.failed:  # an assertion is a finding about the model; any other exception is an error
         kind = "assertion" if call.when == "call" and call.excinfo.errisinstance(AssertionError) else "error"
-    return {"nodeid": item.nodeid, "model": model, "outcome": report.outcome, "kind": kind, "when": report.when,
-            "duration": report.duration, "results": [r.to_dict() for r in results]}
+    path, line, name = item.reportinfo()
+    message = None
+    if report.failed and call.excinfo is not None:
+        text = str(call.excinfo.value).strip() or call.excinfo.typename
+        message = text.splitlines()[0][:500]
+    if path:
+        path = Path(path)
+        path = path.relative_to(item.config.rootpath) if path.is_relative_to(item.config.rootpath) else path
+    return {"nodeid": item.nodeid, "name": getattr(getattr(item, "spec", None), "name", None) or name,
+            "file": str(path) if path else None, "line": None if line is None else line + 1,
+            "model": model, "fingerprint": subject.fingerprint if subject else None,
+            "truth": subject.metadata.get("truth") if subject else None,
+            "outcome": outcome, "kind": kind, "when": report.when, "duration": report.duration,
+            "forward_passes": item.stash.get(PASSES_KEY, 0), "results": [r.to_dict() for r in results],
+            "message": message}
 
 
 def pytest_assertrepr_compare(config, op, left, right):
@@ -198,28 +252,38 @@ def pytest_assertrepr_compare(config, op, left, right):
     return [comparison, metric.result.headline(), "(all the evidence: section 'auditlens evidence' below)"]
 
 
+def pytest_unconfigure(config):
+    if config in _CONFIG:
+        _CONFIG.remove(config)
+
+
 def pytest_sessionfinish(session):
     config = session.config
     _fail_on_leaked_hooks(session)
     records = config.stash.get(RECORDS_KEY, None)
-    if not records or hasattr(config, "workerinput"):
+    if not records or hasattr(config, "workerinput"):  # xdist workers send their records to the controller
         return
-    directory = Path(_option(config, "audit_report"))
-    directory.mkdir(parents=True, exist_ok=True)
-    subjects = config.stash.get(SUBJECTS_KEY, {})
-    judged = _verdicts(config)
-    data = {
-        "seed": int(_option(config, "audit_seed")),
-        "models": {spec: {"fingerprint": s.fingerprint, "forward_passes": s.forward_passes,
-                          "truth": s.metadata.get("truth"), **judged[spec].to_dict()}
-                   for spec, s in subjects.items()},
-        "tests": records,
-    }
-    target = directory / RESULTS_FILE
-    staging = target.with_suffix(".json.tmp")
-    staging.write_text(json.dumps(data, indent=1))
-    os.replace(staging, target)  # atomic: a reader never sees half a file
-    config.stash[WRITTEN_KEY] = str(target)
+    from .report import build_report, compare_reports, read_report, write_report
+    from .report.model import run_metadata
+
+    started = config.stash.get(STARTED_KEY, time.time())
+    report = build_report(records, run_metadata(int(_option(config, "audit_seed")), started, time.time() - started))
+    baseline = _option(config, "audit_baseline")
+    if baseline:
+        from .errors import AuditlensError
+
+        try:
+            tolerance = float(_option(config, "audit_regression_tolerance"))
+            report["comparison"] = compare_reports(read_report(baseline), report, tolerance)
+        except (AuditlensError, ValueError) as exc:
+            config.stash[BASELINE_ERROR_KEY] = str(exc)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        else:
+            if report["comparison"]["regressions"] and _option(config, "audit_fail_on_regression"):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    paths = write_report(report, Path(_option(config, "audit_report")))
+    config.stash[WRITTEN_KEY] = str(paths["html"])
+    config.stash[REPORT_KEY] = report
 
 
 def _fail_on_leaked_hooks(session) -> None:
@@ -234,31 +298,30 @@ def _fail_on_leaked_hooks(session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def _verdicts(config):
-    from .verdict import verdicts
-
-    records = config.stash.get(RECORDS_KEY, [])
-    models = list(dict.fromkeys(r["model"] for r in records if r["model"] is not None))
-    return verdicts(records, models)
-
-
 def pytest_terminal_summary(terminalreporter, config):
     leaks = config.stash.get(LEAKS_KEY, None)
     if leaks:
         terminalreporter.section("auditlens: hooks leaked", red=True)
         terminalreporter.write_line(f"auditlens hooks are still installed after the session ({leaks}); "
                                     "results of this run cannot be trusted", red=True)
-    judged = _verdicts(config)
-    if not judged:
+    report = config.stash.get(REPORT_KEY, None)
+    if report is None:
         return
-    subjects = config.stash.get(SUBJECTS_KEY, {})
     terminalreporter.section("auditlens verdicts")
-    width = max(len(m) for m in judged)
-    for model, verdict in judged.items():
-        truth = subjects[model].metadata.get("truth") if model in subjects else None
-        known = f"  (known truth: {truth})" if truth else ""
-        colour = {"learned": {"green": True}, "cheated": {"red": True}}.get(verdict.verdict, {"yellow": True})
-        terminalreporter.write_line(f"{model:<{width}}  {verdict.verdict:<12} {verdict.reason}{known}", **colour)
-    written = config.stash.get(WRITTEN_KEY, None)
-    if written:
-        terminalreporter.write_line(f"audit results: {written}")
+    width = max((len(m["id"]) for m in report["models"]), default=0)
+    for model in report["models"]:
+        known = f"  (known truth: {model['truth']})" if model.get("truth") else ""
+        colour = {"learned": {"green": True}, "cheated": {"red": True}}.get(model["verdict"], {"yellow": True})
+        terminalreporter.write_line(f"{model['id']:<{width}}  {model['verdict']:<12} {model['reason']}{known}",
+                                    **colour)
+    error = config.stash.get(BASELINE_ERROR_KEY, None)
+    if error:
+        terminalreporter.write_line(f"baseline not compared: {error}", red=True)
+    comparison = report.get("comparison")
+    if comparison:
+        from .report.compare import render_comparison
+
+        terminalreporter.section("auditlens: against the baseline")
+        for line in render_comparison(comparison).splitlines():
+            terminalreporter.write_line(line, red=line.startswith("regressions: ") and line != "regressions: 0")
+    terminalreporter.write_line(f"audit report: {config.stash.get(WRITTEN_KEY, '')}")

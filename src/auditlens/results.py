@@ -31,6 +31,27 @@ class Metric(float):
     def __reduce__(self):  # pickles (e.g. across xdist workers) as a plain float
         return float, (float(self),)
 
+    # An ordering comparison in an audit (`r.accuracy >= 0.9`) is a threshold: it is recorded on the
+    # result so that the report and the baseline gate know what was required, passed or not.
+    def _compared(self, op: str, other, outcome: bool) -> bool:
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            self.result.record_threshold(self.name, op, float(other), bool(outcome))
+        return outcome
+
+    def __ge__(self, other):
+        return self._compared(">=", other, float(self) >= other)
+
+    def __gt__(self, other):
+        return self._compared(">", other, float(self) > other)
+
+    def __le__(self, other):
+        return self._compared("<=", other, float(self) <= other)
+
+    def __lt__(self, other):
+        return self._compared("<", other, float(self) < other)
+
+    __hash__ = float.__hash__
+
 
 @dataclasses.dataclass(frozen=True)
 class Example:
@@ -54,6 +75,7 @@ class CheckResult:
     n: int
 
     def __post_init__(self):
+        object.__setattr__(self, "_thresholds", [])
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, float) and not isinstance(value, Metric):
@@ -61,6 +83,14 @@ class CheckResult:
         recorder = _recorder.get()
         if recorder is not None:
             recorder.append(self)
+
+    def record_threshold(self, metric: str, op: str, value: float, passed: bool) -> None:
+        """Note that ``metric op value`` was required (by an assertion or an ``expect:``), and whether it held."""
+        self._thresholds.append({"metric": metric, "op": op, "value": value, "passed": passed})
+
+    @property
+    def thresholds(self) -> list[dict]:
+        return list(self._thresholds)
 
     def metrics(self) -> dict[str, float]:
         return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
@@ -104,6 +134,7 @@ class CheckResult:
             "metrics": self.metrics(),
             "intervals": {k: v.to_dict() for k, v in self.intervals().items()},
             "examples": [dataclasses.asdict(e) for e in self.evidence],
+            "thresholds": self.thresholds,
         }
 
 

@@ -96,6 +96,11 @@ class AuditSpec:
         missed = []
         for field, condition in self.expect.items():
             value = float(getattr(result, field))
+            if condition.op == "between":
+                result.record_threshold(field, ">=", condition.value, value >= condition.value)
+                result.record_threshold(field, "<=", condition.upper, value <= condition.upper)
+            else:
+                result.record_threshold(field, condition.op, condition.value, condition.holds(value))
             if not condition.holds(value):
                 interval = result.intervals().get(field)
                 ci = f" ({int(interval.level * 100)}% CI {interval})" if interval else ""

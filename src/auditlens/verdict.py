@@ -36,7 +36,7 @@ def is_mechanistic_failure(record: dict) -> bool:
 
 def verdict_for(model: str, records: Iterable[dict]) -> Verdict:
     """The verdict from one model's test records (``outcome``, ``kind``, ``results`` as the plugin stores them)."""
-    records = [r for r in records if r["outcome"] != "skipped"]
+    records = [r for r in records if r["outcome"] not in ("skipped", "xfailed")]  # expected outcomes say nothing
     passed = sum(r["outcome"] == "passed" for r in records)
     errors = [r for r in records if r["outcome"] == "failed" and r.get("kind") != "assertion"]
     failures = [r for r in records if r["outcome"] == "failed" and r.get("kind") == "assertion"]

@@ -15,6 +15,9 @@ SUFFIXES = (".audit.yaml", ".audit.yml")
 class AuditExpectationsMissed(AssertionError):
     """An entry's expectations were not met (an assertion about the model, for the verdict)."""
 
+    def __str__(self) -> str:
+        return "; ".join(self.args[0])
+
 
 class AuditFile(pytest.File):
     def collect(self):

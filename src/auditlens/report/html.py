@@ -1,0 +1,20 @@
+"""report.html: one self-contained page (styles and figures inline), rendered with jinja2, all text escaped."""
+
+from __future__ import annotations
+
+import jinja2
+
+from .figures import figure_for
+
+
+def render_html(report: dict) -> str:
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("auditlens", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    figures = {}
+    for model in report["models"]:
+        for audit in model["audits"]:
+            for index, check in enumerate(audit["checks"]):
+                figure = figure_for(check)
+                if figure:
+                    figures[(model["id"], audit["nodeid"], index)] = figure
+    return environment.get_template("report.html.j2").render(report=report, figures=figures)

@@ -1,0 +1,43 @@
+"""summary.md: short enough for a CI job summary or a pull-request comment."""
+
+from __future__ import annotations
+
+ICONS = {"learned": "✅", "cheated": "❌", "inconclusive": "⚠️"}
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def render_markdown(report: dict, max_failures: int = 20) -> str:
+    run = report["run"]
+    lines = ["# auditlens report", "",
+             f"auditlens {run.get('auditlens')}, seed {run.get('seed')}, commit {run.get('git_commit') or 'unknown'}", "",
+             "| model | verdict | passed | failed | errors | why |", "|---|---|---|---|---|---|"]
+    for model in report["models"]:
+        c = model["counts"]
+        lines.append(f"| `{_cell(model['id'])}` | {ICONS.get(model['verdict'], '')} {model['verdict']} | "
+                     f"{c['passed']} | {c['failed']} | {c['errors']} | {_cell(model['reason'])} |")
+    failures = [(m["id"], a) for m in report["models"] for a in m["audits"] if a["outcome"] == "failed"]
+    if failures:
+        lines += ["", "## Failed audits", ""]
+        for model, audit in failures[:max_failures]:
+            missed = [t for c in audit["checks"] for t in c.get("thresholds", []) if not t["passed"]]
+            numbers = "; ".join(f"{t['metric']} = {audit['metrics'].get(t['metric'], float('nan')):.3f} "
+                                f"(needs {t['op']} {t['value']:g})" for t in missed) or _cell(audit.get("message") or "")
+            lines.append(f"- `{_cell(model)}` **{_cell(audit['name'])}**: {numbers}")
+        if len(failures) > max_failures:
+            lines.append(f"- … and {len(failures) - max_failures} more (see report.html)")
+    comparison = report.get("comparison")
+    if comparison:
+        lines += ["", "## Against the baseline", ""]
+        for model in comparison["models"]:
+            old, new = model["verdict"]
+            if old != new:
+                lines.append(f"- `{_cell(model['id'])}`: verdict {old} → {new}")
+            for audit in model["audits"]:
+                if audit["change"]:
+                    lines.append(f"- `{_cell(model['id'])}` {_cell(audit['nodeid'])}: {audit['change']}")
+        lines.append(f"- regressions: {len(comparison['regressions'])}")
+        lines += [f"  - {_cell(r)}" for r in comparison["regressions"][:max_failures]]
+    return "\n".join(lines) + "\n"

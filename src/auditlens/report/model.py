@@ -1,0 +1,92 @@
+"""The report as plain data (schema ``auditlens.report/1``).
+
+Core, for other tools: ``models`` is a list of ``{id, verdict, audits}``; each audit is
+``{name, outcome, metrics}``. Around it: ``run`` (versions, seed, git commit, time), and per model
+its fingerprint, truth when known, forward passes; per audit its node id, file and line, checks
+(kind, site, dataset, every metric with its interval, thresholds, examples), duration and forward passes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import subprocess
+from collections.abc import Iterable
+
+from ..verdict import verdict_for
+
+SCHEMA = "auditlens.report/1"
+
+
+def run_metadata(seed: int, started: float | None = None, duration: float | None = None) -> dict:
+    import torch
+    import transformers
+
+    from .. import __version__
+
+    return {
+        "auditlens": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+        "python": platform.python_version(), "seed": seed, "git_commit": _git_commit(),
+        "started": None if started is None else datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(),
+        "duration": duration,
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def audit_entry(record: dict) -> dict:
+    """One test record as a report audit; ``metrics`` flattens its checks' metrics (the first wins)."""
+    metrics: dict[str, float] = {}
+    for check in record["results"]:
+        for name, value in check["metrics"].items():
+            metrics.setdefault(name, value)
+    return {
+        "name": record["name"], "nodeid": record["nodeid"], "file": record.get("file"), "line": record.get("line"),
+        "outcome": record["outcome"], "kind": record.get("kind"), "duration": record.get("duration"),
+        "forward_passes": record.get("forward_passes", 0), "metrics": metrics, "checks": record["results"],
+        "message": record.get("message"),
+    }
+
+
+def build_report(records: Iterable[dict], run: dict, models: dict | None = None) -> dict:
+    """The report from the plugin's per-test records (order kept: models in order of first appearance)."""
+    records = [r for r in records if r.get("model")]
+    info = models or {}
+    ids = list(dict.fromkeys(r["model"] for r in records))
+    report_models = []
+    for model in ids:
+        mine = [r for r in records if r["model"] == model]
+        verdict = verdict_for(model, mine)
+        first = next((r for r in mine if r.get("fingerprint")), {})
+        report_models.append({
+            "id": model, "verdict": verdict.verdict, "reason": verdict.reason,
+            "counts": {"passed": verdict.passed, "failed": verdict.failed, "errors": verdict.errors,
+                       "skipped": sum(r["outcome"] in ("skipped", "xfailed") for r in mine)},
+            "fingerprint": info.get(model, {}).get("fingerprint") or first.get("fingerprint"),
+            "truth": info.get(model, {}).get("truth", first.get("truth")),
+            "forward_passes": sum(r.get("forward_passes", 0) for r in mine),
+            "audits": [audit_entry(r) for r in sorted(mine, key=lambda r: r["nodeid"])],
+        })
+    return {"schema": SCHEMA, "run": run, "models": report_models}
+
+
+def strip_timings(report: dict) -> dict:
+    """The report without what legitimately changes between identical runs (times, durations)."""
+    import copy
+
+    clean = copy.deepcopy(report)
+    clean["run"] = {k: v for k, v in clean["run"].items() if k not in ("started", "duration")}
+    for model in clean["models"]:
+        for audit in model["audits"]:
+            audit.pop("duration", None)
+            for source in [audit["metrics"], *[c["metrics"] for c in audit["checks"]]]:
+                for key in [k for k in source if k.startswith("seconds_")]:
+                    source.pop(key)
+    clean.pop("comparison", None)
+    return clean
