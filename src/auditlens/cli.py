@@ -24,6 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("--probes", default="probes", help="the concept directory audits refer to (default probes)")
     schema_command = commands.add_parser("schema", help="print the JSON Schema of audit or concept files")
     schema_command.add_argument("kind", choices=["audit", "concept"])
+    report = commands.add_parser("report", help="re-render or compare reports")
+    report_commands = report.add_subparsers(dest="report_command", required=True)
+    render = report_commands.add_parser("render", help="write report.html and summary.md from a report.json")
+    render.add_argument("report", help="a report.json")
+    render.add_argument("--out", default=None, help="directory (default: beside the report)")
+    diff = report_commands.add_parser("diff", help="compare two report.json files")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.add_argument("--tolerance", type=float, default=0.02, help="metric tolerance (default 0.02)")
+    diff.add_argument("--fail-on-regression", action="store_true", help="exit 1 when there is a regression")
     init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
     init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
     args = parser.parse_args(argv)
@@ -39,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(json.dumps(schema(args.kind), indent=2))
             return 0
+        if args.command == "report":
+            return _report(args)
         if args.command == "init":
             from .scaffold import init_repository
 
@@ -49,6 +61,24 @@ def main(argv: list[str] | None = None) -> int:
     except AuditlensError as exc:
         print(f"auditlens: {exc}", file=sys.stderr)
         return 2
+
+
+def _report(args) -> int:
+    from pathlib import Path
+
+    from .report import compare_reports, read_report, write_report
+    from .report.compare import render_comparison
+
+    if args.report_command == "render":
+        data = read_report(args.report)
+        out = Path(args.out) if args.out else Path(args.report).parent
+        paths = write_report(data, out)
+        print(f"wrote {paths['html']} and {paths['markdown']}" + ("" if out == Path(args.report).parent
+                                                                   else f" and {paths['json']}"))
+        return 0
+    comparison = compare_reports(read_report(args.old), read_report(args.new), args.tolerance)
+    print(render_comparison(comparison))
+    return 1 if args.fail_on_regression and comparison["regressions"] else 0
 
 
 def _zoo_list() -> int:

@@ -198,7 +198,9 @@ def pytest_runtest_makereport(item, call):
         if report.failed and results and not getattr(item, "explains_itself", False):
             report.sections.append(("auditlens evidence", "\n\n".join(r.explain() for r in results)))
         # carried on the report, so that xdist brings it to the controller like any report data
-        report.user_properties.append((RECORD_PROPERTY, json.dumps(_record(item, report, call, results))))
+        record = _record(item, report, call, results)
+        if record["model"] is not None:  # an audit (it ran against a model), not a plain test
+            report.user_properties.append((RECORD_PROPERTY, json.dumps(record)))
     return report
 
 
@@ -267,7 +269,8 @@ def pytest_sessionfinish(session):
     from .report.model import run_metadata
 
     started = config.stash.get(STARTED_KEY, time.time())
-    report = build_report(records, run_metadata(int(_option(config, "audit_seed")), started, time.time() - started))
+    report = build_report(records, run_metadata(int(_option(config, "audit_seed")), started, time.time() - started),
+                          order=model_specs(config))
     baseline = _option(config, "audit_baseline")
     if baseline:
         from .errors import AuditlensError

@@ -147,3 +147,13 @@ def recording():
         yield collected
     finally:
         _recorder.reset(token)
+
+
+@contextmanager
+def not_recorded():
+    """Results created inside are parts of a larger one (a sweep's per-layer results): not recorded alone."""
+    token = _recorder.set(None)
+    try:
+        yield
+    finally:
+        _recorder.reset(token)

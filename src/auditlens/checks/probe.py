@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from ..capture import run
 from ..data import Concept
 from ..errors import ConceptError
-from ..results import CheckResult, Example
+from ..results import CheckResult, Example, not_recorded
 from ..settings import seed_or_default
 from ..sites import expand_sites
 from ..stats import Interval, bootstrap_mean
@@ -103,13 +103,16 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
     started = time.perf_counter()
     activations = run(subject, concept.inputs(subject), sites=sites, position=position).activations
     seconds_forward = time.perf_counter() - started
-    results = [
-        _fit_site(subject, concept, site.name, position, activations[site.name].numpy(), labels, control, folds,
-                  seed, regularization, seconds_forward / len(sites))
-        for site in sites
-    ]
-    if len(results) == 1 and "*" not in at:
-        return results[0]
+    sweep = len(sites) > 1 or "*" in at
+
+    def fit_all():
+        return [_fit_site(subject, concept, site.name, position, activations[site.name].numpy(), labels, control,
+                          folds, seed, regularization, seconds_forward / len(sites)) for site in sites]
+
+    if not sweep:
+        return fit_all()[0]
+    with not_recorded():  # the sweep is the result; its per-layer parts live inside it
+        results = fit_all()
     best = max(results, key=lambda r: (float(r.selectivity), float(r.accuracy)))
     return ProbeSweep("probe", subject.id, at, len(concept), concept.name, tuple(results), float(best.accuracy),
                       float(best.selectivity), best.site)

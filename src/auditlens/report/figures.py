@@ -49,7 +49,7 @@ def bars(check: dict, names: list[str], title: str) -> str:
     errors = list(zip(*[_error(check["metrics"][n], check["intervals"].get(n)) for n in present])) or None
     figure, axes = plt.subplots(figsize=(4, 2.4))
     axes.bar(range(len(present)), values, yerr=errors, capsize=4, color="#4c72b0")
-    axes.set_xticks(range(len(present)), [n.replace("_", " ") for n in present], fontsize=8)
+    axes.set_xticks(range(len(present)), [n.replace("_", "\n") for n in present], fontsize=7)
     axes.axhline(0, color="black", linewidth=0.5)
     axes.set_title(title, fontsize=9)
     return _png(figure)

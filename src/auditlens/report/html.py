@@ -9,7 +9,7 @@ from .figures import figure_for
 
 def render_html(report: dict) -> str:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("auditlens", "templates"),
-                                     autoescape=True, undefined=jinja2.StrictUndefined)
+                                     autoescape=True, undefined=jinja2.ChainableUndefined)  # tolerate older reports
     figures = {}
     for model in report["models"]:
         for audit in model["audits"]:

@@ -54,11 +54,14 @@ def audit_entry(record: dict) -> dict:
     }
 
 
-def build_report(records: Iterable[dict], run: dict, models: dict | None = None) -> dict:
-    """The report from the plugin's per-test records (order kept: models in order of first appearance)."""
+def build_report(records: Iterable[dict], run: dict, models: dict | None = None,
+                 order: Iterable[str] = ()) -> dict:
+    """The report from the plugin's per-test records. Models come in ``order`` (the run's --model
+    order), then any others sorted; audits sorted by node id: the same whatever the scheduling."""
     records = [r for r in records if r.get("model")]
     info = models or {}
-    ids = list(dict.fromkeys(r["model"] for r in records))
+    present = {r["model"] for r in records}
+    ids = [m for m in dict.fromkeys(order) if m in present] + sorted(present - set(order))
     report_models = []
     for model in ids:
         mine = [r for r in records if r["model"] == model]
@@ -76,15 +79,21 @@ def build_report(records: Iterable[dict], run: dict, models: dict | None = None)
     return {"schema": SCHEMA, "run": run, "models": report_models}
 
 
-def strip_timings(report: dict) -> dict:
-    """The report without what legitimately changes between identical runs (times, durations)."""
+def strip_timings(report: dict, forward_passes: bool = False) -> dict:
+    """The report without what legitimately changes between identical runs (times, durations); with
+    ``forward_passes``, also without those counts, which depend on how tests were spread over workers
+    (a capture cached by an earlier test on the same worker costs none)."""
     import copy
 
     clean = copy.deepcopy(report)
     clean["run"] = {k: v for k, v in clean["run"].items() if k not in ("started", "duration")}
     for model in clean["models"]:
+        if forward_passes:
+            model.pop("forward_passes", None)
         for audit in model["audits"]:
             audit.pop("duration", None)
+            if forward_passes:
+                audit.pop("forward_passes", None)
             for source in [audit["metrics"], *[c["metrics"] for c in audit["checks"]]]:
                 for key in [k for k in source if k.startswith("seconds_")]:
                     source.pop(key)

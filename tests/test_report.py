@@ -1,0 +1,170 @@
+"""The report: JSON core, escaping, Markdown, baseline comparison and gating, xdist, re-rendering."""
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import strategies as st
+
+from auditlens import load_subject
+from auditlens.behaviour import expect_invariant, swap_words
+from auditlens.report import build_report, compare_reports, read_report, write_report
+from auditlens.report.markdown import render_markdown
+from auditlens.report.model import strip_timings
+
+PROBES = Path(__file__).parent.parent / "probes"
+RUN = {"auditlens": "0", "torch": "t", "transformers": "x", "seed": 0, "git_commit": None}
+
+
+def record(model, outcome="passed", kind=None, results=(), nodeid="t.py::test_a"):
+    return {"nodeid": f"{nodeid}[{model}]", "name": nodeid.split("::")[-1], "file": "t.py", "line": 1,
+            "model": model, "fingerprint": "f", "truth": None, "outcome": outcome, "kind": kind,
+            "duration": 0.1, "forward_passes": 2, "results": list(results), "message": None}
+
+
+def probe_check(accuracy, passed=True):
+    return {"check": "probe", "subject": "m", "site": "layer:1", "n": 10, "concept": "c",
+            "metrics": {"accuracy": accuracy}, "intervals": {}, "examples": [],
+            "thresholds": [{"metric": "accuracy", "op": ">=", "value": 0.9, "passed": passed}]}
+
+
+def test_core_shape_other_tools_read():
+    report = build_report([record("m1", results=[probe_check(0.95)]), record("m2", "failed", "assertion",
+                                                                            [probe_check(0.5, False)])], RUN)
+    assert report["schema"] == "auditlens.report/1"
+    (first, second) = report["models"]
+    assert {"id", "verdict", "audits"} <= set(first) and first["verdict"] == "learned"
+    assert second["verdict"] == "cheated"
+    assert {"name", "outcome", "metrics"} <= set(second["audits"][0])
+    assert second["audits"][0]["metrics"] == {"accuracy": 0.5}
+
+
+def test_writes_are_atomic_and_readable(tmp_path):
+    report = build_report([record("m1", results=[probe_check(0.95)])], RUN)
+    paths = write_report(report, tmp_path)
+    assert read_report(paths["json"]) == json.loads(json.dumps(report))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json", "summary.md"]  # no temp files
+
+
+def test_a_file_that_is_not_a_report_is_named(tmp_path):
+    from auditlens import AuditlensError
+
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    with pytest.raises(AuditlensError, match="is not an auditlens report of schema 'auditlens.report/1'"):
+        read_report(tmp_path / "other.json")
+    (tmp_path / "broken.json").write_text('{"a": ')
+    with pytest.raises(AuditlensError, match="is not valid JSON"):
+        read_report(tmp_path / "broken.json")
+
+
+def test_every_string_from_a_model_a_dataset_or_a_spec_is_escaped(tmp_path, cheated):
+    # given a model whose label names and a dataset whose text carry markup
+    model = copy.deepcopy(cheated.model)
+    model.config.id2label = {0: "<script>alert('label')</script>", 1: "more"}
+    hostile = load_subject(model, tokenizer=cheated.tokenizer, id="<img src=x onerror=alert(1)>")
+    inputs = st.sampled_from(["m0 a a b c d e a b c d e", "m1 a b b c d e a b c d e"]).map(
+        lambda text: text + " <script>alert('input')</script>")
+    result = expect_invariant(hostile, st.one_of(inputs, st.sampled_from([f"m0 {'a ' * 6}b b c d e"] * 20)),
+                              swap_words({"m0": "m1", "m1": "m0"}), max_examples=20)
+    check = result.to_dict()
+    check["concept"] = "<script>alert('concept')</script>"
+    report = build_report([record(hostile.id, "failed", "assertion", [check])], RUN)
+    # when rendered, then no markup from them survives
+    paths = write_report(report, tmp_path)
+    html = paths["html"].read_text()
+    assert "<script" not in html and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")
+    assert "&lt;script&gt;alert(&#39;concept&#39;)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<script" not in paths["markdown"].read_text()
+
+
+def test_markdown_summary_names_failed_audits_with_their_numbers():
+    report = build_report([record("m2", "failed", "assertion", [probe_check(0.5, False)])], RUN)
+    text = render_markdown(report)
+    assert "| `m2` | ❌ cheated |" in text and "accuracy = 0.500 (needs >= 0.9)" in text
+
+
+def test_comparison_finds_new_failures_verdict_changes_and_metric_regressions():
+    old = build_report([record("m", results=[probe_check(0.97)]), record("m", results=[probe_check(0.99)],
+                                                                          nodeid="t.py::test_b")], RUN)
+    new = build_report([record("m", results=[probe_check(0.93)]),
+                        record("m", "failed", "assertion", [probe_check(0.5, False)], nodeid="t.py::test_b")], RUN)
+    comparison = compare_reports(old, new, tolerance=0.02)
+    assert comparison["models"][0]["verdict"] == ["learned", "cheated"]
+    changes = {a["nodeid"]: a for a in comparison["models"][0]["audits"]}
+    assert changes["t.py::test_b[m]"]["change"] == "newly failing"
+    assert changes["t.py::test_a[m]"]["deltas"] == {"accuracy": pytest.approx(-0.04)}
+    assert any("accuracy 0.970 -> 0.930 (beyond tolerance 0.02)" in r for r in comparison["regressions"])
+    assert any("verdict learned -> cheated" in r for r in comparison["regressions"])
+    assert compare_reports(old, old)["regressions"] == []
+
+
+def test_report_render_and_diff_commands(tmp_path, capsys):
+    from auditlens.cli import main
+
+    report = build_report([record("m", results=[probe_check(0.97)])], RUN)
+    write_report(report, tmp_path / "old")
+    worse = build_report([record("m", "failed", "assertion", [probe_check(0.5, False)])], RUN)
+    write_report(worse, tmp_path / "new")
+    (tmp_path / "new" / "report.html").unlink()
+    assert main(["report", "render", str(tmp_path / "new" / "report.json")]) == 0
+    assert (tmp_path / "new" / "report.html").is_file()
+    assert main(["report", "diff", str(tmp_path / "old" / "report.json"), str(tmp_path / "new" / "report.json"),
+                 "--fail-on-regression"]) == 1
+    assert "m: verdict learned -> cheated" in capsys.readouterr().out
+
+
+@pytest.fixture
+def repo(pytester):
+    probes = pytester.path / "probes"
+    probes.mkdir()
+    for name in ("marker_swapped", "more_a_than_b"):
+        for suffix in (".yaml", ".jsonl"):
+            shutil.copy(PROBES / f"{name}{suffix}", probes / f"{name}{suffix}")
+    pytester.makepyfile(test_audit="""
+from auditlens import patch, probe
+
+def test_marker_is_ignored(subject, marker_swapped):
+    assert patch(subject, marker_swapped, at="layer:0").flip_rate <= 0.05
+
+def test_count_is_represented(subject, more_a_than_b):
+    assert probe(subject, more_a_than_b, at="layer:1").accuracy >= 0.9
+""")
+    return pytester
+
+
+MODELS = ["--model", "fixture:count-learned", "--model", "fixture:count-cheated"]
+
+
+def test_baseline_gate_fails_the_session_on_a_regression(repo):
+    # a baseline where the cheated twin had passed everything
+    repo.runpytest("--model", "fixture:count-learned", "--audit-report", "old")
+    baseline = json.loads((repo.path / "old" / "report.json").read_text())
+    baseline["models"][0]["id"] = "fixture:count-cheated"
+    for audit in baseline["models"][0]["audits"]:
+        audit["nodeid"] = audit["nodeid"].replace("count-learned", "count-cheated")
+    (repo.path / "old" / "report.json").write_text(json.dumps(baseline))
+    result = repo.runpytest("--model", "fixture:count-cheated", "--audit-report", "new",
+                            "--audit-baseline", "old/report.json", "--audit-fail-on-regression")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*auditlens: against the baseline*", "fixture:count-cheated: verdict learned -> cheated",
+                                 "*newly failing*", "regressions: *"])
+    new = json.loads((repo.path / "new" / "report.json").read_text())
+    assert new["comparison"]["regressions"] and "Against the baseline" in (repo.path / "new" / "summary.md").read_text()
+
+
+def test_a_missing_baseline_is_a_usage_error(repo):
+    result = repo.runpytest("--model", "fixture:count-learned", "--audit-baseline", "nowhere.json")
+    assert result.ret == 4
+    result.stdout.fnmatch_lines(["*baseline not compared: no report at nowhere.json*"])
+
+
+def test_xdist_report_equals_the_serial_one(repo):
+    repo.runpytest(*MODELS, "--audit-report", "serial", "-p", "no:randomly")
+    repo.runpytest(*MODELS, "--audit-report", "parallel", "-n", "2")
+    serial = strip_timings(json.loads((repo.path / "serial" / "report.json").read_text()), forward_passes=True)
+    parallel = strip_timings(json.loads((repo.path / "parallel" / "report.json").read_text()), forward_passes=True)
+    assert sum(len(m["audits"]) for m in parallel["models"]) == 4  # every audit exactly once
+    assert parallel == serial
