@@ -49,3 +49,17 @@ def concepts():
 
     probes = Path(__file__).parent.parent / "probes"
     return {p.stem: load_concept(p) for p in probes.glob("*.yaml")}
+
+
+@pytest.fixture
+def audit_repo(pytester):
+    """A user's repository for pytester runs: probes/ holding two of the count concepts."""
+    import shutil
+    from pathlib import Path
+
+    source, probes = Path(__file__).parent.parent / "probes", pytester.path / "probes"
+    probes.mkdir()
+    for name in ("marker_swapped", "more_a_than_b"):
+        for suffix in (".yaml", ".jsonl"):
+            shutil.copy(source / f"{name}{suffix}", probes / f"{name}{suffix}")
+    return pytester

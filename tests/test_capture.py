@@ -100,7 +100,6 @@ def test_index_beyond_an_example_names_it(tiny):
 
 
 def test_non_finite_activations_are_reported_with_the_site(tiny, ragged):
-    from auditlens import Steer, intervene  # noqa: F401
     from auditlens.interventions import Transform
 
     poison = Transform(tiny.site("layer:0"), lambda h: h * float("nan"), name="nan")

@@ -1,12 +1,9 @@
 """The pytest plugin, driven through pytester on small audit files."""
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
-PROBES = Path(__file__).parent.parent / "probes"
 MODELS = ["--model", "fixture:count-learned", "--model", "fixture:count-cheated"]
 
 AUDIT = """
@@ -21,15 +18,10 @@ def test_count_is_represented(subject, more_a_than_b):
 
 
 @pytest.fixture
-def audit_dir(pytester):
+def audit_dir(audit_repo):
     """A user's repository: probes/ with two concepts and one audit file."""
-    probes = pytester.path / "probes"
-    probes.mkdir()
-    for name in ("marker_swapped", "more_a_than_b"):
-        for suffix in (".yaml", ".jsonl"):
-            shutil.copy(PROBES / f"{name}{suffix}", probes / f"{name}{suffix}")
-    pytester.makepyfile(test_audit=AUDIT)
-    return pytester
+    audit_repo.makepyfile(test_audit=AUDIT)
+    return audit_repo
 
 
 def test_every_audit_runs_once_per_model_with_the_model_in_its_id(audit_dir):

@@ -2,8 +2,6 @@
 
 import copy
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 from hypothesis import strategies as st
@@ -14,7 +12,6 @@ from auditlens.report import build_report, compare_reports, read_report, write_r
 from auditlens.report.markdown import render_markdown
 from auditlens.report.model import strip_timings
 
-PROBES = Path(__file__).parent.parent / "probes"
 RUN = {"auditlens": "0", "torch": "t", "transformers": "x", "seed": 0, "git_commit": None}
 
 
@@ -117,13 +114,9 @@ def test_report_render_and_diff_commands(tmp_path, capsys):
 
 
 @pytest.fixture
-def repo(pytester):
-    probes = pytester.path / "probes"
-    probes.mkdir()
-    for name in ("marker_swapped", "more_a_than_b"):
-        for suffix in (".yaml", ".jsonl"):
-            shutil.copy(PROBES / f"{name}{suffix}", probes / f"{name}{suffix}")
-    pytester.makepyfile(test_audit="""
+def repo(audit_repo):
+    """A user's repository: probes/ with two concepts and one audit file."""
+    audit_repo.makepyfile(test_audit="""
 from auditlens import patch, probe
 
 def test_marker_is_ignored(subject, marker_swapped):
@@ -132,7 +125,7 @@ def test_marker_is_ignored(subject, marker_swapped):
 def test_count_is_represented(subject, more_a_than_b):
     assert probe(subject, more_a_than_b, at="layer:1").accuracy >= 0.9
 """)
-    return pytester
+    return audit_repo
 
 
 MODELS = ["--model", "fixture:count-learned", "--model", "fixture:count-cheated"]

@@ -96,13 +96,9 @@ def test_the_schemas_are_shipped_and_valid_json_schemas():
 
 
 @pytest.fixture
-def repo(pytester):
-    probes = pytester.path / "probes"
-    probes.mkdir()
-    for name in ("marker_swapped", "more_a_than_b"):
-        for suffix in (".yaml", ".jsonl"):
-            shutil.copy(PROBES / f"{name}{suffix}", probes / f"{name}{suffix}")
-    return pytester
+def repo(audit_repo):
+    """A user's repository: probes/ with two concepts."""
+    return audit_repo
 
 
 MODELS = ["--model", "fixture:count-learned", "--model", "fixture:count-cheated"]
