@@ -111,3 +111,9 @@ def test_capture_runs_without_gradients(tiny, ragged):
     activations = capture(tiny, ragged, "layer:0")
     assert not activations.requires_grad and activations.device.type == "cpu"
     assert activations.dtype == torch.float32
+
+
+def test_captured_activations_can_be_edited_in_place(tiny, ragged):
+    activations = capture(tiny, ragged, "layer:0", position="all", cache=None)
+    activations += 1.0  # an inference-mode tensor would refuse this
+    assert not activations.is_inference()

@@ -43,8 +43,8 @@ def reduce(activation: torch.Tensor, mask: torch.Tensor, position, site: Site, i
     t = mask.shape[1]
     arange = torch.arange(t, device=mask.device)
     rows = torch.arange(mask.shape[0], device=mask.device)
-    if position == "all":
-        return activation * mask.unsqueeze(-1).to(activation.dtype)
+    if position == "all":  # zero the padding (if any), so results do not depend on the pad token
+        return activation if bool(mask.all()) else activation * mask.unsqueeze(-1).to(activation.dtype)
     if position == "mean":
         weights = mask.unsqueeze(-1).to(activation.dtype)
         return (activation * weights).sum(1) / weights.sum(1)
@@ -182,11 +182,14 @@ def _forward(subject, inputs, sites, position, interventions, readout, batch_siz
 def _concat(parts: list[torch.Tensor], width: int, position) -> torch.Tensor:
     """Join batches; for position="all", zero-pad each batch's token axis back to the inputs' width."""
     if position == "all":
-        parts = [torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1])) for p in parts]
-    return torch.cat(parts)
+        parts = [p if p.shape[1] == width else torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1]))
+                 for p in parts]
+    return torch.cat(parts)  # outside inference mode: the caller gets an ordinary tensor it may edit in place
 
 
 def _check_finite(tensor: torch.Tensor, where: str, what: str) -> None:
+    if bool(torch.isfinite(tensor.sum())):  # one reduction clears the common case
+        return
     bad = ~torch.isfinite(tensor)
     if bad.any():
         rows = bad.reshape(bad.shape[0], -1).any(dim=1).nonzero().flatten().tolist()
