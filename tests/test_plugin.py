@@ -57,7 +57,8 @@ def test_results_are_stored_as_plain_data(audit_dir):
     assert audit["file"] == "test_audit.py" and audit["line"] == 3  # the def line
     check = audit["checks"][0]
     assert check["check"] == "patch" and check["intervals"]["flip_rate"]["level"] == 0.95
-    assert check["thresholds"] == [{"metric": "flip_rate", "op": "<=", "value": 0.05, "passed": False}]
+    assert check["thresholds"] == [
+        {"metric": "flip_rate", "op": "<=", "value": 0.05, "passed": False, "uncertain": False}]
 
 
 def test_models_marker_pins_an_audit_by_pattern(audit_dir):

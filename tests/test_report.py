@@ -161,3 +161,17 @@ def test_xdist_report_equals_the_serial_one(repo):
     parallel = strip_timings(json.loads((repo.path / "parallel" / "report.json").read_text()), forward_passes=True)
     assert sum(len(m["audits"]) for m in parallel["models"]) == 4  # every audit exactly once
     assert parallel == serial
+
+
+def test_a_threshold_inside_the_interval_is_marked_uncertain(learned, concepts):
+    from auditlens import probe
+
+    result = probe(learned, concepts["more_a_than_b"], at="layer:0")
+    low, high = result.control_accuracy_ci.low, result.control_accuracy_ci.high  # a threshold inside it:
+    result.record_threshold("control_accuracy", "<=", (low + high) / 2, True)
+    result.record_threshold("accuracy", ">=", 0.5, True)
+    shaky, firm = result.thresholds[-2:]
+    assert shaky["uncertain"] and not firm["uncertain"]
+    report = build_report([record("m", results=[result.to_dict()])], RUN)
+    assert report["models"][0]["audits"][0]["uncertain"] and report["models"][0]["counts"]["uncertain"] == 1
+    assert "Uncertain audits" in render_markdown(report)

@@ -85,8 +85,13 @@ class CheckResult:
             recorder.append(self)
 
     def record_threshold(self, metric: str, op: str, value: float, passed: bool) -> None:
-        """Note that ``metric op value`` was required (by an assertion or an ``expect:``), and whether it held."""
-        self._thresholds.append({"metric": metric, "op": op, "value": value, "passed": passed})
+        """Note that ``metric op value`` was required (by an assertion or an ``expect:``), whether the point
+        estimate met it, and whether the metric's interval straddles it (``uncertain``: another sample
+        could have decided the other way)."""
+        interval = self.intervals().get(metric)
+        uncertain = interval is not None and interval.low < value < interval.high
+        self._thresholds.append({"metric": metric, "op": op, "value": value, "passed": passed,
+                                 "uncertain": uncertain})
 
     @property
     def thresholds(self) -> list[dict]:

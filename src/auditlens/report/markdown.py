@@ -28,6 +28,14 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
             lines.append(f"- `{_cell(model)}` **{_cell(audit['name'])}**: {numbers}")
         if len(failures) > max_failures:
             lines.append(f"- … and {len(failures) - max_failures} more (see report.html)")
+    uncertain = [(m["id"], a) for m in report["models"] for a in m["audits"] if a.get("uncertain")]
+    if uncertain:
+        lines += ["", "## Uncertain audits (an interval straddles its threshold)", ""]
+        for model, audit in uncertain[:max_failures]:
+            shaky = [t for c in audit["checks"] for t in c.get("thresholds", []) if t.get("uncertain")]
+            numbers = "; ".join(f"{t['metric']} = {audit['metrics'].get(t['metric'], float('nan')):.3f} "
+                                f"({t['op']} {t['value']:g}: {'met' if t['passed'] else 'missed'})" for t in shaky)
+            lines.append(f"- `{_cell(model)}` **{_cell(audit['name'])}** ({audit['outcome']}): {numbers}")
     comparison = report.get("comparison")
     if comparison:
         lines += ["", "## Against the baseline", ""]

@@ -50,6 +50,7 @@ def audit_entry(record: dict) -> dict:
         "name": record["name"], "nodeid": record["nodeid"], "file": record.get("file"), "line": record.get("line"),
         "outcome": record["outcome"], "kind": record.get("kind"), "duration": record.get("duration"),
         "forward_passes": record.get("forward_passes", 0), "metrics": metrics, "checks": record["results"],
+        "uncertain": any(t.get("uncertain") for c in record["results"] for t in c.get("thresholds", [])),
         "message": record.get("message"),
     }
 
@@ -70,7 +71,9 @@ def build_report(records: Iterable[dict], run: dict, models: dict | None = None,
         report_models.append({
             "id": model, "verdict": verdict.verdict, "reason": verdict.reason,
             "counts": {"passed": verdict.passed, "failed": verdict.failed, "errors": verdict.errors,
-                       "skipped": sum(r["outcome"] in ("skipped", "xfailed") for r in mine)},
+                       "skipped": sum(r["outcome"] in ("skipped", "xfailed") for r in mine),
+                       "uncertain": sum(any(t.get("uncertain") for c in r["results"] for t in c.get("thresholds", []))
+                                        for r in mine)},
             "fingerprint": info.get(model, {}).get("fingerprint") or first.get("fingerprint"),
             "truth": info.get(model, {}).get("truth", first.get("truth")),
             "forward_passes": sum(r.get("forward_passes", 0) for r in mine),
