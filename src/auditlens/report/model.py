@@ -84,21 +84,15 @@ def build_report(records: Iterable[dict], run: dict, models: dict | None = None,
 
 def strip_timings(report: dict, forward_passes: bool = False) -> dict:
     """The report without what legitimately changes between identical runs (times, durations); with
-    ``forward_passes``, also without those counts, which depend on how tests were spread over workers
-    (a capture cached by an earlier test on the same worker costs none)."""
-    import copy
+    ``forward_passes``, also without those counts, which depend on what was already cached (by an
+    earlier test on the same xdist worker, or an earlier run in the same process)."""
+    dropped = {"started", "duration", "comparison"} | ({"forward_passes"} if forward_passes else set())
 
-    clean = copy.deepcopy(report)
-    clean["run"] = {k: v for k, v in clean["run"].items() if k not in ("started", "duration")}
-    for model in clean["models"]:
-        if forward_passes:
-            model.pop("forward_passes", None)
-        for audit in model["audits"]:
-            audit.pop("duration", None)
-            if forward_passes:
-                audit.pop("forward_passes", None)
-            for source in [audit["metrics"], *[c["metrics"] for c in audit["checks"]]]:
-                for key in [k for k in source if k.startswith("seconds_")]:
-                    source.pop(key)
-    clean.pop("comparison", None)
-    return clean
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k not in dropped and not k.startswith("seconds_")}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(report)
