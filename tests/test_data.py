@@ -122,3 +122,15 @@ def test_the_readme_concept_example_loads(tmp_path):
     concept = load_concept(write(tmp_path / "negation.yaml", block))
     assert len(concept) == 8 and concept.label_names == ("affirmed", "negated")
     assert concept.labels[concept.examples.index("the film is not good")] == 1
+
+
+@pytest.mark.parametrize("pair, match", [
+    (("a b", "", 1), r"pairs\[0\] needs a non-empty base and source"),
+    (("a b", "a c", 2), r"pairs\[0\] expects label 2; valid: 0..1"),
+    (("a b", "a c", -1), r"pairs\[0\] expects label -1"),
+])
+def test_mismatched_counterfactual_pairs_are_refused(pair, match):
+    from auditlens import CounterfactualPair
+
+    with pytest.raises(ConceptError, match=match):
+        Concept("c", pairs=(CounterfactualPair(*pair),), label_names=("no", "yes"))

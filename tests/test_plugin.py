@@ -157,6 +157,8 @@ def test_junit_xml_carries_the_metrics_as_properties(audit_dir):
 def test_help_documents_every_option(pytester):
     result = pytester.runpytest("--help")
     for option in ("--model=SPEC", "--audit-report=DIR", "--audit-seed=N", "--audit-device=DEVICE",
+                   "--audit-trust-remote-code", "--audit-allow-pickle", "--audit-baseline=REPORT",
+                   "--audit-fail-on-regression", "--audit-regression-tolerance=X",
                    "audit_models", "audit_report", "audit_seed", "audit_device", "audit_probes"):
         result.stdout.fnmatch_lines([f"*{option}*"])
 

@@ -78,6 +78,13 @@ class Concept:
             raise ConceptError(f"{where} has one class only (label {self.labels[0]}); a concept needs two or more")
         if self.label_names is not None and self.labels and max(self.labels) >= len(self.label_names):
             raise ConceptError(f"{where}: label {max(self.labels)} has no name in labels {list(self.label_names)}")
+        for index, pair in enumerate(self.pairs):
+            if not isinstance(pair, CounterfactualPair) or not pair.base or not pair.source:
+                raise ConceptError(f"{where}: pairs[{index}] needs a non-empty base and source; got {pair!r}")
+            if not isinstance(pair.label, int) or isinstance(pair.label, bool) or pair.label < 0 or (
+                    self.label_names is not None and pair.label >= len(self.label_names)):
+                valid = f"0..{len(self.label_names) - 1}" if self.label_names else "0, 1, ..."
+                raise ConceptError(f"{where}: pairs[{index}] expects label {pair.label!r}; valid: {valid}")
 
     def __len__(self) -> int:
         return len(self.examples)

@@ -45,6 +45,12 @@ def pytest_addoption(parser):
     group.addoption("--audit-regression-tolerance", dest="audit_regression_tolerance", type=float, metavar="X",
                     default=None, help="how far a metric may move the wrong way before it is a regression "
                                        "(default 0.02).")
+    group.addoption("--audit-trust-remote-code", dest="audit_trust_remote_code", action="store_true", default=None,
+                    help="let models run code from their repository (transformers' trust_remote_code). Off.")
+    group.addoption("--audit-allow-pickle", dest="audit_allow_pickle", action="store_true", default=None,
+                    help="load pickle checkpoints (can run arbitrary code). Off: safetensors only.")
+    parser.addini("audit_trust_remote_code", type="bool", default=False, help="trust_remote_code for every model")
+    parser.addini("audit_allow_pickle", type="bool", default=False, help="allow pickle checkpoints")
     parser.addini("audit_baseline", default="", help="a previous report.json to compare with")
     parser.addini("audit_fail_on_regression", type="bool", default=False, help="fail the session on a regression")
     parser.addini("audit_regression_tolerance", default="0.02", help="metric tolerance of the regression gate")
@@ -128,7 +134,9 @@ def get_subject(config, spec: str | None):
         from .subject import load_subject
 
         try:
-            loaded[spec] = load_subject(spec, device=_option(config, "audit_device"))
+            loaded[spec] = load_subject(spec, device=_option(config, "audit_device"),
+                                        trust_remote_code=bool(_option(config, "audit_trust_remote_code")),
+                                        allow_pickle=bool(_option(config, "audit_allow_pickle")))
         except AuditlensError as exc:
             pytest.fail(f"cannot load model {spec!r}: {exc}", pytrace=False)
     return loaded[spec]

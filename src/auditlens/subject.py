@@ -219,7 +219,8 @@ def _check_weights(directory: Path, allow_pickle: bool) -> None:
     if pickled and not allow_pickle:
         raise ModelLoadError(
             f"{directory} holds only pickle checkpoints ({', '.join(sorted(pickled))}); loading a pickle "
-            "can run arbitrary code. Convert it to safetensors, or pass allow_pickle=True if you trust it"
+            "can run arbitrary code. Convert it to safetensors, or pass allow_pickle=True "
+            "(--audit-allow-pickle) if you trust it"
         )
     if not pickled:
         raise ModelLoadError(f"{directory} has no model weights (*.safetensors); is it a save_pretrained directory?")

@@ -1,0 +1,159 @@
+"""Bad inputs and the error each gets: the source of docs/errors.md (tests/test_error_table.py keeps
+them equal). Each case runs in an empty working directory."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from auditlens import Concept, CounterfactualPair, capture, load_concept, load_subject, probe
+from auditlens.interventions import Transform
+from auditlens.spec import load_audit_file
+
+from tiny_models import build
+
+
+def _saved(name="model"):
+    build("gpt2").save_pretrained(name)
+    return Path(name)
+
+
+def missing_model():
+    load_subject("./no-such-model")
+
+
+def pickle_only():
+    path = _saved()
+    (path / "model.safetensors").unlink()
+    torch.save({}, path / "pytorch_model.bin")
+    load_subject(path)
+
+
+def remote_code():
+    path = _saved()
+    config = json.loads((path / "config.json").read_text())
+    config.update(auto_map={"AutoConfig": "x.Y"}, model_type="custom-unknown")
+    (path / "config.json").write_text(json.dumps(config))
+    load_subject(path)
+
+
+def vocabulary_mismatch():
+    load_subject(build("gpt2")).encode([[3, 4, 900]])
+
+
+def too_long():
+    load_subject(build("gpt2")).encode([list(range(2, 40))])
+
+
+def not_finite():
+    subject = load_subject(build("gpt2"))
+    inputs = subject.encode([[3, 4, 5]] * 2)
+    poison = Transform(subject.site("layer:0"), lambda h: h * float("nan"), name="nan")
+    from auditlens import run
+
+    run(subject, inputs, sites=["layer:1"], interventions=[poison])
+
+
+def empty_concept():
+    Concept("empty")
+
+
+def one_class_concept():
+    Concept("same", examples=("a", "b"), labels=(1, 1))
+
+
+def mismatched_pair():
+    Concept("pairs", pairs=(CounterfactualPair("a b", "a c", 3),), label_names=("no", "yes"))
+
+
+def unknown_site():
+    load_subject(build("gpt2")).site("layer:7")
+
+
+def misspelt_site():
+    load_subject(build("gpt2")).site("transformer.h.1.atn")
+
+
+def bad_position():
+    subject = load_subject(build("gpt2"))
+    capture(subject, subject.encode([[3, 4]]), "layer:0", position="middle")
+
+
+def gpu_without_one():
+    load_subject(build("gpt2"), device="cuda")
+
+
+def too_few_examples():
+    subject = load_subject(build("gpt2"))
+    probe(subject, Concept("tiny", examples=((3, 4), (5, 6), (7, 8)), labels=(0, 1, 1)), at="layer:0")
+
+
+def misspelt_concept_key():
+    Path("c.yaml").write_text("exampels: []\n")
+    load_concept("c.yaml")
+
+
+def unsafe_yaml_tag():
+    Path("a.audit.yaml").write_text("!!python/object/apply:os.system ['echo hi']\n")
+    load_audit_file("a.audit.yaml")
+
+
+def unknown_check():
+    Path("a.audit.yaml").write_text("audits:\n  - name: x\n    prob: {concept: c}\n    expect: {accuracy: '>= 0.9'}\n")
+    load_audit_file("a.audit.yaml")
+
+
+def bad_condition():
+    Path("a.audit.yaml").write_text("audits:\n  - name: x\n    probe: {concept: c, at: 'layer:1'}\n"
+                                    "    expect: {accuracy: 'at least 0.9'}\n")
+    load_audit_file("a.audit.yaml")
+
+
+def unknown_fixture():
+    load_subject("fixture:count-lerned")
+
+
+CASES = [
+    ("missing model path", missing_model), ("directory with only a pickle checkpoint", pickle_only),
+    ("config that needs remote code", remote_code), ("tokenizer/model vocabulary mismatch", vocabulary_mismatch),
+    ("input longer than the context", too_long), ("NaN or inf activations", not_finite),
+    ("empty concept", empty_concept), ("one-class concept", one_class_concept),
+    ("mismatched counterfactual pair", mismatched_pair), ("unknown site", unknown_site),
+    ("misspelt module path", misspelt_site), ("unknown position", bad_position),
+    ("GPU asked for, none there", gpu_without_one), ("too few examples for cross-validation", too_few_examples),
+    ("misspelt concept-file key", misspelt_concept_key), ("YAML tag that safe_load refuses", unsafe_yaml_tag),
+    ("unknown check in an audit file", unknown_check), ("bad comparison string", bad_condition),
+    ("unknown fixture", unknown_fixture),
+]
+
+
+def table() -> str:
+    rows = ["| bad input | error (type: message) |", "|---|---|"]
+    for name, case in CASES:
+        rows.append(f"| {name} | {message_with_type(case)} |")
+    return "\n".join(rows) + "\n"
+
+
+def message_with_type(case) -> str:
+    from auditlens import AuditlensError
+
+    try:
+        case()
+    except AuditlensError as exc:
+        text = " / ".join(line.strip() for line in str(exc).splitlines()).replace("|", "\\|")
+        return f"`{type(exc).__name__}`: {text}"
+    raise AssertionError(f"{case.__name__} raised nothing")
+
+
+if __name__ == "__main__":  # regenerate docs/errors.md: python tests/error_cases.py
+    import os
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    doc = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+    head = doc.read_text().split("<!-- generated from tests/error_cases.py -->\n", 1)[0]
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        generated = table()
+    doc.write_text(head + "<!-- generated from tests/error_cases.py -->\n" + generated)
