@@ -175,3 +175,22 @@ def test_a_threshold_inside_the_interval_is_marked_uncertain(learned, concepts):
     report = build_report([record("m", results=[result.to_dict()])], RUN)
     assert report["models"][0]["audits"][0]["uncertain"] and report["models"][0]["counts"]["uncertain"] == 1
     assert "Uncertain audits" in render_markdown(report)
+
+
+def test_a_worker_that_dies_leaves_a_report_with_the_lost_audit_marked(repo):
+    repo.makepyfile(test_crash="""
+import os
+
+def test_dies(subject):
+    if subject.id == "fixture:count-cheated":
+        os._exit(1)
+""")
+    repo.runpytest(*MODELS, "--audit-report", "out", "-n", "2")
+    report = json.loads((repo.path / "out" / "report.json").read_text())
+    audits = {a["nodeid"]: a for m in report["models"] for a in m["audits"]}
+    assert audits["test_crash.py::test_dies[fixture:count-cheated]"]["outcome"] == "lost"
+    assert audits["test_crash.py::test_dies[fixture:count-learned]"]["outcome"] == "passed"
+    finished = [n for n, a in audits.items() if n.startswith("test_audit.py")]
+    assert len(finished) == 4  # every audit that finished is there
+    cheated = next(m for m in report["models"] if m["id"] == "fixture:count-cheated")
+    assert cheated["verdict"] == "cheated"  # its mechanistic failures still stand

@@ -216,6 +216,25 @@ def pytest_runtest_logreport(report):
     for name, value in report.user_properties:
         if name == RECORD_PROPERTY:
             _records_of(report).append(json.loads(value))
+            return
+    if report.failed and "crashed while running" in str(report.longrepr):
+        # an xdist worker died mid-audit: keep the audit in the report, marked lost
+        model = _model_from_nodeid(report.nodeid)
+        if model is not None:
+            _records_of(report).append({
+                "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1], "file": report.location[0],
+                "line": None, "model": model, "fingerprint": None, "truth": None, "outcome": "lost", "kind": "error",
+                "when": report.when, "duration": report.duration, "forward_passes": 0, "results": [],
+                "message": str(report.longrepr).strip().splitlines()[0][:500]})
+
+
+def _model_from_nodeid(nodeid: str) -> str | None:
+    """The model of an audit item from its id (``test_x[fixture:count-learned]``), if it has one."""
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return None
+    model = nodeid[nodeid.rindex("[") + 1:-1]
+    config = _CONFIG[-1] if _CONFIG else None
+    return model if config is None or model in model_specs(config) else None
 
 
 _CONFIG: list = []  # the running config (logreport has no config argument)

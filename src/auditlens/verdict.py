@@ -2,7 +2,8 @@
 
 - ``learned``: every audit that ran for the model passed;
 - ``cheated``: an assertion on a mechanistic check (probe, erase, ablate, patch, steer) failed;
-- ``inconclusive``: no audit ran, an audit errored, or only non-mechanistic assertions failed.
+- ``inconclusive``: no audit ran, an audit errored or was lost (its worker died), or only
+  non-mechanistic assertions failed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def verdict_for(model: str, records: Iterable[dict]) -> Verdict:
     """The verdict from one model's test records (``outcome``, ``kind``, ``results`` as the plugin stores them)."""
     records = [r for r in records if r["outcome"] not in ("skipped", "xfailed")]  # expected outcomes say nothing
     passed = sum(r["outcome"] == "passed" for r in records)
-    errors = [r for r in records if r["outcome"] == "failed" and r.get("kind") != "assertion"]
+    errors = [r for r in records if r["outcome"] in ("failed", "lost") and r.get("kind") != "assertion"]
     failures = [r for r in records if r["outcome"] == "failed" and r.get("kind") == "assertion"]
     mechanistic = [r for r in failures if is_mechanistic_failure(r)]
     names = tuple(r["nodeid"] for r in failures + errors)
