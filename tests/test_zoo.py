@@ -107,3 +107,9 @@ def test_seeded_fixture_names_are_parsed():
     assert get("count-cheated@2").seed == 2 and get("count-cheated@2").truth == "cheated"
     with pytest.raises(ModelLoadError, match="the part after '@' is a seed"):
         get("count-cheated@x")
+
+
+@pytest.mark.parametrize("name", ["../../etc", "count-learned/../../x", "count-learned@../1"])
+def test_a_fixture_name_cannot_reach_outside_the_zoo_cache(name):
+    with pytest.raises(ModelLoadError):
+        resolve_fixture(name)

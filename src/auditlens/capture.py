@@ -65,12 +65,20 @@ def reduce(activation: torch.Tensor, mask: torch.Tensor, position, site: Site, i
 class ActivationCache:
     """Results keyed by (model fingerprint, data hash, interventions, what was read), least recently used first out."""
 
-    def __init__(self, max_bytes: int | None = None):
+    def __init__(self, max_bytes: int | None = None, directory: str | None = None):
         default = int(os.environ.get("AUDITLENS_CACHE_MB", "2048")) * 2**20
         self.max_bytes = default if max_bytes is None else max_bytes
         self._items: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self.disk = None
+        self.use_directory(directory if directory is not None else os.environ.get("AUDITLENS_CACHE_DIR"))
+
+    def use_directory(self, directory: str | None) -> None:
+        """Also keep entries on disk in ``directory`` (None: memory only)."""
+        from .disk_cache import DiskCache
+
+        self.disk = DiskCache(directory) if directory else None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -81,6 +89,10 @@ class ActivationCache:
 
     def get(self, key: tuple) -> torch.Tensor | None:
         value = self._items.get(key)
+        if value is None and self.disk is not None:
+            value = self.disk.get(key)
+            if value is not None:
+                self._items[key] = value
         if value is None:
             self.misses += 1
             return None
@@ -89,6 +101,8 @@ class ActivationCache:
         return value
 
     def put(self, key: tuple, value: torch.Tensor) -> None:
+        if self.disk is not None:
+            self.disk.put(key, value)
         self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > 1 and self.nbytes > self.max_bytes:

@@ -49,6 +49,9 @@ def pytest_addoption(parser):
                     help="let models run code from their repository (transformers' trust_remote_code). Off.")
     group.addoption("--audit-allow-pickle", dest="audit_allow_pickle", action="store_true", default=None,
                     help="load pickle checkpoints (can run arbitrary code). Off: safetensors only.")
+    group.addoption("--audit-cache-dir", dest="audit_cache_dir", metavar="DIR", default=None,
+                    help="keep captured activations on disk here, so a later session skips their forward passes.")
+    parser.addini("audit_cache_dir", default="", help="on-disk activation cache directory (default: none)")
     parser.addini("audit_trust_remote_code", type="bool", default=False, help="trust_remote_code for every model")
     parser.addini("audit_allow_pickle", type="bool", default=False, help="allow pickle checkpoints")
     parser.addini("audit_baseline", default="", help="a previous report.json to compare with")
@@ -78,6 +81,11 @@ def pytest_configure(config):
         set_default_seed(int(seed))
     except ValueError:
         raise pytest.UsageError(f"audit_seed must be an integer; got {seed!r}") from None
+    cache_dir = _option(config, "audit_cache_dir")
+    if cache_dir:
+        from .capture import session_cache
+
+        session_cache.use_directory(cache_dir)
     config.stash[RECORDS_KEY] = []
     config.stash[STARTED_KEY] = time.time()
     _CONFIG.append(config)

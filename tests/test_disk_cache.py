@@ -1,0 +1,50 @@
+"""The on-disk activation cache: a second session costs no forward pass; a corrupted entry is caught."""
+
+import pytest
+import torch
+
+from auditlens import ActivationCache, capture, load_subject
+
+from tiny_models import build, ragged_token_lists
+
+
+def fresh_session(directory):
+    """A new process's view: an empty memory cache over the same directory, a freshly loaded model."""
+    return ActivationCache(directory=str(directory)), load_subject(build("gpt2"))
+
+
+def test_a_second_session_reads_the_disk_instead_of_running(tmp_path):
+    cache, subject = fresh_session(tmp_path)
+    inputs = subject.encode(ragged_token_lists())
+    first = capture(subject, inputs, ["layer:0", "layer:2"], cache=cache)
+    cache, subject = fresh_session(tmp_path)
+    second = capture(subject, inputs, ["layer:0", "layer:2"], cache=cache)
+    assert subject.forward_passes == 0
+    torch.testing.assert_close(first["layer:2"], second["layer:2"], rtol=0, atol=0)
+
+
+def test_entry_paths_are_hashes_inside_the_directory(tmp_path):
+    cache, subject = fresh_session(tmp_path)
+    capture(subject, subject.encode(ragged_token_lists()), "layer:1", cache=cache)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files and all(p.resolve().is_relative_to(tmp_path.resolve()) for p in files)
+    assert all(len(p.stem) == 40 and p.suffix == ".safetensors" for p in files)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_corrupted_entry_is_detected_deleted_and_recomputed(tmp_path, damage):
+    cache, subject = fresh_session(tmp_path)
+    inputs = subject.encode(ragged_token_lists())
+    clean = capture(subject, inputs, "layer:1", cache=cache)
+    (entry,) = [p for p in tmp_path.rglob("*.safetensors")]
+    data = bytearray(entry.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        data[-5] ^= 0xFF  # a bit flip inside the tensor bytes: only the checksum can see it
+    entry.write_bytes(bytes(data))
+    cache, subject = fresh_session(tmp_path)
+    with pytest.warns(UserWarning, match="is corrupted .* deleted and recomputed"):
+        again = capture(subject, inputs, "layer:1", cache=cache)
+    assert subject.forward_passes == 1 and cache.disk.corrupted == 1
+    torch.testing.assert_close(again, clean, rtol=0, atol=0)
