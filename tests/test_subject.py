@@ -106,6 +106,20 @@ def test_pickle_only_checkpoint_is_refused_unless_allowed(saved_dir):
     assert torch.equal(subject.model.score.weight, model.score.weight)
 
 
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_an_allowed_pickle_still_cannot_run_code(saved_dir, monkeypatch):
+    monkeypatch.chdir(saved_dir)
+    (saved_dir / "model.safetensors").unlink()
+    torch.save({"transformer.wte.weight": _Payload()}, saved_dir / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match=r"torch.load\(weights_only=True\) even when allowed, so it was not run"):
+        load_subject(saved_dir, allow_pickle=True)
+    assert not (saved_dir / "PWNED").exists()
+
+
 def test_remote_code_is_never_run_unless_asked(saved_dir):
     config = json.loads((saved_dir / "config.json").read_text())
     config["auto_map"] = {"AutoConfig": "custom.CustomConfig"}

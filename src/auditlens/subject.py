@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -269,6 +270,11 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
     try:
         with quiet_transformers():
             model = auto.from_pretrained(where, config=config, **options)
+    except pickle.UnpicklingError as exc:
+        raise ModelLoadError(
+            f"{source}: the pickle checkpoint holds more than tensors, and auditlens reads pickles with "
+            f"torch.load(weights_only=True) even when allowed, so it was not run. {str(exc).splitlines()[0][:120]}"
+        ) from exc
     except (OSError, ValueError, EnvironmentError) as exc:
         hint = "" if allow_pickle else " (only safetensors weights are read unless allow_pickle=True)"
         raise ModelLoadError(f"cannot load the weights of {source}{hint}: {str(exc).splitlines()[0]}") from exc
