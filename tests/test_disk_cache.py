@@ -48,3 +48,15 @@ def test_a_corrupted_entry_is_detected_deleted_and_recomputed(tmp_path, damage):
         again = capture(subject, inputs, "layer:1", cache=cache)
     assert subject.forward_passes == 1 and cache.disk.corrupted == 1
     torch.testing.assert_close(again, clean, rtol=0, atol=0)
+
+
+def test_entries_read_from_disk_respect_the_memory_budget(tmp_path):
+    cache, subject = fresh_session(tmp_path)
+    inputs = subject.encode(ragged_token_lists())
+    for site in ("layer:0", "layer:1", "layer:2"):
+        capture(subject, inputs, site, cache=cache)
+    one_entry = 10 * 32 * 4
+    budgeted = ActivationCache(max_bytes=2 * one_entry, directory=str(tmp_path))
+    for site in ("layer:0", "layer:1", "layer:2"):
+        capture(subject, inputs, site, cache=budgeted)
+    assert len(budgeted) == 2 and budgeted.nbytes <= 2 * one_entry

@@ -91,8 +91,8 @@ class ActivationCache:
         value = self._items.get(key)
         if value is None and self.disk is not None:
             value = self.disk.get(key)
-            if value is not None:
-                self._items[key] = value
+            if value is not None:  # kept in memory too, under the same byte budget
+                self._remember(key, value)
         if value is None:
             self.misses += 1
             return None
@@ -103,6 +103,9 @@ class ActivationCache:
     def put(self, key: tuple, value: torch.Tensor) -> None:
         if self.disk is not None:
             self.disk.put(key, value)
+        self._remember(key, value)
+
+    def _remember(self, key: tuple, value: torch.Tensor) -> None:
         self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > 1 and self.nbytes > self.max_bytes:
