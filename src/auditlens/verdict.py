@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MECHANISTIC_CHECKS = frozenset({"probe", "erase", "ablate", "patch", "steer"})
-VERDICTS = ("learned", "cheated", "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -23,16 +22,6 @@ class Verdict:
     passed: int = 0
     failed: int = 0
     errors: int = 0
-    failed_audits: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict:
-        return {"verdict": self.verdict, "reason": self.reason, "passed": self.passed, "failed": self.failed,
-                "errors": self.errors, "failed_audits": list(self.failed_audits)}
-
-
-def is_mechanistic_failure(record: dict) -> bool:
-    return (record["outcome"] == "failed" and record.get("kind") == "assertion"
-            and any(r["check"] in MECHANISTIC_CHECKS for r in record["results"]))
 
 
 def verdict_for(model: str, records: Iterable[dict]) -> Verdict:
@@ -41,9 +30,8 @@ def verdict_for(model: str, records: Iterable[dict]) -> Verdict:
     passed = sum(r["outcome"] == "passed" for r in records)
     errors = [r for r in records if r["outcome"] in ("failed", "lost") and r.get("kind") != "assertion"]
     failures = [r for r in records if r["outcome"] == "failed" and r.get("kind") == "assertion"]
-    mechanistic = [r for r in failures if is_mechanistic_failure(r)]
-    names = tuple(r["nodeid"] for r in failures + errors)
-    counts = {"passed": passed, "failed": len(failures), "errors": len(errors), "failed_audits": names}
+    mechanistic = [r for r in failures if any(c["check"] in MECHANISTIC_CHECKS for c in r["results"])]
+    counts = {"passed": passed, "failed": len(failures), "errors": len(errors)}
     if mechanistic:
         return Verdict(model, "cheated", f"{len(mechanistic)} mechanistic audit(s) failed", **counts)
     if errors:
@@ -54,7 +42,3 @@ def verdict_for(model: str, records: Iterable[dict]) -> Verdict:
         return Verdict(model, "inconclusive", "no audit ran", **counts)
     return Verdict(model, "learned", f"all {passed} audits passed", **counts)
 
-
-def verdicts(records: Iterable[dict], models: Iterable[str]) -> dict[str, Verdict]:
-    records = list(records)
-    return {m: verdict_for(m, [r for r in records if r["model"] == m]) for m in models}

@@ -55,29 +55,26 @@ def audit_entry(record: dict) -> dict:
     }
 
 
-def build_report(records: Iterable[dict], run: dict, models: dict | None = None,
-                 order: Iterable[str] = ()) -> dict:
+def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = ()) -> dict:
     """The report from the plugin's per-test records. Models come in ``order`` (the run's --model
     order), then any others sorted; audits sorted by node id: the same whatever the scheduling."""
     records = [r for r in records if r.get("model")]
-    info = models or {}
     present = {r["model"] for r in records}
     ids = [m for m in dict.fromkeys(order) if m in present] + sorted(present - set(order))
     report_models = []
     for model in ids:
         mine = [r for r in records if r["model"] == model]
         verdict = verdict_for(model, mine)
+        audits = [audit_entry(r) for r in sorted(mine, key=lambda r: r["nodeid"])]
         first = next((r for r in mine if r.get("fingerprint")), {})
         report_models.append({
             "id": model, "verdict": verdict.verdict, "reason": verdict.reason,
             "counts": {"passed": verdict.passed, "failed": verdict.failed, "errors": verdict.errors,
-                       "skipped": sum(r["outcome"] in ("skipped", "xfailed") for r in mine),
-                       "uncertain": sum(any(t.get("uncertain") for c in r["results"] for t in c.get("thresholds", []))
-                                        for r in mine)},
-            "fingerprint": info.get(model, {}).get("fingerprint") or first.get("fingerprint"),
-            "truth": info.get(model, {}).get("truth", first.get("truth")),
-            "forward_passes": sum(r.get("forward_passes", 0) for r in mine),
-            "audits": [audit_entry(r) for r in sorted(mine, key=lambda r: r["nodeid"])],
+                       "skipped": sum(a["outcome"] in ("skipped", "xfailed") for a in audits),
+                       "uncertain": sum(a["uncertain"] for a in audits)},
+            "fingerprint": first.get("fingerprint"), "truth": first.get("truth"),
+            "forward_passes": sum(a["forward_passes"] for a in audits),
+            "audits": audits,
         })
     return {"schema": SCHEMA, "run": run, "models": report_models}
 
