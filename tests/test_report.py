@@ -194,3 +194,31 @@ def test_dies(subject):
     assert len(finished) == 4  # every audit that finished is there
     cheated = next(m for m in report["models"] if m["id"] == "fixture:count-cheated")
     assert cheated["verdict"] == "cheated"  # its mechanistic failures still stand
+
+
+def test_forward_passes_executed_and_their_lower_bound_per_model(audit_repo):
+    # given three audits on the same concept inputs: two read other sites, one reads under an ablation
+    audit_repo.makepyfile(test_shared="""
+from auditlens import ablate, probe
+
+def test_a_probe_at_the_last_block(subject, more_a_than_b):
+    probe(subject, more_a_than_b, at="layer:1")
+
+def test_a_probe_at_the_first_block(subject, more_a_than_b):
+    probe(subject, more_a_than_b, at="layer:0", position="mean")
+
+def test_an_ablation(subject, more_a_than_b):
+    ablate(subject, more_a_than_b, at="layer:0", kind="zero")
+""")
+    audit_repo.runpytest("--model", "fixture:count-learned", "--audit-report", "out", "-p", "no:randomly")
+    report = json.loads((audit_repo.path / "out" / "report.json").read_text())
+    (model,) = report["models"]
+    first, second, ablation = sorted(model["audits"], key=lambda a: a["line"])
+    # then the second probe rides on the first one's pass; the ablation needs its own, under the zero
+    assert first["forward_passes"] == first["forward_passes_lower_bound"] > 0
+    assert second["forward_passes"] == 0 and second["forward_passes_lower_bound"] == first["forward_passes"]
+    assert ablation["forward_passes"] == ablation["forward_passes_lower_bound"] - first["forward_passes"] > 0
+    assert model["forward_passes"] == model["forward_passes_lower_bound"] == first["forward_passes"] * 2
+    bound = f"{model['forward_passes']} / {model['forward_passes_lower_bound']}"
+    assert f"| {bound} |" in (audit_repo.path / "out" / "summary.md").read_text()
+    assert f">{bound}<" in (audit_repo.path / "out" / "report.html").read_text()

@@ -6,13 +6,14 @@ sites, the behaviour readout, under any interventions. Results already in the ca
 
 from __future__ import annotations
 
-import os
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from . import read_ahead
+from .accounting import need_id
+from .activation_cache import ActivationCache, session_cache
 from .errors import CaptureError
 from .hooks import Batch, current_batch, hooked
 from .inputs import Inputs
@@ -62,60 +63,6 @@ def reduce(activation: torch.Tensor, mask: torch.Tensor, position, site: Site, i
     return activation[rows, index]
 
 
-class ActivationCache:
-    """Results keyed by (model fingerprint, data hash, interventions, what was read), least recently used first out."""
-
-    def __init__(self, max_bytes: int | None = None, directory: str | None = None):
-        default = int(os.environ.get("AUDITLENS_CACHE_MB", "2048")) * 2**20
-        self.max_bytes = default if max_bytes is None else max_bytes
-        self._items: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-        self.disk = None
-        self.use_directory(directory if directory is not None else os.environ.get("AUDITLENS_CACHE_DIR"))
-
-    def use_directory(self, directory: str | None) -> None:
-        """Also keep entries on disk in ``directory`` (None: memory only)."""
-        from .disk_cache import DiskCache
-
-        self.disk = DiskCache(directory) if directory else None
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self._items.values())
-
-    def get(self, key: tuple) -> torch.Tensor | None:
-        value = self._items.get(key)
-        if value is None and self.disk is not None:
-            value = self.disk.get(key)
-            if value is not None:  # kept in memory too, under the same byte budget
-                self._remember(key, value)
-        if value is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._items.move_to_end(key)
-        return value
-
-    def put(self, key: tuple, value: torch.Tensor) -> None:
-        if self.disk is not None:
-            self.disk.put(key, value)
-        self._remember(key, value)
-
-    def _remember(self, key: tuple, value: torch.Tensor) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > 1 and self.nbytes > self.max_bytes:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-
-session_cache = ActivationCache()
 
 
 @dataclass(frozen=True)
@@ -135,45 +82,120 @@ def run(
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache: ActivationCache | None = session_cache,
 ) -> RunResult:
-    """Activations at ``sites`` and/or the ``readout`` scores of ``subject`` on ``inputs``."""
+    """Activations at ``sites`` and/or the ``readout`` scores of ``subject`` on ``inputs``.
+
+    What the cache holds costs no forward pass; otherwise one pass per batch reads everything
+    missing, plus what ``read_ahead`` plans for later checks on the same inputs.
+    """
     check_position(position)
     resolved = [subject.site(s) for s in sites]
     scope = (subject.fingerprint, inputs.digest, tuple(iv.key for iv in interventions))
-    keys = {s.name: scope + ("site", s.module_path, s.reads_input, position) for s in resolved}
-    found = {name: cache.get(key) for name, key in keys.items()} if cache is not None else {}
-    scores_key = scope + ("readout", readout.key) if readout is not None else None
-    scores = cache.get(scores_key) if (cache is not None and scores_key) else None
+    subject.needs.append(need_id(inputs.digest, scope[2], len(inputs), batch_size))
+
+    def key_of(what: tuple) -> tuple:
+        return scope + (("readout", what[1]) if what[0] == "readout" else ("site", *what))
+
+    site_key = {s.name: key_of((s.module_path, s.reads_input, position)) for s in resolved}
+    found = {name: cache.get(key) for name, key in site_key.items()} if cache is not None else {}
+    scores = _cached_scores(cache, readout, key_of) if readout is not None else None
     missing = [s for s in resolved if found.get(s.name) is None]
-    if missing or (readout is not None and scores is None):
-        computed, computed_scores = _forward(
-            subject, inputs, missing, position, interventions, readout if scores is None else None, batch_size
-        )
-        for site in missing:
-            found[site.name] = computed[site.name]
+    wanted = readout if readout is not None and scores is None else None
+    if cache is not None:
+        for site in resolved:
+            cache.note_read(subject.fingerprint, ("site", site, position))
+        if readout is not None:
+            cache.note_read(subject.fingerprint, ("readout", readout))
+    if missing or wanted is not None:
+        extras = read_ahead.plan(subject, len(inputs), position, missing, wanted, cache, key_of) \
+            if cache is not None else read_ahead.Extras()
+        reads = [(s, position, False) for s in missing] + [(s, at, True) for s, at in extras.sites]
+        readouts = ([(wanted, False)] if wanted is not None else []) + [(r, True) for r in extras.readouts]
+        site_values, readout_values = _forward(subject, inputs, reads, readouts, interventions, batch_size)
+        for (site, at, optional), value in zip(reads, site_values):
+            if value is None:  # an extra that could not be read
+                continue
+            if not optional:
+                found[site.name] = value
             if cache is not None:
-                cache.put(keys[site.name], computed[site.name])
-        if computed_scores is not None:
-            scores = computed_scores
+                cache.put(key_of((site.module_path, site.reads_input, at)), value, disk=not optional)
+        for (candidate, optional), value in zip(readouts, readout_values):
+            if value is None:
+                continue
+            if not optional:
+                scores = value
             if cache is not None:
-                cache.put(scores_key, scores)
+                cache.put(key_of(("readout", candidate.key)), value, disk=not optional)
     return RunResult({s.name: found[s.name] for s in resolved}, scores)
 
 
-def _forward(subject, inputs, sites, position, interventions, readout, batch_size):
-    collected: dict[str, list[torch.Tensor]] = {s.name: [] for s in sites}
-    score_batches: list[torch.Tensor] = []
+def _cached_scores(cache, readout, key_of) -> torch.Tensor | None:
+    """The readout's scores from the cache, or derived from a cached readout they are part of."""
+    if cache is None:
+        return None
+    scores = cache.get(key_of(("readout", readout.key)))
+    base = getattr(readout, "base", None)
+    if scores is None and base is not None and key_of(("readout", base.key)) in cache:
+        scores = readout.from_base(cache.get(key_of(("readout", base.key))))
+    return scores
 
-    def reader(site):
+
+class _Filler:
+    """Writes batches of one read into a preallocated [n, ...] tensor: no list of parts, no final copy."""
+
+    def __init__(self, n_examples: int, width: int | None):
+        self.n_examples, self.width = n_examples, width  # width: the inputs' token axis, for position="all"
+        self.tensor: torch.Tensor | None = None
+        self.filled = 0
+        self.failed = False
+
+    def add(self, start: int, part: torch.Tensor) -> None:
+        if self.tensor is None:
+            shape = (self.n_examples, *part.shape[1:])
+            if self.width is not None:
+                shape = (self.n_examples, self.width, *part.shape[2:])
+            with torch.inference_mode(False):  # an ordinary tensor: the caller may edit it in place
+                self.tensor = (torch.zeros if self.width is not None else torch.empty)(shape, dtype=torch.float32)
+        rows = slice(start, start + part.shape[0])
+        target = self.tensor[rows, : part.shape[1]] if self.width is not None else self.tensor[rows]
+        target.copy_(part.detach())
+        self.filled += part.shape[0]
+
+    def result(self) -> torch.Tensor | None:
+        return self.tensor if not self.failed and self.filled == self.n_examples else None
+
+
+def _forward(subject, inputs, reads, readouts, interventions, batch_size):
+    """One pass per batch. ``reads``: (site, position, optional) triples; ``readouts``: (readout,
+    optional) pairs. Returns their values in order; an optional read that failed gives None."""
+    n_examples, width = len(inputs), inputs.input_ids.shape[1]
+    site_fillers = [_Filler(n_examples, width if at == "all" else None) for _, at, _ in reads]
+    readout_fillers = [_Filler(n_examples, None) for _ in readouts]
+    by_module: dict[tuple, list[int]] = {}
+    for index, (site, _, _) in enumerate(reads):
+        by_module.setdefault((site.module_path, site.reads_input), []).append(index)
+
+    def reader(indices: list[int]):
         def read(activation, batch: Batch):
             mask = batch.attention_mask if batch.attention_mask is not None else torch.ones(activation.shape[:2])
-            reduced = reduce(activation.detach(), mask, position, site, batch.indices)
-            collected[site.name].append(reduced.to("cpu", torch.float32))
+            start = int(batch.indices[0])
+            for index in indices:
+                site, at, optional = reads[index]
+                filler = site_fillers[index]
+                if filler.failed:
+                    continue
+                try:
+                    filler.add(start, reduce(activation, mask, at, site, batch.indices))
+                except CaptureError:
+                    if not optional:
+                        raise
+                    filler.failed = True
             return None
 
         return read
 
+    hooks = [(reads[indices[0]][0], reader(indices)) for indices in by_module.values()]
     model = subject.model
-    with torch.inference_mode(), intervene(model, *interventions), hooked(model, [(s, reader(s)) for s in sites]):
+    with torch.inference_mode(), intervene(model, *interventions), hooked(model, hooks):
         for indices, batch in inputs.batches(batch_size):
             token = current_batch.set(Batch(indices, batch.attention_mask))
             try:
@@ -184,24 +206,25 @@ def _forward(subject, inputs, sites, position, interventions, readout, batch_siz
             finally:
                 current_batch.reset(token)
             subject.forward_passes += 1
-            if readout is not None:
-                score_batches.append(readout.reduce(output, Batch(indices, batch.attention_mask)).to("cpu"))
-    width = inputs.input_ids.shape[1]
-    activations = {name: _concat(parts, width, position) for name, parts in collected.items()}
-    for name, tensor in activations.items():
-        _check_finite(tensor, name, "activations")
-    scores = torch.cat(score_batches) if readout is not None else None
-    if scores is not None:
-        _check_finite(scores, "the output", "scores")
-    return activations, scores
+            for (candidate, _), filler in zip(readouts, readout_fillers):
+                filler.add(int(indices[0]), candidate.reduce(output, Batch(indices, batch.attention_mask)))
+    site_values = [_checked(f, site.name, "activations", optional) for f, (site, _, optional) in zip(site_fillers, reads)]
+    readout_values = [_checked(f, "the output", "scores", optional) for f, (_, optional) in zip(readout_fillers, readouts)]
+    return site_values, readout_values
 
 
-def _concat(parts: list[torch.Tensor], width: int, position) -> torch.Tensor:
-    """Join batches; for position="all", zero-pad each batch's token axis back to the inputs' width."""
-    if position == "all":
-        parts = [p if p.shape[1] == width else torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1]))
-                 for p in parts]
-    return torch.cat(parts)  # outside inference mode: the caller gets an ordinary tensor it may edit in place
+def _checked(filler: _Filler, where: str, what: str, optional: bool) -> torch.Tensor | None:
+    """The filled tensor, checked: NaN or inf fails what was asked for; an extra holding them is dropped."""
+    value = filler.result()
+    if value is None:
+        if not optional:
+            raise CaptureError(f"{what} at {where!r} were not produced for every example: was the module called "
+                               f"once per forward pass ({filler.filled} of {filler.n_examples} rows)?")
+        return None
+    if not optional:
+        _check_finite(value, where, what)
+        return value
+    return value if bool(torch.isfinite(value.sum())) else None
 
 
 def _check_finite(tensor: torch.Tensor, where: str, what: str) -> None:

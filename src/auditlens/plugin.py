@@ -189,19 +189,25 @@ def pytest_collect_file(parent, file_path):
     return None
 
 
-def _forward_passes(config) -> int:
-    return sum(s.forward_passes for s in config.stash.get(SUBJECTS_KEY, {}).values())
+def _pass_counts(config) -> dict[str, tuple[int, int]]:
+    """Per loaded model: forward passes executed so far, and how long its log of needs is."""
+    return {spec: (s.forward_passes, len(s.needs)) for spec, s in config.stash.get(SUBJECTS_KEY, {}).items()}
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    before = _forward_passes(item.config)
+    before = _pass_counts(item.config)
     try:
         with recording() as results:
             item.stash[RESULTS_KEY] = results
             return (yield)
     finally:
-        item.stash[PASSES_KEY] = _forward_passes(item.config) - before
+        executed, needs = 0, []
+        for spec, subject in item.config.stash.get(SUBJECTS_KEY, {}).items():
+            passes, logged = before.get(spec, (0, 0))
+            executed += subject.forward_passes - passes
+            needs += subject.needs[logged:]
+        item.stash[PASSES_KEY] = (executed, list(dict.fromkeys(needs)))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -274,7 +280,8 @@ def _record(item, report, call, results) -> dict:
             "model": model, "fingerprint": subject.fingerprint if subject else None,
             "truth": subject.metadata.get("truth") if subject else None,
             "outcome": outcome, "kind": kind, "when": report.when, "duration": report.duration,
-            "forward_passes": item.stash.get(PASSES_KEY, 0), "results": [r.to_dict() for r in results],
+            "forward_passes": item.stash.get(PASSES_KEY, (0, []))[0],
+            "needs": item.stash.get(PASSES_KEY, (0, []))[1], "results": [r.to_dict() for r in results],
             "message": message}
 
 

@@ -24,22 +24,43 @@ class ClassifierLogits:
         return output.logits.float()
 
 
+def _last_token_logits(output, batch: Batch) -> torch.Tensor:
+    logits = output.logits
+    mask = batch.attention_mask.to(logits.device)
+    last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(dim=1)
+    return logits[torch.arange(logits.shape[0], device=logits.device), last]
+
+
+@dataclass(frozen=True)
+class LastTokenLogits:
+    """A causal LM's logits over the whole vocabulary for the token after the last real one ([n, V]).
+
+    Every :class:`NextTokenLogits` is a choice of its columns, so a pass that kept these answers
+    any later question about candidate tokens on the same inputs.
+    """
+
+    key: str = "last-token-logits"
+
+    def reduce(self, output, batch: Batch) -> torch.Tensor:
+        return _last_token_logits(output, batch).float()
+
+
 @dataclass(frozen=True)
 class NextTokenLogits:
     """Logits of ``candidates`` (token ids, one per class) for the token after the last real one."""
 
     candidates: tuple[int, ...]
+    base = LastTokenLogits()  # what these scores can be derived from
 
     @property
     def key(self) -> str:
         return f"next-token{self.candidates}"
 
     def reduce(self, output, batch: Batch) -> torch.Tensor:
-        logits = output.logits
-        mask = batch.attention_mask.to(logits.device)
-        last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(dim=1)
-        rows = logits[torch.arange(logits.shape[0], device=logits.device), last]
-        return rows[:, list(self.candidates)].float()
+        return _last_token_logits(output, batch)[:, list(self.candidates)].float()
+
+    def from_base(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits[:, list(self.candidates)]
 
 
 def readout_for(subject, candidates: Sequence[int] | None = None):

@@ -32,7 +32,8 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 class Subject:
     """A model ready to audit: eval mode, on its device, with its tokenizer and site map.
 
-    ``forward_passes`` counts the batched forward passes auditlens ran on it.
+    ``forward_passes`` counts the batched forward passes auditlens ran on it; ``needs`` logs, per
+    ``run()`` call, the (inputs, interventions, batch) combinations asked for (see ``accounting``).
     """
 
     model: nn.Module
@@ -42,6 +43,7 @@ class Subject:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     metadata: dict = field(default_factory=dict)
     forward_passes: int = 0
+    needs: list[str] = field(default_factory=list, repr=False)
 
     def __repr__(self) -> str:
         return f"Subject({self.id!r}, kind={self.kind!r}, layers={self.n_layers}, device={self.device})"

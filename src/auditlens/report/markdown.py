@@ -9,15 +9,21 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
+def _passes(model: dict) -> str:
+    """Forward passes executed / the lower bound (reports from before the bound was kept show '?')."""
+    return f"{model.get('forward_passes', '?')} / {model.get('forward_passes_lower_bound', '?')}"
+
+
 def render_markdown(report: dict, max_failures: int = 20) -> str:
     run = report["run"]
     lines = ["# auditlens report", "",
              f"auditlens {run.get('auditlens')}, seed {run.get('seed')}, commit {run.get('git_commit') or 'unknown'}", "",
-             "| model | verdict | passed | failed | errors | why |", "|---|---|---|---|---|---|"]
+             "| model | verdict | passed | failed | errors | forward passes (run / needed) | why |",
+             "|---|---|---|---|---|---|---|"]
     for model in report["models"]:
         c = model["counts"]
         lines.append(f"| `{_cell(model['id'])}` | {ICONS.get(model['verdict'], '')} {model['verdict']} | "
-                     f"{c['passed']} | {c['failed']} | {c['errors']} | {_cell(model['reason'])} |")
+                     f"{c['passed']} | {c['failed']} | {c['errors']} | {_passes(model)} | {_cell(model['reason'])} |")
     failures = [(m["id"], a) for m in report["models"] for a in m["audits"] if a["outcome"] == "failed"]
     if failures:
         lines += ["", "## Failed audits", ""]

@@ -2,8 +2,10 @@
 
 Core, for other tools: ``models`` is a list of ``{id, verdict, audits}``; each audit is
 ``{name, outcome, metrics}``. Around it: ``run`` (versions, seed, git commit, time), and per model
-its fingerprint, truth when known, forward passes; per audit its node id, file and line, checks
-(kind, site, dataset, every metric with its interval, thresholds, examples), duration and forward passes.
+its fingerprint, truth when known, forward passes executed and their lower bound (distinct
+(inputs, interventions, batch) combinations its audits needed); per audit its node id, file and line,
+checks (kind, site, dataset, every metric with its interval, thresholds, examples), duration and
+forward passes (executed, and the audit's own lower bound).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import platform
 import subprocess
 from collections.abc import Iterable
 
+from ..accounting import lower_bound
 from ..verdict import verdict_for
 
 SCHEMA = "auditlens.report/1"
@@ -49,7 +52,9 @@ def audit_entry(record: dict) -> dict:
     return {
         "name": record["name"], "nodeid": record["nodeid"], "file": record.get("file"), "line": record.get("line"),
         "outcome": record["outcome"], "kind": record.get("kind"), "duration": record.get("duration"),
-        "forward_passes": record.get("forward_passes", 0), "metrics": metrics, "checks": record["results"],
+        "forward_passes": record.get("forward_passes", 0),
+        "forward_passes_lower_bound": lower_bound(record.get("needs", [])),
+        "metrics": metrics, "checks": record["results"],
         "uncertain": any(t.get("uncertain") for c in record["results"] for t in c.get("thresholds", [])),
         "message": record.get("message"),
     }
@@ -74,6 +79,8 @@ def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = ()) 
                        "uncertain": sum(a["uncertain"] for a in audits)},
             "fingerprint": first.get("fingerprint"), "truth": first.get("truth"),
             "forward_passes": sum(a["forward_passes"] for a in audits),
+            # the union over audits: two audits asking for the same inputs need one pass, not two
+            "forward_passes_lower_bound": lower_bound(n for r in mine for n in r.get("needs", [])),
             "audits": audits,
         })
     return {"schema": SCHEMA, "run": run, "models": report_models}

@@ -1,0 +1,40 @@
+"""Forward-pass accounting: what the audits needed, against what was run.
+
+A *need* is one (model, input batch, interventions) combination some check asked about, whatever
+it read from it (sites, positions, the readout). The lower bound on forward passes is the number of
+distinct needs: no engine can answer them with fewer passes. ``run()`` logs a need on every call,
+hit or miss, and the subject counts the passes it executed; their ratio is the waste.
+
+Needs are short ids (hashes), so workers can ship them to the controller and the report can take
+the union across audits that shared inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+
+
+def need_id(digest: str, intervention_keys: Sequence[str], n_examples: int, batch_size: int) -> str:
+    """The id of a ``run()`` on inputs ``digest`` under ``intervention_keys``, in batches of ``batch_size``."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(digest.encode())
+    for key in intervention_keys:
+        h.update(b"\x00" + key.encode())
+    return f"{h.hexdigest()}:{n_examples}:{batch_size}"
+
+
+def lower_bound(needs: Iterable[str]) -> int:
+    """Forward passes the needs cost at least: one per distinct (inputs, interventions, batch).
+
+    The same inputs asked for with another batch size are the same need: batches are counted at the
+    largest batch size that was used for them, which is the fewest passes that answers them all.
+    """
+    batches: dict[str, tuple[int, int]] = {}  # scope -> (examples, fewest batches)
+    for need in needs:
+        scope, n_examples, batch_size = need.split(":")
+        count = math.ceil(int(n_examples) / int(batch_size))
+        known = batches.get(scope)
+        batches[scope] = (int(n_examples), count if known is None else min(known[1], count))
+    return sum(count for _, count in batches.values())

@@ -1,0 +1,104 @@
+"""Read-ahead: what else a forward pass keeps, so later checks on the same inputs need no pass of their own.
+
+A forward pass costs the same whatever it reads, and keeping a reduced activation ([n, d]) is cheap
+next to running the model again. Audits that share a model and a dataset ask for different things
+from it (a probe reads ``layer:1`` at the last token, a mean ablation then reads ``embed`` averaged
+over tokens, an erase check the classifier's logits), so each pass also keeps, in this order and
+while the cache's ``read_ahead_bytes`` allows:
+
+1. what has already been read from this model (the working set), at any reduced position;
+2. the default readout (a classifier's logits; a causal LM's next-token logits over its vocabulary);
+3. every block site (``embed``, ``layer:N``, ``attn:N``, ``mlp:N``) at the position asked for;
+4. the same sites at the other reduced positions (``last``, ``mean``, ``first``).
+
+Only reduced positions are read ahead: ``position="all"`` ([n, t, d]) is kept only when asked for.
+Extras are kept in memory, not on disk, and a failure to read one (a site too short for an index)
+never fails the pass that asked for something else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .readout import ClassifierLogits, LastTokenLogits
+from .sites import Site, alias_table
+
+REDUCED = ("last", "mean", "first")
+FLOAT_BYTES = 4
+
+
+@dataclass
+class Extras:
+    """Reads a pass adds to what was asked: (site, position) pairs and readouts."""
+
+    sites: list[tuple[Site, object]] = field(default_factory=list)
+    readouts: list = field(default_factory=list)
+
+
+def hidden_size(model) -> int | None:
+    config = getattr(model, "config", None)
+    for name in ("hidden_size", "n_embd", "d_model", "dim"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, cache, key_of) -> Extras:
+    """Extras for a pass over ``n_examples`` inputs; ``key_of(what)`` is the cache key of a read."""
+    budget = cache.read_ahead_bytes
+    extras = Extras()
+    if budget <= 0:
+        return extras
+    asked = {(s.module_path, s.reads_input, position) for s in asked_sites}
+    if readout is not None:
+        asked.add(("readout", readout.key))
+    width = hidden_size(subject.model)
+
+    def take(what: tuple, size: int | None, item) -> None:
+        nonlocal budget
+        if what in asked or size is None or size > budget or key_of(what) in cache:
+            return
+        asked.add(what)
+        budget -= size
+        (extras.readouts if what[0] == "readout" else extras.sites).append(item)
+
+    def take_site(site: Site, at) -> None:
+        take((site.module_path, site.reads_input, at), width and n_examples * width * FLOAT_BYTES, (site, at))
+
+    def take_readout(candidate) -> None:
+        take(("readout", candidate.key), _readout_bytes(subject, candidate, n_examples), candidate)
+
+    for kind, *rest in cache.working_set.get(subject.fingerprint, {}):
+        if kind == "site" and rest[1] != "all":
+            take_site(rest[0], rest[1])
+        elif kind == "readout":
+            take_readout(rest[0])
+    default = _default_readout(subject)
+    if default is not None:
+        take_readout(default)
+    blocks = list(alias_table(subject.model).values())
+    first = position if position in REDUCED else "last"
+    for at in (first, *(p for p in REDUCED if p != first)):
+        for site in blocks:
+            take_site(site, at)
+    return extras
+
+
+def _default_readout(subject):
+    if subject.kind == "classifier":
+        return ClassifierLogits()
+    if subject.kind == "causal-lm":
+        return LastTokenLogits()
+    return None
+
+
+def _readout_bytes(subject, readout, n_examples: int) -> int | None:
+    config = getattr(subject.model, "config", None)
+    if isinstance(readout, ClassifierLogits):
+        labels = getattr(config, "num_labels", None)
+        return n_examples * labels * FLOAT_BYTES if isinstance(labels, int) else None
+    if isinstance(readout, LastTokenLogits):
+        return n_examples * subject.vocab_size * FLOAT_BYTES if subject.vocab_size else None
+    candidates = getattr(readout, "candidates", None)
+    return n_examples * len(candidates) * FLOAT_BYTES if candidates is not None else None

@@ -1,0 +1,101 @@
+"""Read-ahead: a pass keeps what later checks on the same inputs will ask for, within a budget."""
+
+import pytest
+import torch
+
+from auditlens import ActivationCache, CaptureError, capture, run
+from auditlens.accounting import lower_bound, need_id
+from auditlens.readout import ClassifierLogits, LastTokenLogits, NextTokenLogits, readout_for
+
+
+def _default_readout(subject):
+    return readout_for(subject, candidates=[1, 2, 3]) if subject.kind == "causal-lm" else ClassifierLogits()
+
+
+def test_other_sites_positions_and_the_readout_cost_no_second_pass(tiny, ragged):
+    cache = ActivationCache()
+    capture(tiny, ragged, "layer:1", position="last", cache=cache)
+    passes = tiny.forward_passes
+    later = run(tiny, ragged, sites=["embed", "layer:0", "attn:1", "mlp:2"], position="mean",
+                readout=_default_readout(tiny), cache=cache)
+    assert tiny.forward_passes == passes
+    # and what was read ahead equals what a pass of its own gives
+    fresh = run(tiny, ragged, sites=["embed", "layer:0", "attn:1", "mlp:2"], position="mean",
+                readout=_default_readout(tiny), cache=None)
+    for name, value in fresh.activations.items():
+        torch.testing.assert_close(later.activations[name], value, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(later.scores, fresh.scores, rtol=1e-5, atol=1e-5)
+
+
+def test_a_module_read_once_is_read_ahead_on_new_inputs(tiny, ragged):
+    cache = ActivationCache()
+    inner = next(name for name, module in tiny.model.named_modules() if isinstance(module, torch.nn.Linear))
+    capture(tiny, ragged.select(range(5)), inner, position="first", cache=cache)  # now in the working set
+    capture(tiny, ragged, "layer:0", cache=cache)
+    passes = tiny.forward_passes
+    capture(tiny, ragged, inner, position="first", cache=cache)
+    assert tiny.forward_passes == passes
+
+
+def test_no_budget_no_read_ahead(tiny, ragged):
+    cache = ActivationCache(read_ahead_bytes=0)
+    capture(tiny, ragged, "layer:1", cache=cache)
+    assert len(cache) == 1
+    capture(tiny, ragged, "layer:0", cache=cache)
+    assert tiny.forward_passes == 2
+
+
+def test_read_ahead_stays_within_its_budget(tiny, ragged):
+    one_read = len(ragged) * 32 * 4  # the tiny models are d=32
+    cache = ActivationCache(read_ahead_bytes=3 * one_read)
+    capture(tiny, ragged, "layer:1", cache=cache)
+    asked = one_read
+    assert asked < cache.nbytes <= asked + 3 * one_read
+
+
+def test_a_failing_extra_never_fails_what_was_asked(tiny):
+    cache = ActivationCache()
+    long = tiny.encode([[3, 4, 5, 6, 7], [4, 5, 6, 7, 8]])
+    capture(tiny, long, "layer:0", position=3, cache=cache)  # index 3 joins the working set
+    short = tiny.encode([[3, 4, 5, 6, 7], [3, 4]])
+    assert capture(tiny, short, "layer:1", cache=cache).shape[0] == 2  # reading index 3 ahead fails quietly
+    with pytest.raises(CaptureError, match=r"position 3 is outside examples \[1\]"):
+        capture(tiny, short, "layer:0", position=3, cache=cache)  # asked for, it fails with the reason
+
+
+def test_candidate_logits_come_from_the_vocabulary_logits_read_ahead():
+    from tiny_models import build
+
+    from auditlens import load_subject
+
+    subject = load_subject(build("llama"), id="tiny-llama")
+    inputs = subject.encode([[3, 4, 5], [6, 7, 8, 9]])
+    cache = ActivationCache()
+    capture(subject, inputs, "layer:0", cache=cache)
+    assert (subject.fingerprint, inputs.digest, (), "readout", LastTokenLogits().key) in cache
+    passes = subject.forward_passes
+    scores = run(subject, inputs, readout=NextTokenLogits((5, 9)), cache=cache).scores
+    assert subject.forward_passes == passes
+    direct = run(subject, inputs, readout=NextTokenLogits((5, 9)), cache=None).scores
+    torch.testing.assert_close(scores, direct)
+
+
+def test_extras_stay_in_memory_only(tiny, ragged, tmp_path):
+    cache = ActivationCache(directory=str(tmp_path))
+    capture(tiny, ragged, "layer:1", cache=cache)
+    assert len(cache) > 1
+    assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 1
+
+
+def test_lower_bound_counts_each_inputs_and_interventions_once():
+    a = need_id("digest-a", (), 100, 64)
+    b = need_id("digest-a", ("zero(...)",), 100, 64)
+    assert lower_bound([a, a, b]) == 4  # two combinations, two batches each
+    assert lower_bound([need_id("digest-a", (), 100, 32), a]) == 2  # the largest batch size used counts
+    assert lower_bound([]) == 0
+
+
+def test_every_run_call_logs_its_need_hit_or_miss(tiny, ragged):
+    capture(tiny, ragged, "layer:1", batch_size=4)
+    capture(tiny, ragged, "layer:1", batch_size=4)
+    assert len(tiny.needs) == 2 and lower_bound(tiny.needs) == 3 == tiny.forward_passes
