@@ -118,3 +118,23 @@ def test_captured_activations_can_be_edited_in_place(tiny, ragged):
     activations = capture(tiny, ragged, "layer:0", position="all", cache=None)
     activations += 1.0  # an inference-mode tensor would refuse this
     assert not activations.is_inference()
+
+
+class _TwiceCalled(torch.nn.Module):
+    """A model that runs one block twice per forward pass (weight sharing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(50, 8)
+        self.blocks = torch.nn.ModuleList([torch.nn.Linear(8, 8)])
+
+    def forward(self, input_ids, attention_mask=None):
+        hidden = self.embed(input_ids)
+        return self.blocks[0](self.blocks[0](hidden))
+
+
+def test_a_module_called_twice_per_pass_is_named_not_mixed_up():
+    subject = load_subject(_TwiceCalled(), kind="encoder", id="twice")
+    inputs = subject.encode([[1, 2, 3], [4, 5]])
+    with pytest.raises(CaptureError, match=r"once per forward pass \(4 of 2 rows\)"):
+        capture(subject, inputs, "blocks.0")

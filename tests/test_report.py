@@ -222,3 +222,68 @@ def test_an_ablation(subject, more_a_than_b):
     bound = f"{model['forward_passes']} / {model['forward_passes_lower_bound']}"
     assert f"| {bound} |" in (audit_repo.path / "out" / "summary.md").read_text()
     assert f">{bound}<" in (audit_repo.path / "out" / "report.html").read_text()
+
+
+def test_with_xdist_each_model_is_loaded_on_one_worker_only(audit_repo):
+    # given four audits per model, recording which worker ran them on which loaded object
+    audit_repo.makepyfile(test_where="""
+import os
+
+from auditlens import probe
+
+def _log(subject):
+    with open("where.log", "a") as log:
+        log.write(f"{os.environ.get('PYTEST_XDIST_WORKER')} {subject.id} {id(subject)}\\n")
+
+def test_a(subject, more_a_than_b):
+    _log(subject)
+    probe(subject, more_a_than_b, at="layer:1")
+
+def test_b(subject):
+    _log(subject)
+
+def test_c(subject):
+    _log(subject)
+
+def test_d(subject):
+    _log(subject)
+""")
+    # when run on two workers with no --dist: the plugin picks loadgroup
+    result = audit_repo.runpytest(*MODELS, "--audit-report", "out", "-n", "2")
+    result.assert_outcomes(passed=8)
+    lines = [line.split() for line in (audit_repo.path / "where.log").read_text().splitlines()]
+    places = {model: {(worker, obj) for worker, m, obj in lines if m == model} for _, model, _ in lines}
+    assert all(len(where) == 1 for where in places.values()), places  # one worker, one load per model
+    # and the report's node ids carry no xdist group suffix
+    report = json.loads((audit_repo.path / "out" / "report.json").read_text())
+    assert all(a["nodeid"].endswith("]") for m in report["models"] for a in m["audits"])
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_grouping_by_model_picks_the_scheduler_and_can_be_turned_off(audit_repo, grouped):
+    audit_repo.makeini(f"[pytest]\naudit_group_by_model = {str(grouped).lower()}\n")
+    audit_repo.makeconftest("""
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):
+        with open("dist.log", "w") as log:
+            log.write(session.config.getvalue("dist"))
+""")
+    audit_repo.makepyfile(test_a="def test_a(subject):\n    pass\n")
+    audit_repo.runpytest("--model", "fixture:count-learned", "-n", "2").assert_outcomes(passed=1)
+    assert (audit_repo.path / "dist.log").read_text() == ("loadgroup" if grouped else "load")
+
+
+def test_the_scheduler_groups_audits_by_their_model():
+    from auditlens.xdist_scheduling import ModelGroupScheduling
+
+    class Config:
+        def getvalue(self, name):
+            return {"tx": ["2*popen"]}.get(name)
+
+    scheduler = ModelGroupScheduling(Config(), models=["fixture:count-learned", "fixture:count"])
+    scope = scheduler._split_scope
+    assert scope("a.py::test_x[fixture:count-learned]") == scope("b.yaml::probe it[fixture:count-learned]")
+    assert scope("a.py::test_x[fixture:count]") != scope("a.py::test_y[fixture:count-learned]")
+    assert scope("a.py::test_x[fixture:count-learned-0.5]") == scope("a.py::test_y[fixture:count-learned]")
+    assert scope("a.py::test_plain") == "a.py::test_plain"  # not an audit: scheduled on its own
+    assert scope("a.py::test_z[1]@mine") == "mine"  # an xdist_group tag still wins

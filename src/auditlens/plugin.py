@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import time
 import types
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,8 @@ def pytest_addoption(parser):
                     help="load pickle checkpoints (can run arbitrary code). Off: safetensors only.")
     group.addoption("--audit-cache-dir", dest="audit_cache_dir", metavar="DIR", default=None,
                     help="keep captured activations on disk here, so a later session skips their forward passes.")
+    parser.addini("audit_group_by_model", type="bool", default=True,
+                  help="with pytest-xdist: run each model's audits on one worker (--dist loadgroup by default)")
     parser.addini("audit_cache_dir", default="", help="on-disk activation cache directory (default: none)")
     parser.addini("audit_trust_remote_code", type="bool", default=False, help="trust_remote_code for every model")
     parser.addini("audit_allow_pickle", type="bool", default=False, help="allow pickle checkpoints")
@@ -81,6 +85,7 @@ def pytest_configure(config):
         set_default_seed(int(seed))
     except ValueError:
         raise pytest.UsageError(f"audit_seed must be an integer; got {seed!r}") from None
+    _share_cores_among_workers(config)
     cache_dir = _option(config, "audit_cache_dir")
     if cache_dir:
         from .capture import session_cache
@@ -92,6 +97,68 @@ def pytest_configure(config):
     config.stash[SUBJECTS_KEY] = {}
     config.stash[CONCEPTS_KEY] = {}
     _register_concept_fixtures(config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config):
+    """With ``-n`` and no ``--dist``, distribute with ``loadgroup``: each model's audits on one worker,
+    so every worker loads only its own models. A wrapper, so that it runs before pytest-xdist's own
+    hook replaces "no" with its default, ``load``; an explicit ``--dist`` is left alone."""
+    option = config.option
+    if (getattr(option, "numprocesses", None) and getattr(option, "dist", None) == "no"
+            and not getattr(option, "distload", False) and config.getini("audit_group_by_model")):
+        option.dist = "loadgroup"
+    return (yield)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under loadgroup, our scheduler: each model's audits on one worker (see ``xdist_scheduling``)."""
+    if config.getvalue("dist") != "loadgroup" or not config.getini("audit_group_by_model"):
+        return None
+    from .xdist_scheduling import ModelGroupScheduling
+
+    return ModelGroupScheduling(config, log, models=model_specs(config), seconds=_previous_seconds(config))
+
+
+def _previous_seconds(config) -> dict[str, float]:
+    """Seconds per model in the previous report of this report directory: a scheduling hint only
+    (none, or an unreadable one, leaves the scheduler counting tests instead)."""
+    from .errors import AuditlensError
+    from .report import read_report
+
+    path = Path(_option(config, "audit_report")) / "report.json"
+    try:
+        report = read_report(path) if path.is_file() else None
+    except AuditlensError:
+        return {}
+    if report is None:
+        return {}
+    return {m["id"]: sum(a.get("duration") or 0.0 for a in m["audits"]) for m in report["models"]}
+
+
+def _item_model(item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("subject") if callspec else getattr(item, "model", None)  # YAML items: .model
+
+
+def _plain_nodeid(nodeid: str) -> str:
+    """The node id without the ``@group`` suffix pytest-xdist's loadgroup appends to it."""
+    cut = nodeid.rfind("]") + 1
+    return nodeid[:cut] if cut and nodeid[cut:].startswith("@") else nodeid
+
+
+def _share_cores_among_workers(config) -> None:
+    """In an xdist worker, torch gets its share of the cores: every worker running torch's default
+    (one thread per core) oversubscribes the machine, which made ``-n 2`` three times slower than
+    serial on two cores. Left alone when the user set OMP_NUM_THREADS."""
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if not workers or os.environ.get("OMP_NUM_THREADS"):
+        return
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, cores // int(workers)))
 
 
 def _register_concept_fixtures(config) -> None:
@@ -235,20 +302,27 @@ def pytest_runtest_logreport(report):
         # an xdist worker died mid-audit: keep the audit in the report, marked lost
         model = _model_from_nodeid(report.nodeid)
         if model is not None:
+            nodeid = _plain_nodeid(report.nodeid)
             _records_of(report).append({
-                "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1], "file": report.location[0],
+                "nodeid": nodeid, "name": nodeid.split("::")[-1], "file": report.location[0],
                 "line": None, "model": model, "fingerprint": None, "truth": None, "outcome": "lost", "kind": "error",
                 "when": report.when, "duration": report.duration, "forward_passes": 0, "results": [],
                 "message": str(report.longrepr).strip().splitlines()[0][:500]})
 
 
-def _model_from_nodeid(nodeid: str) -> str | None:
-    """The model of an audit item from its id (``test_x[fixture:count-learned]``), if it has one."""
+def model_of(nodeid: str, models: Iterable[str]) -> str | None:
+    """The model an audit's node id was parametrized with, if it is one of ``models``."""
     if not nodeid.endswith("]") or "[" not in nodeid:
         return None
-    model = nodeid[nodeid.rindex("[") + 1:-1]
+    ids = nodeid[nodeid.rindex("[") + 1:-1]
+    matches = [m for m in models if ids == m or ids.startswith(f"{m}-") or ids.endswith(f"-{m}") or f"-{m}-" in ids]
+    return max(matches, key=len) if matches else None
+
+
+def _model_from_nodeid(nodeid: str) -> str | None:
+    """The model of an audit item from its id (``test_x[fixture:count-learned]``), if it has one."""
     config = _CONFIG[-1] if _CONFIG else None
-    return model if config is None or model in model_specs(config) else None
+    return model_of(_plain_nodeid(nodeid), model_specs(config)) if config is not None else None
 
 
 _CONFIG: list = []  # the running config (logreport has no config argument)
@@ -259,8 +333,7 @@ def _records_of(report) -> list:
 
 
 def _record(item, report, call, results) -> dict:
-    callspec = getattr(item, "callspec", None)
-    model = callspec.params.get("subject") if callspec else getattr(item, "model", None)  # YAML items: .model
+    model = _item_model(item)
     subject = item.config.stash[SUBJECTS_KEY].get(model) if model else None
     kind, outcome = None, report.outcome
     if hasattr(report, "wasxfail"):
@@ -275,7 +348,7 @@ def _record(item, report, call, results) -> dict:
     if path:
         path = Path(path)
         path = path.relative_to(item.config.rootpath) if path.is_relative_to(item.config.rootpath) else path
-    return {"nodeid": item.nodeid, "name": getattr(getattr(item, "spec", None), "name", None) or name,
+    return {"nodeid": _plain_nodeid(item.nodeid), "name": getattr(getattr(item, "spec", None), "name", None) or name,
             "file": str(path) if path else None, "line": None if line is None else line + 1,
             "model": model, "fingerprint": subject.fingerprint if subject else None,
             "truth": subject.metadata.get("truth") if subject else None,
