@@ -248,9 +248,11 @@ def test_c(subject):
 def test_d(subject):
     _log(subject)
 """)
-    # when run on two workers with no --dist: the plugin picks loadgroup
+    audit_repo.makeconftest(DIST_LOG)
+    # when run on two workers with no --dist: the plugin picks loadgroup, and its scheduler
     result = audit_repo.runpytest(*MODELS, "--audit-report", "out", "-n", "2")
     result.assert_outcomes(passed=8)
+    assert (audit_repo.path / "dist.log").read_text() == "loadgroup"
     lines = [line.split() for line in (audit_repo.path / "where.log").read_text().splitlines()]
     places = {model: {(worker, obj) for worker, m, obj in lines if m == model} for _, model, _ in lines}
     assert all(len(where) == 1 for where in places.values()), places  # one worker, one load per model
@@ -259,18 +261,20 @@ def test_d(subject):
     assert all(a["nodeid"].endswith("]") for m in report["models"] for a in m["audits"])
 
 
-@pytest.mark.parametrize("grouped", [True, False])
-def test_grouping_by_model_picks_the_scheduler_and_can_be_turned_off(audit_repo, grouped):
-    audit_repo.makeini(f"[pytest]\naudit_group_by_model = {str(grouped).lower()}\n")
-    audit_repo.makeconftest("""
+DIST_LOG = """
 def pytest_sessionfinish(session):
     if not hasattr(session.config, "workerinput"):
         with open("dist.log", "w") as log:
             log.write(session.config.getvalue("dist"))
-""")
+"""
+
+
+def test_grouping_by_model_can_be_turned_off(audit_repo):
+    audit_repo.makeini("[pytest]\naudit_group_by_model = false\n")
+    audit_repo.makeconftest(DIST_LOG)
     audit_repo.makepyfile(test_a="def test_a(subject):\n    pass\n")
     audit_repo.runpytest("--model", "fixture:count-learned", "-n", "2").assert_outcomes(passed=1)
-    assert (audit_repo.path / "dist.log").read_text() == ("loadgroup" if grouped else "load")
+    assert (audit_repo.path / "dist.log").read_text() == "load"  # pytest-xdist's own default
 
 
 def test_the_scheduler_groups_audits_by_their_model():

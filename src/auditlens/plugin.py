@@ -40,6 +40,12 @@ def pytest_addoption(parser):
                     help="seed of every check (CV folds, control tasks, bootstrap, resampling). Default 0.")
     group.addoption("--audit-device", dest="audit_device", metavar="DEVICE", default=None,
                     help="device to load models on: cpu, cuda, cuda:N or auto (default: ini audit_device, else cpu).")
+    group.addoption("--audit-dtype", dest="audit_dtype", metavar="DTYPE", default=None,
+                    help="dtype to load the weights in: float32, bfloat16 or float16 (default: the checkpoint's, "
+                         "as transformers loads it). Activations always come back as float32.")
+    group.addoption("--audit-device-map", dest="audit_device_map", metavar="MAP", default=None,
+                    help="shard each model with accelerate while loading: auto, balanced, sequential, or a JSON "
+                         "object of module -> device; replaces --audit-device. Needs accelerate.")
     group.addoption("--audit-baseline", dest="audit_baseline", metavar="REPORT", default=None,
                     help="a previous report.json to compare this run with (deltas, new failures, verdict changes).")
     group.addoption("--audit-fail-on-regression", dest="audit_fail_on_regression", action="store_true", default=None,
@@ -65,6 +71,8 @@ def pytest_addoption(parser):
     parser.addini("audit_report", default="reports", help="directory for the audit results")
     parser.addini("audit_seed", default="0", help="seed of every check")
     parser.addini("audit_device", default="cpu", help="device to load models on")
+    parser.addini("audit_dtype", default="", help="dtype to load the weights in (float32, bfloat16, float16)")
+    parser.addini("audit_device_map", default="", help="accelerate device_map for every model (auto, ...)")
     parser.addini("audit_probes", default="probes", help="directory of concept files (NAME.yaml -> fixture NAME)")
 
 
@@ -86,6 +94,7 @@ def pytest_configure(config):
     except ValueError:
         raise pytest.UsageError(f"audit_seed must be an integer; got {seed!r}") from None
     _share_cores_among_workers(config)
+    _device_map(_option(config, "audit_device_map"))  # a malformed map stops the run before any test
     cache_dir = _option(config, "audit_cache_dir")
     if cache_dir:
         from .capture import session_cache
@@ -210,11 +219,25 @@ def get_subject(config, spec: str | None):
 
         try:
             loaded[spec] = load_subject(spec, device=_option(config, "audit_device"),
+                                        dtype=_option(config, "audit_dtype") or None,
+                                        device_map=_device_map(_option(config, "audit_device_map")),
                                         trust_remote_code=bool(_option(config, "audit_trust_remote_code")),
                                         allow_pickle=bool(_option(config, "audit_allow_pickle")))
         except AuditlensError as exc:
             pytest.fail(f"cannot load model {spec!r}: {exc}", pytrace=False)
     return loaded[spec]
+
+
+def _device_map(value: str):
+    """A strategy name as it is; a JSON object (module -> device) parsed."""
+    if not value or not value.lstrip().startswith("{"):
+        return value or None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise pytest.UsageError(f"--audit-device-map is not valid JSON ({exc}); give a strategy (auto, balanced, "
+                    "sequential) or an object such as '{\"model.embed_tokens\": 0, \"model.layers\": \"cpu\"}'"
+                                ) from None
 
 
 def concept_directory(config) -> Path:
@@ -384,7 +407,12 @@ def pytest_sessionfinish(session):
     from .report.model import run_metadata
 
     started = config.stash.get(STARTED_KEY, time.time())
-    report = build_report(records, run_metadata(int(_option(config, "audit_seed")), started, time.time() - started),
+    loading = {"device": _option(config, "audit_device"), "dtype": _option(config, "audit_dtype") or None,
+               "device_map": _device_map(_option(config, "audit_device_map"))}
+    if loading["device_map"] is not None:
+        loading["device"] = None  # the map placed every part
+    report = build_report(records, run_metadata(int(_option(config, "audit_seed")), started, time.time() - started,
+                                                loading),
                           order=model_specs(config))
     baseline = _option(config, "audit_baseline")
     if baseline:

@@ -60,15 +60,20 @@ class Subject:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Hash of the config and every parameter and buffer: equal fingerprints, equal model."""
+        """Hash of the config and every parameter and buffer: equal fingerprints, equal model.
+
+        Weights accelerate offloaded to disk (device_map) are read back one module at a time, so a
+        sharded or offloaded load has the fingerprint of the same weights loaded whole.
+        """
         h = hashlib.blake2b(digest_size=16)
         config = getattr(self.model, "config", None)
         h.update(type(self.model).__name__.encode())
         if config is not None and hasattr(config, "to_dict"):
             h.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
+        offloaded = _offloaded_digests(self.model)
         for name, tensor in self.model.state_dict().items():
             h.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            h.update(offloaded[name] if tensor.device.type == "meta" else _tensor_digest(tensor))
         return h.hexdigest()
 
     @property
@@ -131,6 +136,28 @@ class Subject:
             )
 
 
+def _tensor_digest(tensor: torch.Tensor) -> bytes:
+    data = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+    return hashlib.blake2b(data.tobytes(), digest_size=16).digest()
+
+
+def _offloaded_digests(model: nn.Module) -> dict[str, bytes]:
+    """Digests of the tensors accelerate keeps off the model (on the meta device), by state-dict name."""
+    if not any(t.device.type == "meta" for t in model.state_dict().values()):
+        return {}
+    from accelerate.utils import align_module_device
+
+    digests = {}
+    for prefix, module in model.named_modules():
+        own = list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False))
+        if not any(t.device.type == "meta" for _, t in own):
+            continue
+        with align_module_device(module, execution_device="cpu"):  # onloads, then offloads again
+            for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                digests[f"{prefix}.{name}" if prefix else name] = _tensor_digest(tensor)
+    return digests
+
+
 def load_subject(
     spec: "str | os.PathLike | nn.Module | Subject",
     *,
@@ -138,6 +165,8 @@ def load_subject(
     kind: str | None = None,
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype | None = None,
+    device_map: str | dict | None = None,
+    offload_dir: str | os.PathLike | None = None,
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
     id: str | None = None,
@@ -147,11 +176,22 @@ def load_subject(
     ``spec`` is a directory written by ``save_pretrained``, a hub id, ``fixture:NAME`` from the
     zoo, or an in-memory ``nn.Module``. Safetensors only unless ``allow_pickle``; remote code only
     if ``trust_remote_code``. The model is put in eval mode on ``device`` with gradients off.
+
+    ``device_map`` ("auto", "balanced", "sequential" or a dict of module -> device, as accelerate
+    takes it) shards a model too large for one device across GPUs, the CPU and ``offload_dir`` on
+    disk, instead of ``device``; it needs the ``accelerate`` package. ``dtype`` ("bfloat16",
+    "float16", "float32") is the dtype the weights are loaded in; captured activations always come
+    back as float32 on the CPU.
     """
     if isinstance(spec, Subject):
         return spec
-    torch_device = _resolve_device(device)
     torch_dtype = _resolve_dtype(dtype)
+    if device_map is not None:
+        if isinstance(spec, nn.Module):
+            raise ModelLoadError("device_map shards a model while loading it from a directory or the hub; "
+                                 "an nn.Module is already loaded: place it yourself, or pass its directory")
+        _check_device_map(device_map)
+    torch_device = _resolve_device(device) if device_map is None else None
     if isinstance(spec, nn.Module):
         model, metadata = spec, {}
         kind = kind or _infer_kind(model)
@@ -166,15 +206,21 @@ def load_subject(
             source = str(path)
         else:
             source = text
+        placement = None if device_map is None else {"device_map": device_map,
+                                                      "offload_folder": _offload_dir(offload_dir)}
         model, tokenizer, kind = _load_pretrained(
-            source, tokenizer, kind, torch_dtype, allow_pickle, trust_remote_code
+            source, tokenizer, kind, torch_dtype, allow_pickle, trust_remote_code, placement
         )
         subject_id = id or text
     if kind not in KINDS:
         raise ModelLoadError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    if torch_dtype is not None:
-        model = model.to(torch_dtype)
-    model = model.to(torch_device).eval()
+    if device_map is not None:  # accelerate placed every part; inputs go where the embeddings run
+        torch_device = _input_device(model)
+    else:
+        if torch_dtype is not None:
+            model = model.to(torch_dtype)
+        model = model.to(torch_device)
+    model = model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return Subject(model, tokenizer, subject_id, kind, torch_device, metadata)
@@ -190,6 +236,44 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(f"device {device!r} was asked for, but torch sees no CUDA GPU here; use 'cpu' or 'auto'")
     return resolved
+
+
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def _check_device_map(device_map) -> None:
+    if isinstance(device_map, str) and device_map not in DEVICE_MAP_STRATEGIES:
+        raise ModelLoadError(f"device_map must be one of {', '.join(DEVICE_MAP_STRATEGIES)} or a dict of "
+                             f"module name -> device; got {device_map!r}")
+    if not isinstance(device_map, (str, dict)):
+        raise ModelLoadError(f"device_map must be a strategy name or a dict; got {type(device_map).__name__}")
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        raise ModelLoadError("device_map needs the accelerate package: pip install 'auditlens[big]' "
+                             "(or pip install accelerate)") from None
+
+
+def _offload_dir(offload_dir) -> str:
+    """Where accelerate may put weights that fit on no device (only used if the map sends some to disk)."""
+    if offload_dir is not None:
+        return os.fspath(offload_dir)
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="auditlens-offload-")
+
+
+def _input_device(model: nn.Module) -> torch.device:
+    """The device the token ids go to: where the input embeddings run (the CPU when offloaded)."""
+    placement = getattr(model, "hf_device_map", None) or {}
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    for name, module in model.named_modules():
+        if module is embeddings:
+            where = next((d for prefix, d in placement.items() if name == prefix or name.startswith(f"{prefix}.")
+                          or prefix == ""), None)
+            if isinstance(where, int) or (isinstance(where, str) and where.startswith("cuda")):
+                return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+    return torch.device("cpu")
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
@@ -229,7 +313,7 @@ def _check_weights(directory: Path, allow_pickle: bool) -> None:
         raise ModelLoadError(f"{directory} has no model weights (*.safetensors); is it a save_pretrained directory?")
 
 
-def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_code):
+def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_code, placement=None):
     import transformers
 
     directory = Path(source).expanduser()
@@ -269,6 +353,7 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
     options = {"trust_remote_code": trust_remote_code, "use_safetensors": None if allow_pickle else True}
     if dtype is not None:
         options["dtype"] = dtype
+    options.update(placement or {})
     try:
         with quiet_transformers():
             model = auto.from_pretrained(where, config=config, **options)

@@ -10,7 +10,7 @@ import torch
 
 with warnings.catch_warnings():  # concept-erasure scripts a helper with the deprecated torch.jit
     warnings.simplefilter("ignore", DeprecationWarning)
-    from concept_erasure import LeaceFitter
+    from concept_erasure import LeaceEraser, LeaceFitter
 
 from ..capture import capture, run
 from ..data import Concept
@@ -49,7 +49,15 @@ def leace_eraser(features: torch.Tensor, labels: torch.Tensor, n_classes: int):
     eraser = fitter.eraser
     name = "leace:" + tensor_key(torch.cat([eraser.proj_left.flatten(), eraser.proj_right.flatten(),
                                             eraser.bias.flatten()]))
-    return (lambda h: eraser(h.double()).to(h.dtype)), name
+    on_device = {eraser.proj_left.device: eraser}  # the eraser follows the activations (GPU, sharded models)
+
+    def apply(h: torch.Tensor) -> torch.Tensor:
+        if h.device not in on_device:
+            on_device[h.device] = LeaceEraser(eraser.proj_left.to(h.device), eraser.proj_right.to(h.device),
+                                              None if eraser.bias is None else eraser.bias.to(h.device))
+        return on_device[h.device](h.double()).to(h.dtype)
+
+    return apply, name
 
 
 def erase(subject, concept: Concept, at: str, position="last", *, data: Concept | None = None,

@@ -21,7 +21,10 @@ from ..verdict import verdict_for
 SCHEMA = "auditlens.report/1"
 
 
-def run_metadata(seed: int, started: float | None = None, duration: float | None = None) -> dict:
+def run_metadata(seed: int, started: float | None = None, duration: float | None = None,
+                 loading: dict | None = None) -> dict:
+    """The run: versions, seed, commit, time, and ``loading`` (device, dtype, device_map the models
+    were loaded with, so a reader knows whether the numbers came from bf16 weights)."""
     import torch
     import transformers
 
@@ -31,7 +34,7 @@ def run_metadata(seed: int, started: float | None = None, duration: float | None
         "auditlens": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
         "python": platform.python_version(), "seed": seed, "git_commit": _git_commit(),
         "started": None if started is None else datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(),
-        "duration": duration,
+        "duration": duration, "loading": loading or {},
     }
 
 
