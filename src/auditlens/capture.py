@@ -154,10 +154,13 @@ class _Filler:
             if self.width is not None:
                 shape = (self.n_examples, self.width, *part.shape[2:])
             with torch.inference_mode(False):  # an ordinary tensor: the caller may edit it in place
-                self.tensor = (torch.zeros if self.width is not None else torch.empty)(shape, dtype=torch.float32)
+                self.tensor = torch.empty(shape, dtype=torch.float32)
         rows = slice(start, start + part.shape[0])
-        target = self.tensor[rows, : part.shape[1]] if self.width is not None else self.tensor[rows]
-        target.copy_(part.detach())
+        if self.width is None:
+            self.tensor[rows].copy_(part.detach())
+        else:  # a batch cut to its longest example: zero the token positions beyond it
+            self.tensor[rows, : part.shape[1]].copy_(part.detach())
+            self.tensor[rows, part.shape[1]:].zero_()
         self.filled += part.shape[0]
 
     def result(self) -> torch.Tensor | None:

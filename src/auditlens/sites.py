@@ -12,6 +12,7 @@ activation, or a short alias resolved per architecture:
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 
 from torch import nn
@@ -66,9 +67,28 @@ def _child_path(block: nn.Module, candidates: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if c in modules), None)
 
 
+_TABLES: "weakref.WeakKeyDictionary[nn.Module, tuple[dict[str, Site], int]]" = weakref.WeakKeyDictionary()
+
+
 def alias_table(model: nn.Module) -> dict[str, Site]:
-    """Every alias this model supports, mapped to its Site."""
-    found = find_blocks(model)
+    """Every alias this model supports, mapped to its Site (computed once per model: walking the
+    module tree for every site of every pass cost 1.5% of a GPT-2 forward)."""
+    return _aliases_and_count(model)[0]
+
+
+def n_layers(model: nn.Module) -> int:
+    return _aliases_and_count(model)[1]
+
+
+def _aliases_and_count(model: nn.Module) -> tuple[dict[str, Site], int]:
+    known = _TABLES.get(model)
+    if known is None:
+        found = find_blocks(model)
+        known = _TABLES[model] = (_build_alias_table(found), 0 if found is None else len(found[1]))
+    return known
+
+
+def _build_alias_table(found) -> dict[str, Site]:
     if found is None:
         return {}
     path, blocks = found
@@ -80,11 +100,6 @@ def alias_table(model: nn.Module) -> dict[str, Site]:
             if child is not None:
                 table[f"{kind}:{index}"] = Site(f"{kind}:{index}", f"{path}.{index}.{child}")
     return table
-
-
-def n_layers(model: nn.Module) -> int:
-    found = find_blocks(model)
-    return 0 if found is None else len(found[1])
 
 
 def resolve_site(model: nn.Module, name: str | Site) -> Site:
