@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from audit_suite import run_audit_suite
+
 MODES = {"serial": [], "-n 2 (grouped by model)": ["-n", "2"], "-n 2 --dist load": ["-n", "2", "--dist", "load"]}
 
 
 def timed(extra: list[str]) -> float:
-    with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pytest", "audits", "-q", "-p", "no:cacheprovider",
-                               "--audit-report", out, *extra], cwd=ROOT, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-    if done.returncode > 1:
-        sys.exit(f"pytest audits {' '.join(extra)} did not run (exit {done.returncode}):\n{done.stdout[-2000:]}")
-    return seconds
+    return run_audit_suite(extra)[0]
 
 
 def main() -> None:

@@ -11,26 +11,13 @@ Last line: ``forward passes: E executed / L lower bound``.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from audit_suite import run_audit_suite
 
 
 def main(extra: list[str]) -> None:
-    with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pytest", "audits", "-q", "-p", "no:cacheprovider",
-                               "--audit-report", out, *extra], cwd=ROOT, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        path = Path(out) / "report.json"
-        if done.returncode > 1 or not path.exists():  # 1: some audits failed, which the cheated twins must
-            sys.exit(f"the audit suite did not run (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-        report = json.loads(path.read_text())
+    seconds, report = run_audit_suite(extra)
     print(f"audit suite: {sum(len(m['audits']) for m in report['models'])} audits, "
           f"{len(report['models'])} models, {seconds:.1f} s")
     print(f"{'model':<28}{'executed':>10}{'lower bound':>13}{'ratio':>8}")

@@ -291,3 +291,20 @@ def test_the_scheduler_groups_audits_by_their_model():
     assert scope("a.py::test_x[fixture:count-learned-0.5]") == scope("a.py::test_y[fixture:count-learned]")
     assert scope("a.py::test_plain") == "a.py::test_plain"  # not an audit: scheduled on its own
     assert scope("a.py::test_z[1]@mine") == "mine"  # an xdist_group tag still wins
+
+
+def test_the_count_audits_run_no_more_forward_passes_than_they_need(pytester):
+    # given this repo's count audits, Python and YAML, with every concept they use
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    shutil.copytree(root / "probes", pytester.path / "probes")
+    for name in ("test_count.py", "count.audit.yaml"):
+        shutil.copy(root / "audits" / name, pytester.path / name)
+    # when they run against the cheated twin (failures are its expected findings)
+    pytester.runpytest("--model", "fixture:count-cheated", "--audit-report", "out", "-p", "no:randomly")
+    (model,) = json.loads((pytester.path / "out" / "report.json").read_text())["models"]
+    # then every pass they ran was one they needed: audits sharing inputs shared the pass
+    assert len(model["audits"]) >= 6  # the Python and the YAML audits
+    assert model["forward_passes"] == model["forward_passes_lower_bound"] > 0
