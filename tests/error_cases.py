@@ -2,6 +2,7 @@
 them equal). Each case runs in an empty working directory."""
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -113,6 +114,20 @@ def unknown_fixture():
     load_subject("fixture:count-lerned")
 
 
+def unknown_device_map():
+    load_subject(_saved(), device_map="everywhere")
+
+
+def bad_read_ahead_budget():
+    from auditlens import ActivationCache
+
+    os.environ["AUDITLENS_READ_AHEAD_MB"] = "lots"
+    try:
+        ActivationCache()
+    finally:
+        del os.environ["AUDITLENS_READ_AHEAD_MB"]
+
+
 CASES = [
     ("missing model path", missing_model), ("directory with only a pickle checkpoint", pickle_only),
     ("config that needs remote code", remote_code), ("tokenizer/model vocabulary mismatch", vocabulary_mismatch),
@@ -123,7 +138,8 @@ CASES = [
     ("GPU asked for, none there", gpu_without_one), ("too few examples for cross-validation", too_few_examples),
     ("misspelt concept-file key", misspelt_concept_key), ("YAML tag that safe_load refuses", unsafe_yaml_tag),
     ("unknown check in an audit file", unknown_check), ("bad comparison string", bad_condition),
-    ("unknown fixture", unknown_fixture),
+    ("unknown fixture", unknown_fixture), ("unknown device_map strategy", unknown_device_map),
+    ("read-ahead budget that is not a number", bad_read_ahead_budget),
 ]
 
 

@@ -12,6 +12,8 @@ from collections import OrderedDict
 
 import torch
 
+from .errors import CaptureError
+
 DEFAULT_CACHE_MB = 2048
 
 
@@ -22,9 +24,9 @@ def _env_mb(name: str, default: int) -> int:
     try:
         megabytes = int(value)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number of megabytes; got {value!r}") from None
+        raise CaptureError(f"environment variable {name} must be a whole number of megabytes; got {value!r}") from None
     if megabytes < 0:
-        raise ValueError(f"{name} must be 0 or more megabytes; got {megabytes}")
+        raise CaptureError(f"environment variable {name} must be 0 or more megabytes; got {megabytes}")
     return megabytes
 
 
