@@ -5,6 +5,7 @@ asked for (``auditlens.accounting``); executed counts the passes actually run. T
 subprocess (``pytest audits``, no on-disk cache), and the numbers come from its report.json.
 
     python bench/suite.py [-n 2]        # extra arguments go to pytest
+    python bench/suite.py --audit-cache-dir DIR   # twice: the second session's passes come from disk
 
 Last line: ``forward passes: E executed / L lower bound``.
 """

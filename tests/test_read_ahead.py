@@ -80,11 +80,18 @@ def test_candidate_logits_come_from_the_vocabulary_logits_read_ahead():
     torch.testing.assert_close(scores, direct)
 
 
-def test_extras_stay_in_memory_only(tiny, ragged, tmp_path):
+def test_extras_go_to_disk_only_once_asked_for(tiny, ragged, tmp_path):
+    def on_disk():
+        return len([p for p in tmp_path.rglob("*") if p.is_file()])
+
     cache = ActivationCache(directory=str(tmp_path))
     capture(tiny, ragged, "layer:1", cache=cache)
-    assert len(cache) > 1
-    assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 1
+    assert len(cache) > 1 and on_disk() == 1
+    capture(tiny, ragged, "layer:0", cache=cache)  # read ahead, now needed: a later session will need it too
+    assert tiny.forward_passes == 1 and on_disk() == 2
+    fresh = ActivationCache(directory=str(tmp_path))  # the next session
+    capture(tiny, ragged, "layer:0", cache=fresh)
+    assert tiny.forward_passes == 1
 
 
 def test_lower_bound_counts_each_inputs_and_interventions_once():

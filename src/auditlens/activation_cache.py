@@ -45,6 +45,7 @@ class ActivationCache:
         self.read_ahead_bytes = (_env_mb("AUDITLENS_READ_AHEAD_MB", default_ahead // 2**20) * 2**20
                                  if read_ahead_bytes is None else read_ahead_bytes)
         self._items: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._memory_only: set[tuple] = set()  # read ahead, not asked for yet: on disk once asked for
         self._bytes = 0
         self.hits = 0
         self.misses = 0
@@ -80,12 +81,19 @@ class ActivationCache:
             return None
         self.hits += 1
         self._items.move_to_end(key)
+        if key in self._memory_only:  # a read-ahead entry that turned out to be needed
+            self._memory_only.discard(key)
+            if self.disk is not None:
+                self.disk.put(key, value)
         return value
 
     def put(self, key: tuple, value: torch.Tensor, *, disk: bool = True) -> None:
-        """Keep ``value``; ``disk=False`` keeps it in memory only (what a pass read ahead)."""
+        """Keep ``value``; ``disk=False`` keeps it in memory only until it is first asked for
+        (what a pass read ahead), so the disk holds only what was needed."""
         if disk and self.disk is not None:
             self.disk.put(key, value)
+        if not disk:
+            self._memory_only.add(key)
         self._remember(key, value)
 
     def note_read(self, fingerprint: str, what: tuple) -> None:
@@ -99,11 +107,13 @@ class ActivationCache:
         self._items[key] = value
         self._bytes += _size(value)
         while len(self._items) > 1 and self._bytes > self.max_bytes:
-            _, evicted = self._items.popitem(last=False)
+            evicted_key, evicted = self._items.popitem(last=False)
             self._bytes -= _size(evicted)
+            self._memory_only.discard(evicted_key)
 
     def clear(self) -> None:
         self._items.clear()
+        self._memory_only.clear()
         self._bytes = 0
         self.working_set.clear()
 
