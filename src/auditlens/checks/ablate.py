@@ -10,8 +10,8 @@ from ..errors import CheckError
 from ..interventions import ZeroAblation
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
-from ..stats import Interval, bootstrap_mean
-from .behaviour import behaviour, changed_examples
+from ..stats import Interval
+from .behaviour import behaviour_change
 
 KINDS = ("zero", "mean", "resample")
 
@@ -44,7 +44,6 @@ def ablate(subject, concept: Concept, at: str, kind: str = "mean", *, positions=
     if kind not in KINDS:
         raise CheckError(f"ablation kind must be one of {', '.join(KINDS)}; got {kind!r}")
     concept.require_examples("ablate")
-    inputs, labels = concept.inputs(subject), concept.label_tensor()
     reference_inputs = (reference or concept).inputs(subject)
     if kind == "zero":
         ablation = ZeroAblation(subject.site(at), positions)
@@ -52,13 +51,9 @@ def ablate(subject, concept: Concept, at: str, kind: str = "mean", *, positions=
         ablation = mean_ablation(subject, at, reference_inputs, positions)
     else:
         ablation = resample_ablation(subject, at, reference_inputs, seed, positions)
-    answers = concept.answer_token_ids(subject)
-    before = behaviour(subject, inputs, labels, answer_tokens=answers)
-    after = behaviour(subject, inputs, labels, [ablation], answer_tokens=answers)
-    drop = before.correct - after.correct
+    change = behaviour_change(subject, concept, [ablation], seed)
     return AblateResult(
         "ablate", subject.id, ablation.site.name, len(concept), concept.name, kind, str(positions),
-        before.accuracy, after.accuracy, float(drop.mean()), bootstrap_mean(drop.numpy(), seed, what="accuracy drop"),
-        float((after.margins - before.margins).mean()),
-        changed_examples(inputs, before.predictions, after.predictions, concept.label_name),
+        change.accuracy_before, change.accuracy_after, change.accuracy_drop, change.accuracy_drop_ci,
+        change.margin_change, change.examples,
     )

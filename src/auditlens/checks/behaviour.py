@@ -10,6 +10,7 @@ from ..capture import run
 from ..inputs import Inputs
 from ..readout import logit_margin, readout_for
 from ..results import Example
+from ..stats import Interval, bootstrap_mean
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,32 @@ def behaviour(subject, inputs: Inputs, labels: torch.Tensor, interventions=(), a
     scores = run(subject, inputs, interventions=list(interventions), readout=readout).scores
     predictions = scores.argmax(dim=1)
     return Behaviour(predictions, (predictions == labels).float(), logit_margin(scores, labels), scores)
+
+
+@dataclass(frozen=True)
+class BehaviourChange:
+    """What an intervention did to the behaviour on a labelled concept (ablate and erase report it)."""
+
+    accuracy_before: float
+    accuracy_after: float
+    accuracy_drop: float
+    accuracy_drop_ci: Interval
+    margin_change: float  # mean change of the true-label margin (after - before)
+    examples: tuple[Example, ...]  # examples whose prediction changed
+
+
+def behaviour_change(subject, concept, interventions, seed: int) -> BehaviourChange:
+    """Behaviour on ``concept``'s labelled examples without, then with, ``interventions``."""
+    inputs, labels = concept.inputs(subject), concept.label_tensor()
+    answers = concept.answer_token_ids(subject)
+    before = behaviour(subject, inputs, labels, answer_tokens=answers)
+    after = behaviour(subject, inputs, labels, interventions, answer_tokens=answers)
+    drop = before.correct - after.correct
+    return BehaviourChange(
+        before.accuracy, after.accuracy, float(drop.mean()), bootstrap_mean(drop.numpy(), seed, what="accuracy drop"),
+        float((after.margins - before.margins).mean()),
+        changed_examples(inputs, before.predictions, after.predictions, concept.label_name),
+    )
 
 
 def changed_examples(inputs: Inputs, before: torch.Tensor, after: torch.Tensor, name_of, limit: int = 5):

@@ -17,8 +17,8 @@ from ..data import Concept
 from ..interventions import Transform, tensor_key
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
-from ..stats import Interval, bootstrap_mean
-from .behaviour import behaviour, changed_examples
+from ..stats import Interval
+from .behaviour import behaviour_change
 from .probe import cross_validated_predictions
 
 
@@ -78,20 +78,15 @@ def erase(subject, concept: Concept, at: str, position="last", *, data: Concept 
 
     measured = data or concept
     measured.require_examples("erase (behaviour data)")
-    answers = measured.answer_token_ids(subject)
-    measured_inputs, measured_labels = measured.inputs(subject), measured.label_tensor()
-    before = behaviour(subject, measured_inputs, measured_labels, answer_tokens=answers)
-    after = behaviour(subject, measured_inputs, measured_labels, [erasure], answer_tokens=answers)
+    change = behaviour_change(subject, measured, [erasure], seed)
 
     erased = run(subject, inputs, sites=[site], position=position, interventions=[erasure]).activations[site.name]
     probe_after = cross_validated_predictions(erased.numpy(), labels.numpy(), folds, seed)
-    drop = before.correct - after.correct
     return EraseResult(
         "erase", subject.id, site.name, len(measured), concept.name, str(position),
-        before.accuracy, after.accuracy, float(drop.mean()),
-        bootstrap_mean(drop.numpy(), seed, what="accuracy drop"),
-        float((after.margins - before.margins).mean()),
+        change.accuracy_before, change.accuracy_after, change.accuracy_drop, change.accuracy_drop_ci,
+        change.margin_change,
         float((probe_after == labels.numpy()).mean()),
         float(torch.bincount(labels).max() / len(labels)),
-        changed_examples(measured_inputs, before.predictions, after.predictions, measured.label_name),
+        change.examples,
     )
