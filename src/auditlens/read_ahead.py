@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .readout import ClassifierLogits, LastTokenLogits
-from .sites import Site, alias_table
+from .sites import Site, alias_table, config_int
 
 REDUCED = ("last", "mean", "first")
 FLOAT_BYTES = 4
@@ -36,12 +36,7 @@ class Extras:
 
 
 def hidden_size(model) -> int | None:
-    config = getattr(model, "config", None)
-    for name in ("hidden_size", "n_embd", "d_model", "dim"):
-        value = getattr(config, name, None)
-        if isinstance(value, int):
-            return value
-    return None
+    return config_int(model, "hidden_size", "n_embd", "d_model", "dim")
 
 
 def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, cache, key_of) -> Extras:

@@ -53,13 +53,18 @@ def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
     return best
 
 
-def _config_layers(model: nn.Module) -> int | None:
+def config_int(model: nn.Module, *keys: str) -> int | None:
+    """The first of ``keys`` that the model's config holds as an int (configs name things differently)."""
     config = getattr(model, "config", None)
-    for key in ("num_hidden_layers", "n_layer", "n_layers", "num_layers"):
+    for key in keys:
         value = getattr(config, key, None)
         if isinstance(value, int):
             return value
     return None
+
+
+def _config_layers(model: nn.Module) -> int | None:
+    return config_int(model, "num_hidden_layers", "n_layer", "n_layers", "num_layers")
 
 
 def _child_path(block: nn.Module, candidates: tuple[str, ...]) -> str | None:

@@ -19,7 +19,7 @@ from torch import nn
 from .errors import ConceptError, ModelLoadError
 from .inputs import Inputs, pad_token_lists
 from .quiet import quiet_transformers
-from .sites import Site, alias_table, n_layers, resolve_site
+from .sites import Site, alias_table, config_int, n_layers, resolve_site
 
 KINDS = ("classifier", "causal-lm", "encoder")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -70,8 +70,9 @@ class Subject:
         h.update(type(self.model).__name__.encode())
         if config is not None and hasattr(config, "to_dict"):
             h.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
-        offloaded = _offloaded_digests(self.model)
-        for name, tensor in self.model.state_dict().items():
+        state = self.model.state_dict()
+        offloaded = _offloaded_digests(self.model, state)
+        for name, tensor in state.items():
             h.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
             h.update(offloaded[name] if tensor.device.type == "meta" else _tensor_digest(tensor))
         return h.hexdigest()
@@ -86,17 +87,11 @@ class Subject:
 
     @property
     def max_length(self) -> int | None:
-        config = getattr(self.model, "config", None)
-        for key in ("max_position_embeddings", "n_positions"):
-            value = getattr(config, key, None)
-            if isinstance(value, int):
-                return value
-        return None
+        return config_int(self.model, "max_position_embeddings", "n_positions")
 
     @property
     def vocab_size(self) -> int | None:
-        value = getattr(getattr(self.model, "config", None), "vocab_size", None)
-        return value if isinstance(value, int) else None
+        return config_int(self.model, "vocab_size")
 
     def encode(self, examples: Sequence[str] | Sequence[Sequence[int]] | Inputs) -> Inputs:
         """Texts (needs a tokenizer) or token-id lists to right-padded Inputs, validated."""
@@ -141,9 +136,9 @@ def _tensor_digest(tensor: torch.Tensor) -> bytes:
     return hashlib.blake2b(data.tobytes(), digest_size=16).digest()
 
 
-def _offloaded_digests(model: nn.Module) -> dict[str, bytes]:
+def _offloaded_digests(model: nn.Module, state: dict) -> dict[str, bytes]:
     """Digests of the tensors accelerate keeps off the model (on the meta device), by state-dict name."""
-    if not any(t.device.type == "meta" for t in model.state_dict().values()):
+    if not any(t.device.type == "meta" for t in state.values()):
         return {}
     from accelerate.utils import align_module_device
 
