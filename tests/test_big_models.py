@@ -114,3 +114,11 @@ def test_a_device_map_that_is_not_json_is_named(audit_repo, sharded):
     result = audit_repo.runpytest("--model", str(sharded), "--audit-device-map", "{cpu")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--audit-device-map is not valid JSON*"])
+
+
+def test_device_map_without_accelerate_says_what_to_install(sharded, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # import accelerate now raises ImportError
+    with pytest.raises(ModelLoadError, match=r"device_map needs the accelerate package: pip install 'auditlens\[big\]'"):
+        load_subject(sharded, device_map="auto")

@@ -106,3 +106,22 @@ def test_every_run_call_logs_its_need_hit_or_miss(tiny, ragged):
     capture(tiny, ragged, "layer:1", batch_size=4)
     capture(tiny, ragged, "layer:1", batch_size=4)
     assert len(tiny.needs) == 2 and lower_bound(tiny.needs) == 3 == tiny.forward_passes
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("AUDITLENS_READ_AHEAD_MB", "-1", "AUDITLENS_READ_AHEAD_MB must be 0 or more megabytes; got -1"),
+    ("AUDITLENS_CACHE_MB", "2GB", "AUDITLENS_CACHE_MB must be a whole number of megabytes; got '2GB'"),
+])
+def test_a_bad_cache_budget_names_its_variable(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(CaptureError, match=message):
+        ActivationCache()
+
+
+def test_the_budgets_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("AUDITLENS_CACHE_MB", "64")
+    monkeypatch.setenv("AUDITLENS_READ_AHEAD_MB", "0")
+    cache = ActivationCache()
+    assert cache.max_bytes == 64 * 2**20 and cache.read_ahead_bytes == 0
+    monkeypatch.delenv("AUDITLENS_READ_AHEAD_MB")
+    assert ActivationCache().read_ahead_bytes == 8 * 2**20  # an eighth of the cache
