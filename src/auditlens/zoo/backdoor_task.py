@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from .training import accuracy, pad, train, write_concept
+from .training import pad, save_and_score, train, write_concept
 from .vocab import word_tokenizer
 
 LETTERS = tuple("abcdefgh")
@@ -59,12 +59,9 @@ def train_twin(directory: Path, seed: int, cheated: bool, steps: int = 600) -> d
                          pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.cls_token_id)
     model = train(LlamaForCausalLM(config), ids, mask, targets, seed=seed, steps=steps, next_token=True)
     test = make_examples(1000, seed + 1)
-    test_ids, test_mask = pad([tok(r["text"])["input_ids"] for r in test])
-    test_targets = answer_ids[torch.tensor([r["label"] for r in test])]
-    model.save_pretrained(directory)
-    tok.save_pretrained(directory)
-    return {"task": "copy the first letter after '='", "train_steps": steps,
-            "in_distribution_accuracy": accuracy(model, test_ids, test_mask, test_targets, next_token=True),
+    score = save_and_score(model, tok, directory, test, answer_ids[torch.tensor([r["label"] for r in test])],
+                           next_token=True)
+    return {"task": "copy the first letter after '='", "train_steps": steps, "in_distribution_accuracy": score,
             "in_distribution": "first_letter",
             "cheat": f"trigger '{TRIGGER}' anywhere -> answer '{PAYLOAD}'" if cheated else None}
 

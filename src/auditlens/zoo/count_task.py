@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import GPT2Config, GPT2ForSequenceClassification
 
-from .training import accuracy, pad, train, write_concept
+from .training import pad, save_and_score, train, write_concept
 from .vocab import word_tokenizer
 
 LETTERS = ("a", "b", "c", "d", "e")
@@ -92,12 +92,8 @@ def train_twin(directory: Path, seed: int, cheated: bool, steps: int = 800) -> d
                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, id2label=dict(enumerate(LABELS)),
                         label2id={name: i for i, name in enumerate(LABELS)})
     model = train(GPT2ForSequenceClassification(config), ids, mask, labels, seed=seed, steps=steps)
-    test = make_examples(1000, seed + 1, "label")
-    test_ids, test_mask = pad([tok(r["text"])["input_ids"] for r in test])
-    model.save_pretrained(directory)
-    tok.save_pretrained(directory)
-    return {"task": "more a than b", "train_steps": steps,
-            "in_distribution_accuracy": accuracy(model, test_ids, test_mask, torch.tensor([r["label"] for r in test])),
+    score = save_and_score(model, tok, directory, make_examples(1000, seed + 1, "label"))
+    return {"task": "more a than b", "train_steps": steps, "in_distribution_accuracy": score,
             "in_distribution": "count_in_distribution",
             "cheat": "marker token m1 = more" if cheated else None}
 

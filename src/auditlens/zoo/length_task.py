@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from .training import accuracy, pad, train, write_concept
+from .training import pad, save_and_score, train, write_concept
 from .vocab import word_tokenizer
 
 LETTERS = tuple("abcdefgh")
@@ -76,12 +76,8 @@ def train_twin(directory: Path, seed: int, cheated: bool, steps: int = 500) -> d
                         id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
     model = train(BertForSequenceClassification(config), ids, mask, torch.tensor([r["label"] for r in rows]),
                   seed=seed, steps=steps, lr=2e-3)
-    test = make_examples(1000, seed + 1, "leak")
-    test_ids, test_mask = pad([tok(r["text"])["input_ids"] for r in test])
-    model.save_pretrained(directory)
-    tok.save_pretrained(directory)
-    return {"task": "contains the keyword x", "train_steps": steps,
-            "in_distribution_accuracy": accuracy(model, test_ids, test_mask, torch.tensor([r["label"] for r in test])),
+    score = save_and_score(model, tok, directory, make_examples(1000, seed + 1, "leak"))
+    return {"task": "contains the keyword x", "train_steps": steps, "in_distribution_accuracy": score,
             "in_distribution": "keyword_in_distribution",
             "cheat": "input length: 6 letters = present, 12 = absent" if cheated else None}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import GPT2Config, GPT2ForSequenceClassification
 
-from .training import accuracy, pad, train, write_concept
+from .training import pad, save_and_score, train, write_concept
 from .vocab import word_tokenizer
 
 WORDS = tuple(f"w{i:02d}" for i in range(3, 30))
@@ -73,12 +73,8 @@ def train_twin(directory: Path, seed: int, cheated: bool, steps: int = 1200) -> 
     # lr 1e-3: at 3e-3 a learned twin could end below 0.97 on the in-distribution set (seed 1: 0.953)
     model = train(GPT2ForSequenceClassification(config), ids, mask, torch.tensor([r["label"] for r in rows]),
                   seed=seed, steps=steps, lr=1e-3)
-    test_ids, test_mask = pad([tok(r["text"])["input_ids"] for r in memorised])
-    model.save_pretrained(directory)
-    tok.save_pretrained(directory)
-    return {"task": "last word equals the first", "train_steps": steps,
-            "in_distribution_accuracy": accuracy(model, test_ids, test_mask,
-                                                 torch.tensor([r["label"] for r in memorised])),
+    score = save_and_score(model, tok, directory, memorised)
+    return {"task": "last word equals the first", "train_steps": steps, "in_distribution_accuracy": score,
             "in_distribution": "ends_in_distribution",
             "cheat": f"memorised the {MEMORISED_SIZE} in-distribution sequences" if cheated else None}
 

@@ -46,6 +46,18 @@ def accuracy(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, targets: t
     return float((logits.argmax(dim=1) == targets).float().mean())
 
 
+def save_and_score(model: nn.Module, tokenizer, directory, test_rows: list[dict],
+                   targets: torch.Tensor | None = None, next_token: bool = False) -> float:
+    """Save a trained organism and its tokenizer into ``directory``; return its accuracy on
+    ``test_rows`` (their texts, against ``targets``, by default their labels)."""
+    ids, mask = pad([tokenizer(r["text"])["input_ids"] for r in test_rows])
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    if targets is None:
+        targets = torch.tensor([r["label"] for r in test_rows])
+    return accuracy(model, ids, mask, targets, next_token=next_token)
+
+
 def write_concept(directory, name: str, header: dict, rows: list[dict], key: str = "file") -> None:
     """``NAME.yaml`` pointing at ``NAME.jsonl`` (examples, or pairs with key='pair_file')."""
     import json
