@@ -9,7 +9,7 @@ import torch
 
 from auditlens import Concept, CounterfactualPair, capture, load_concept, load_subject, probe
 from auditlens.interventions import Transform
-from auditlens.spec import load_audit_file
+from auditlens.declarative import load_audit_file
 
 from tiny_models import build
 

@@ -278,7 +278,7 @@ def test_grouping_by_model_can_be_turned_off(audit_repo):
 
 
 def test_the_scheduler_groups_audits_by_their_model():
-    from auditlens.xdist_scheduling import ModelGroupScheduling
+    from auditlens.plugin.scheduling import ModelGroupScheduling
 
     class Config:
         def getvalue(self, name):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from auditlens.spec import load_audit_file, parse_condition, schema
-from auditlens.yaml_source import SpecError
+from auditlens.declarative import load_audit_file, parse_condition, schema
+from auditlens.declarative import AuditFileError
 
 PROBES = Path(__file__).parent.parent / "probes"
 CONCEPTS = {p.stem for p in PROBES.glob("*.yaml")}
@@ -65,7 +65,7 @@ def test_a_good_file_gives_one_spec_per_entry(tmp_path):
     ("- just a list\n", 1, "an audit file is a mapping with an `audits:` list; got list"),
 ])
 def test_malformed_files_name_the_file_line_and_key(tmp_path, text, line, message):
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(AuditFileError) as info:
         load(tmp_path, text)
     assert info.value.line == line, str(info.value)
     assert message in str(info.value)

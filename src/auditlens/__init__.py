@@ -1,5 +1,6 @@
 """auditlens: audit neural networks from the inside, as pytest tests."""
 
+from .capture import capture, run
 from .checks import (
     AblateResult,
     EraseResult,
@@ -13,8 +14,7 @@ from .checks import (
     probe,
     steer,
 )
-from .data import Concept, CounterfactualPair, load_concept
-from .capture import ActivationCache, capture, run, session_cache
+from .concepts import Concept, CounterfactualPair, load_concept
 from .errors import (
     AuditlensError,
     CaptureError,
@@ -26,6 +26,7 @@ from .errors import (
 from .hooks import live_hook_count
 from .inputs import Inputs
 from .interventions import (
+    LinearEraser,
     MeanAblation,
     Patch,
     ProjectOut,
@@ -37,15 +38,29 @@ from .interventions import (
 )
 from .readout import ClassifierLogits, NextTokenLogits, logit_margin, predictions
 from .sites import Site
-from .subject import Subject, load_subject
+from .storage import ActivationStore
+from .loading import load_subject
+from .subject import Subject
 
 __version__ = "0.1.0"
+
+ActivationCache = ActivationStore  # the name before 0.2: an LRU store, not TransformerLens' per-run cache
 
 __all__ = [
     "AblateResult", "Concept", "CounterfactualPair", "EraseResult", "PatchResult", "ProbeResult", "ProbeSweep",
     "SteerResult", "ablate", "erase", "load_concept", "patch", "probe", "steer",
-    "ActivationCache", "AuditlensError", "CaptureError", "CheckError", "ClassifierLogits", "ConceptError",
-    "Inputs", "MeanAblation", "ModelLoadError", "NextTokenLogits", "Patch", "ProjectOut", "ResampleAblation",
-    "Site", "SiteError", "Steer", "Subject", "Transform", "ZeroAblation", "capture", "intervene",
-    "live_hook_count", "load_subject", "logit_margin", "predictions", "run", "session_cache",
+    "ActivationCache", "ActivationStore", "AuditlensError", "CaptureError", "CheckError", "ClassifierLogits",
+    "ConceptError", "Inputs", "LinearEraser", "MeanAblation", "ModelLoadError", "NextTokenLogits", "Patch",
+    "ProjectOut", "ResampleAblation", "Site", "SiteError", "Steer", "Subject", "Transform", "ZeroAblation",
+    "capture", "intervene", "live_hook_count", "load_subject", "logit_margin", "predictions", "run",
+    "session_cache",
 ]
+
+
+def __getattr__(name: str):
+    # ``session_cache``: the store capture uses by default (the running session's), made on first use
+    if name == "session_cache":
+        from .settings import default_store
+
+        return default_store()
+    raise AttributeError(f"module 'auditlens' has no attribute {name!r}")

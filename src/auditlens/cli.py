@@ -39,13 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
-            from .validate import validate_paths
+            from .declarative import validate_paths
 
             return validate_paths(args.paths, args.probes)
         if args.command == "schema":
             import json
 
-            from .spec import schema
+            from .declarative import schema
 
             print(json.dumps(schema(args.kind), indent=2))
             return 0

@@ -90,6 +90,15 @@ def _hook_for(site: Site, fn: ActivationFn):
 
 
 @contextmanager
+def intervene(subject_or_model, *interventions) -> Iterator[None]:
+    """Apply ``interventions`` (each a ``site`` and an ``edit``; in order) to every forward pass inside
+    the block, on a Subject or a bare model; hooks always removed."""
+    model = subject_or_model if isinstance(subject_or_model, nn.Module) else subject_or_model.model
+    with hooked(model, [(iv.site, iv.edit) for iv in interventions]):
+        yield
+
+
+@contextmanager
 def hooked(model: nn.Module, hooks: list[tuple[Site, ActivationFn]]) -> Iterator[None]:
     """Install ``fn`` at each site for the duration of the block, in order; always remove them."""
     handles = []

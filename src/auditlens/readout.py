@@ -1,8 +1,12 @@
-"""Behaviour readouts: what a model's output says about each example, as class scores [n, C].
+"""Behaviour readouts: what a model's output says about each example, as scores [n, C].
 
 - a classifier: its logits over labels;
-- a causal LM: the next-token logits, at the last real token, of a few candidate tokens
-  (a target and its foils), so the same label metrics serve both kinds.
+- a causal LM: the next-token logits, at the last real token, of a few candidate tokens (a target
+  and its foils, one per label), so the same label metrics serve both kinds; the candidates are
+  columns of the vocabulary logits (``LastTokenLogits``), from which any of them can be derived;
+- an encoder: its mean-pooled last hidden state (for invariance checks on embeddings).
+
+Answer tokens given as text resolve here, and only here: ``answer_token_ids``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,16 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import CheckError
+from .errors import CheckError, ConceptError
 from .hooks import Batch
+from .positions import last_index, reduce
+from .sites import config_int
+
+
+def _last_token_logits(output, batch: Batch) -> torch.Tensor:
+    logits = output.logits
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    return logits[rows, last_index(batch.attention_mask.to(logits.device))]
 
 
 @dataclass(frozen=True)
@@ -23,12 +35,8 @@ class ClassifierLogits:
     def reduce(self, output, batch: Batch) -> torch.Tensor:
         return output.logits.float()
 
-
-def _last_token_logits(output, batch: Batch) -> torch.Tensor:
-    logits = output.logits
-    mask = batch.attention_mask.to(logits.device)
-    last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(dim=1)
-    return logits[torch.arange(logits.shape[0], device=logits.device), last]
+    def columns(self, subject) -> int | None:
+        return config_int(subject.model, "num_labels")
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,9 @@ class LastTokenLogits:
 
     def reduce(self, output, batch: Batch) -> torch.Tensor:
         return _last_token_logits(output, batch).float()
+
+    def columns(self, subject) -> int | None:
+        return subject.vocab_size
 
 
 @dataclass(frozen=True)
@@ -62,9 +73,31 @@ class NextTokenLogits:
     def from_base(self, logits: torch.Tensor) -> torch.Tensor:
         return logits[:, list(self.candidates)]
 
+    def columns(self, subject) -> int:
+        return len(self.candidates)
+
+
+@dataclass(frozen=True)
+class EmbeddingMean:
+    """An encoder's behaviour: its last hidden state averaged over the real tokens."""
+
+    key: str = "embedding-mean"
+
+    def reduce(self, output, batch: Batch) -> torch.Tensor:
+        hidden = output.last_hidden_state.float()
+        return reduce(hidden, batch.attention_mask.to(hidden.device), "mean", "the output", batch.indices)
+
+    def columns(self, subject) -> int | None:
+        return subject.hidden_size
+
+
+def default_readout(subject):
+    """What ``subject``'s output says without being asked about particular tokens (None: an encoder)."""
+    return {"classifier": ClassifierLogits(), "causal-lm": LastTokenLogits()}.get(subject.kind)
+
 
 def readout_for(subject, candidates: Sequence[int] | None = None):
-    """The default readout of ``subject``; a causal LM needs the candidate token ids."""
+    """The readout label checks use on ``subject``; a causal LM needs the candidate token ids."""
     if subject.kind == "classifier":
         return ClassifierLogits()
     if subject.kind == "causal-lm":
@@ -80,7 +113,28 @@ def readout_for(subject, candidates: Sequence[int] | None = None):
     )
 
 
+def answer_token_ids(subject, tokens: Sequence[str | int] | None, owner: str = "the check") -> list[int] | None:
+    """Token ids of answers given as ids or as text (``" yes"``: encoded without special tokens,
+    exactly one token each); ``owner`` names who asked, for the error."""
+    if tokens is None:
+        return None
+    ids = []
+    for token in tokens:
+        if isinstance(token, int):
+            ids.append(token)
+            continue
+        if subject.tokenizer is None:
+            raise ConceptError(f"{owner} names answer tokens as text; {subject.id!r} has no tokenizer")
+        pieces = subject.tokenizer(token, add_special_tokens=False)["input_ids"]
+        if len(pieces) != 1:
+            raise ConceptError(f"answer token {token!r} of {owner} is {len(pieces)} tokens for "
+                               f"{subject.id!r}; each answer must be exactly one token")
+        ids.append(pieces[0])
+    return ids
+
+
 def predictions(scores: torch.Tensor) -> torch.Tensor:
+    """The predicted class of each example ([n])."""
     return scores.argmax(dim=1)
 
 

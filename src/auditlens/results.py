@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from .stats import Interval
 
@@ -52,6 +52,17 @@ class Metric(float):
 
     __hash__ = float.__hash__
 
+    def measured(self) -> str:
+        """``name = value (95% CI [low, high])``: the metric as a failure message shows it."""
+        interval = self.result.intervals().get(self.name)
+        ci = f" ({int(interval.level * 100)}% CI {interval})" if interval else ""
+        return f"{self.name} = {float(self):.4f}{ci}"
+
+    def describe(self, expectation: str) -> str:
+        """The text of a missed expectation, e.g. ``accuracy = 0.5100 (95% CI [...]), expected >= 0.9``;
+        the assertion rewrite of the plugin and YAML ``expect:`` both show this."""
+        return f"{self.measured()}, expected {expectation}"
+
 
 @dataclasses.dataclass(frozen=True)
 class Example:
@@ -65,9 +76,17 @@ class Example:
         return f"{text!r}: {self.note}"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class CheckResult:
-    """Base of every result: the subject, the site and the evidence, and how to show them."""
+    """Base of every result: the subject, the site and the evidence, and how to show them.
+
+    Class-level tags tell the rest of the library what a result is, so a new check touches one room:
+    ``mechanistic`` (its failed assertion is evidence about the mechanism, for the verdict) and
+    ``figure_metrics`` (what the HTML report plots, as bars with their intervals).
+    """
+
+    mechanistic: ClassVar[bool] = False
+    figure_metrics: ClassVar[tuple[str, ...]] = ()
 
     check: str  # "probe", "erase", ...
     subject: str

@@ -24,7 +24,17 @@ from .errors import SiteError, closest
 # sublayer writes are the ``dense`` projections inside them.
 _ATTENTION_CHILDREN = ("attention.output.dense", "attn", "self_attn", "attention", "self_attention")
 _MLP_CHILDREN = ("mlp", "ffn", "feed_forward", "output.dense")
-_ALIAS = re.compile(r"^(layer|attn|mlp):(-?\d+)$")
+INDEXED_KINDS = ("layer", "attn", "mlp")  # kind:N aliases; "embed" stands alone
+_ALIAS = re.compile(r"^(layer|attn|mlp):(-?\d+|\*)$")
+
+
+def parse_alias(name: str) -> tuple[str, int | str] | None:
+    """``("layer", 3)`` for ``layer:3``, ``("mlp", "*")`` for ``mlp:*``; None for any other name.
+    The one grammar of indexed aliases: resolution, sweeps and the audit-file check all use it."""
+    match = _ALIAS.match(name)
+    if not match:
+        return None
+    return match.group(1), "*" if match.group(2) == "*" else int(match.group(2))
 
 
 @dataclass(frozen=True)
@@ -114,9 +124,9 @@ def resolve_site(model: nn.Module, name: str | Site) -> Site:
     if not isinstance(name, str) or not name:
         raise SiteError(f"a site must be a non-empty string such as 'layer:0'; got {name!r}")
     table = alias_table(model)
-    match = _ALIAS.match(name)
-    if match and table:
-        kind, index = match.group(1), int(match.group(2))
+    alias = parse_alias(name)
+    if alias and alias[1] != "*" and table:
+        kind, index = alias
         count = n_layers(model)
         if -count <= index < count and f"{kind}:{index % count}" in table:
             site = table[f"{kind}:{index % count}"]
@@ -152,13 +162,13 @@ def _unknown_site_message(model, name, table, modules) -> str:
 
 def expand_sites(model: nn.Module, pattern: str) -> list[Site]:
     """``layer:*`` / ``attn:*`` / ``mlp:*`` become one Site per block; other names one Site."""
-    match = re.match(r"^(layer|attn|mlp):\*$", pattern)
-    if not match:
+    alias = parse_alias(pattern) if isinstance(pattern, str) else None
+    if alias is None or alias[1] != "*":
         return [resolve_site(model, pattern)]
     count = n_layers(model)
     if count == 0:
         raise SiteError(f"{pattern!r} needs a list of transformer blocks; {type(model).__name__} has none")
-    return [resolve_site(model, f"{match.group(1)}:{i}") for i in range(count)]
+    return [resolve_site(model, f"{alias[0]}:{i}") for i in range(count)]
 
 
 def get_module(model: nn.Module, site: Site) -> nn.Module:

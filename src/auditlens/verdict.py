@@ -1,7 +1,8 @@
 """The verdict per model: did its behaviour rest on the intended mechanism?
 
 - ``learned``: every audit that ran for the model passed;
-- ``cheated``: an assertion on a mechanistic check (probe, erase, ablate, patch, steer) failed;
+- ``cheated``: an assertion on a mechanistic check (see ``registry``: probe, erase, ablate, patch, steer)
+  failed;
 - ``inconclusive``: no audit ran, an audit errored or was lost (its worker died), or only
   non-mechanistic assertions failed.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-MECHANISTIC_CHECKS = frozenset({"probe", "erase", "ablate", "patch", "steer"})
+from .registry import is_mechanistic
+
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ def verdict_for(model: str, records: Iterable[dict]) -> Verdict:
     passed = sum(r["outcome"] == "passed" for r in records)
     errors = [r for r in records if r["outcome"] in ("failed", "lost") and r.get("kind") != "assertion"]
     failures = [r for r in records if r["outcome"] == "failed" and r.get("kind") == "assertion"]
-    mechanistic = [r for r in failures if any(c["check"] in MECHANISTIC_CHECKS for c in r["results"])]
+    mechanistic = [r for r in failures if any(is_mechanistic(c["check"]) for c in r["results"])]
     counts = {"passed": passed, "failed": len(failures), "errors": len(errors)}
     if mechanistic:
         return Verdict(model, "cheated", f"{len(mechanistic)} mechanistic audit(s) failed", **counts)

@@ -20,7 +20,7 @@ from hypothesis.errors import NoSuchExample, Unsatisfiable
 
 from ..capture import run
 from ..errors import CheckError
-from ..readout import readout_for
+from ..readout import EmbeddingMean, answer_token_ids, readout_for
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import Interval, bootstrap_mean
@@ -32,9 +32,12 @@ _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_t
           HealthCheck.large_base_example]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BehaviourResult(CheckResult):
-    """The failure rate of a behavioural expectation over generated inputs, with minimal counterexamples."""
+    """The failure rate of a behavioural expectation over generated inputs, with minimal counterexamples.
+    Not mechanistic: behaviour alone cannot tell a learned model from a cheat."""
+
+    figure_metrics = ("failure_rate",)
 
     kind: str = "MFT"  # MFT | INV | DIR
     description: str = ""
@@ -53,12 +56,9 @@ class _Scorer:
 
     def __init__(self, subject, answer_tokens):
         self.subject = subject
-        candidates = None
-        if answer_tokens is not None:
-            candidates = [t if isinstance(t, int) else subject.tokenizer.convert_tokens_to_ids(t)
-                          for t in answer_tokens]
         self.embedding = subject.kind == "encoder"
-        self.readout = _EmbeddingReadout() if self.embedding else readout_for(subject, candidates)
+        candidates = answer_token_ids(subject, answer_tokens)
+        self.readout = EmbeddingMean() if self.embedding else readout_for(subject, candidates)
         self.answer_tokens = answer_tokens
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
@@ -70,18 +70,6 @@ class _Scorer:
             return str(self.answer_tokens[label])
         names = getattr(getattr(self.subject.model, "config", None), "id2label", None) or {}
         return str(names.get(label, label))
-
-
-@dataclass(frozen=True)
-class _EmbeddingReadout:
-    """An encoder's behaviour: its mean-pooled last hidden state."""
-
-    key: str = "embedding-mean"
-
-    def reduce(self, output, batch) -> torch.Tensor:
-        hidden = output.last_hidden_state.float()
-        mask = batch.attention_mask.to(hidden.device).unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1)
 
 
 def _draw(strategy: st.SearchStrategy, n: int, seed: int) -> list:
@@ -126,8 +114,10 @@ def _behaviour_check(subject, check, kind, description, strategy, evaluate, rend
             shown.append(Example(minimal, "minimal failing input: " + evaluate([found])[1][0]))
         shown += [Example(render(items[i]), notes[i]) for i in failing[:4]]
     rate = bootstrap_mean(torch.tensor(failed, dtype=torch.float64).numpy(), seed, what=f"{check} failure rate")
-    return BehaviourResult(check, subject.id, "output", len(items), kind, description,
-                           float(sum(failed) / len(items)), rate, len(failing), minimal, tuple(shown))
+    return BehaviourResult(check=check, subject=subject.id, site="output", n=len(items), kind=kind,
+                           description=description, failure_rate=float(sum(failed) / len(items)),
+                           failure_rate_ci=rate, failures=len(failing), minimal_counterexample=minimal,
+                           examples=tuple(shown))
 
 
 def expect_label(subject, inputs: st.SearchStrategy, label: int, *, answer_tokens=None,

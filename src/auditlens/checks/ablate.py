@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..data import Concept
+from ..concepts import Concept
 from ..data_interventions import mean_ablation, resample_ablation
 from ..errors import CheckError
 from ..interventions import ZeroAblation
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import Interval
-from .behaviour import behaviour_change
+from .behaviour_change import behaviour_change
 
 KINDS = ("zero", "mean", "resample")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AblateResult(CheckResult):
+    """Behaviour before and after knocking out a site."""
+
+    mechanistic = True
+    figure_metrics = ("accuracy_before", "accuracy_after", "accuracy_drop")
+
     concept: str = ""
     kind: str = "mean"
     positions: str = "all"
@@ -52,8 +57,5 @@ def ablate(subject, concept: Concept, at: str, kind: str = "mean", *, positions=
     else:
         ablation = resample_ablation(subject, at, reference_inputs, seed, positions)
     change = behaviour_change(subject, concept, [ablation], seed)
-    return AblateResult(
-        "ablate", subject.id, ablation.site.name, len(concept), concept.name, kind, str(positions),
-        change.accuracy_before, change.accuracy_after, change.accuracy_drop, change.accuracy_drop_ci,
-        change.margin_change, change.examples,
-    )
+    return AblateResult(check="ablate", subject=subject.id, site=ablation.site.name, n=len(concept),
+                        concept=concept.name, kind=kind, positions=str(positions), **change.fields())

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..data import Concept
+from ..concepts import Concept
 from ..data_interventions import patch_from
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import Interval, bootstrap_mean
-from .behaviour import behaviour
+from .behaviour_change import behaviour
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PatchResult(CheckResult):
     """How often the patched output follows the source (IIA) and how often it changes at all."""
+
+    mechanistic = True
+    figure_metrics = ("iia", "flip_rate")
 
     concept: str = ""
     positions: str = "all"
@@ -47,7 +50,8 @@ def patch(subject, pairs: Concept, at: str, positions: str = "all", *, seed: int
         for i in shown
     )
     return PatchResult(
-        "patch", subject.id, intervention.site.name, len(expected), pairs.name, positions,
-        float(follows.mean()), bootstrap_mean(follows.numpy(), seed, what="IIA"),
-        float(flips.mean()), bootstrap_mean(flips.numpy(), seed + 1, what="flip rate"), examples,
+        check="patch", subject=subject.id, site=intervention.site.name, n=len(expected), concept=pairs.name,
+        positions=positions, iia=float(follows.mean()), iia_ci=bootstrap_mean(follows.numpy(), seed, what="IIA"),
+        flip_rate=float(flips.mean()), flip_rate_ci=bootstrap_mean(flips.numpy(), seed + 1, what="flip rate"),
+        examples=examples,
     )

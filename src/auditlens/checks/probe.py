@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..capture import run
-from ..data import Concept
+from ..concepts import Concept
 from ..errors import ConceptError
 from ..results import CheckResult, Example, not_recorded
 from ..settings import seed_or_default
@@ -22,9 +22,11 @@ from ..sites import expand_sites
 from ..stats import Interval, bootstrap_mean
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProbeResult(CheckResult):
     """Cross-validated accuracy of a logistic-regression probe, its control task and their difference."""
+
+    mechanistic = True
 
     concept: str = ""
     position: str = "last"
@@ -45,9 +47,11 @@ class ProbeResult(CheckResult):
                 f"n={self.n}, {self.folds}-fold CV")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProbeSweep(CheckResult):
-    """A probe at every site of a sweep (``layer:*``): the per-layer curve."""
+    """A probe at every site of a sweep (``layer:*``): the per-layer curve (plotted as a curve)."""
+
+    mechanistic = True
 
     concept: str = ""
     results: tuple[ProbeResult, ...] = ()
@@ -113,8 +117,9 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
     with not_recorded():  # the sweep is the result; its per-layer parts live inside it
         results = fit_all()
     best = max(results, key=lambda r: (float(r.selectivity), float(r.accuracy)))
-    return ProbeSweep("probe", subject.id, at, len(concept), concept.name, tuple(results), float(best.accuracy),
-                      float(best.selectivity), best.site)
+    return ProbeSweep(check="probe", subject=subject.id, site=at, n=len(concept), concept=concept.name,
+                      results=tuple(results), best_accuracy=float(best.accuracy),
+                      best_selectivity=float(best.selectivity), best_site=best.site)
 
 
 def cross_validated_predictions(features: np.ndarray, labels: np.ndarray, folds: int, seed: int,
@@ -145,12 +150,14 @@ def _fit_site(subject, concept, site, position, features, labels, control, folds
     examples = tuple(Example(inputs.describe(int(i)), f"label {concept.label_name(int(labels[i]))} misread")
                      for i in wrong)
     return ProbeResult(
-        "probe", subject.id, site, len(labels), concept.name, str(position),
-        float(correct.mean()), bootstrap_mean(correct, seed, what=f"probe accuracy at {site}"),
-        float(control_correct.mean()), bootstrap_mean(control_correct, seed + 1, what="control accuracy"),
-        float(correct.mean() - control_correct.mean()),
-        bootstrap_mean(correct - control_correct, seed + 2, what="selectivity"),
-        float(np.bincount(labels).max() / len(labels)), folds, seconds_forward, seconds_fit, examples,
+        check="probe", subject=subject.id, site=site, n=len(labels), concept=concept.name, position=str(position),
+        accuracy=float(correct.mean()), accuracy_ci=bootstrap_mean(correct, seed, what=f"probe accuracy at {site}"),
+        control_accuracy=float(control_correct.mean()),
+        control_accuracy_ci=bootstrap_mean(control_correct, seed + 1, what="control accuracy"),
+        selectivity=float(correct.mean() - control_correct.mean()),
+        selectivity_ci=bootstrap_mean(correct - control_correct, seed + 2, what="selectivity"),
+        chance=float(np.bincount(labels).max() / len(labels)), folds=folds, seconds_forward=seconds_forward,
+        seconds_fit=seconds_fit, examples=examples,
     )
 
 

@@ -7,19 +7,24 @@ from dataclasses import dataclass
 import torch
 
 from ..capture import capture
-from ..data import Concept
+from ..concepts import Concept
 from ..errors import CheckError
 from ..interventions import Steer
 from ..results import CheckResult
 from ..settings import seed_or_default
 from ..stats import Interval, bootstrap_mean
-from .behaviour import behaviour
+from .behaviour_change import behaviour
 
 METHODS = ("mean-difference", "probe")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SteerResult(CheckResult):
+    """How far adding a concept direction moves the target class' margin, per unit of alpha."""
+
+    mechanistic = True
+    figure_metrics = ("shift_per_alpha", "target_rate_gain")
+
     concept: str = ""
     alpha: float = 1.0
     target: int = 1
@@ -78,7 +83,8 @@ def steer(subject, concept: Concept, at: str, alpha: float = 1.0, *, direction: 
             for sign in (-1, 0, 1)}
     slopes = (runs[1].margins - runs[-1].margins) / (2 * alpha)
     return SteerResult(
-        "steer", subject.id, site.name, len(measured), concept.name, float(alpha), target,
-        float(slopes.mean()), bootstrap_mean(slopes.numpy(), seed, what="steering shift"),
-        float(runs[1].correct.mean() - runs[0].correct.mean()),
+        check="steer", subject=subject.id, site=site.name, n=len(measured), concept=concept.name,
+        alpha=float(alpha), target=target, shift_per_alpha=float(slopes.mean()),
+        shift_per_alpha_ci=bootstrap_mean(slopes.numpy(), seed, what="steering shift"),
+        target_rate_gain=float(runs[1].correct.mean() - runs[0].correct.mean()),
     )

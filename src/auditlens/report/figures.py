@@ -7,6 +7,8 @@ import io
 
 import matplotlib
 
+from ..registry import figure_metrics
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -55,19 +57,11 @@ def bars(check: dict, names: list[str], title: str) -> str:
     return _png(figure)
 
 
-FIGURE_METRICS = {
-    "erase": ["accuracy_before", "accuracy_after", "accuracy_drop", "probe_accuracy_after"],
-    "ablate": ["accuracy_before", "accuracy_after", "accuracy_drop"],
-    "patch": ["iia", "flip_rate"],
-    "expect_label": ["failure_rate"], "expect_invariant": ["failure_rate"], "expect_direction": ["failure_rate"],
-    "steer": ["shift_per_alpha", "target_rate_gain"],
-}
-
-
 def figure_for(check: dict) -> str | None:
-    if check["check"] == "probe" and check.get("curve"):
+    """A probe sweep's curve, or the bars of the metrics its check's result type plots (if any)."""
+    if check.get("curve"):
         return probe_curve(check)
-    names = FIGURE_METRICS.get(check["check"])
+    names = figure_metrics(check["check"])
     if not names:
         return None
-    return bars(check, names, f"{check['check']} at {check.get('site', '')}")
+    return bars(check, list(names), f"{check['check']} at {check.get('site', '')}")

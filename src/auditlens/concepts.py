@@ -28,6 +28,7 @@ import yaml
 
 from .errors import ConceptError, closest
 from .inputs import Inputs
+from .readout import answer_token_ids
 
 Example = "str | tuple[int, ...]"
 CONCEPT_KEYS = ("name", "description", "labels", "examples", "file", "templates", "slots", "pairs",
@@ -120,21 +121,7 @@ class Concept:
         return base, source, torch.tensor([p.label for p in self.pairs], dtype=torch.long)
 
     def answer_token_ids(self, subject) -> list[int] | None:
-        if self.answer_tokens is None:
-            return None
-        ids = []
-        for token in self.answer_tokens:
-            if isinstance(token, int):
-                ids.append(token)
-                continue
-            if subject.tokenizer is None:
-                raise ConceptError(f"concept {self.name!r} names answer tokens as text; {subject.id!r} has no tokenizer")
-            pieces = subject.tokenizer(token, add_special_tokens=False)["input_ids"]
-            if len(pieces) != 1:
-                raise ConceptError(f"answer token {token!r} of concept {self.name!r} is {len(pieces)} tokens for "
-                                   f"{subject.id!r}; each answer must be exactly one token")
-            ids.append(pieces[0])
-        return ids
+        return answer_token_ids(subject, self.answer_tokens, f"concept {self.name!r}")
 
     def control_labels(self, seed: int) -> torch.Tensor:
         """Hewitt & Liang control task: each group (default: each distinct input) gets a random label,

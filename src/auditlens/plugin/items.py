@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
 
 import pytest
 
-from .yaml_source import SpecError
-
-SUFFIXES = (".audit.yaml", ".audit.yml")
+from ..declarative import AuditFileError, load_audit_file
+from ..errors import AuditlensError
+from .options import concept_for, session_of, subject_for
 
 
 class AuditExpectationsMissed(AssertionError):
@@ -21,39 +20,30 @@ class AuditExpectationsMissed(AssertionError):
 
 class AuditFile(pytest.File):
     def collect(self):
-        from .plugin import concept_directory, model_specs
-        from .spec import load_audit_file
-
-        concepts = {p.stem for p in _concept_paths(concept_directory(self.config))}
-        specs = load_audit_file(self.path, concepts)
-        run_models = model_specs(self.config)
-        for spec in specs:
-            patterns = spec.models
+        session = session_of(self.config)
+        concepts = {p.stem for p in session.concept_paths()}
+        run_models = session.options.models
+        for entry in load_audit_file(self.path, concepts):
+            patterns = entry.models
             models = [m for m in run_models if patterns is None or any(fnmatch.fnmatchcase(m, p) for p in patterns)]
             if not models:
                 reason = (f"no model in this run matches models {list(patterns)}" if patterns and run_models
                           else None)
                 models = [None] if reason is None else []
                 if reason:
-                    item = AuditItem.from_parent(self, name=f"{spec.id}[no-matching-model]", spec=spec, model=None)
+                    item = AuditItem.from_parent(self, name=f"{entry.id}[no-matching-model]", entry=entry, model=None)
                     item.add_marker(pytest.mark.skip(reason=reason))
                     yield item
             for model in models:
-                item = AuditItem.from_parent(self, name=f"{spec.id}[{model or 'no-model'}]", spec=spec, model=model)
-                for mark in spec.marks:
+                item = AuditItem.from_parent(self, name=f"{entry.id}[{model or 'no-model'}]", entry=entry, model=model)
+                for mark in entry.marks:
                     item.add_marker(_mark(mark))
                 yield item
 
     def repr_failure(self, excinfo):
-        if excinfo.errisinstance(SpecError):
+        if excinfo.errisinstance(AuditFileError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
-
-
-def _concept_paths(directory: Path):
-    from .data import concept_files
-
-    return concept_files(directory)
 
 
 def _mark(mark):
@@ -68,31 +58,27 @@ def _mark(mark):
 class AuditItem(pytest.Item):
     explains_itself = True  # its failure report already holds the evidence
 
-    def __init__(self, *, spec, model, **kwargs):
+    def __init__(self, *, entry, model, **kwargs):
         super().__init__(**kwargs)
-        self.spec, self.model = spec, model
+        self.entry, self.model = entry, model
 
     def runtest(self):
-        from .plugin import get_concept, get_subject
-
-        subject = get_subject(self.config, self.model)
-        result, missed = self.spec.run(subject, lambda name: get_concept(self.config, name))
+        subject = subject_for(self.config, self.model)
+        result, missed = self.entry.run(subject, lambda name: concept_for(self.config, name))
         if missed:
             raise AuditExpectationsMissed(missed, result)
 
     def repr_failure(self, excinfo):
         if excinfo.errisinstance(AuditExpectationsMissed):
             missed, result = excinfo.value.args
-            lines = [f"{self.spec.name} on {self.model}: {len(missed)} of {len(self.spec.expect)} expectations missed"]
+            lines = [f"{self.entry.name} on {self.model}: {len(missed)} of {len(self.entry.expect)} expectations missed"]
             lines += [f"  {text}" for text in missed]
             return "\n".join(lines + ["", result.explain()])
         if excinfo.errisinstance(pytest.fail.Exception):
             return str(excinfo.value)
-        from .errors import AuditlensError
-
         if excinfo.errisinstance(AuditlensError):
-            return f"{self.spec.path}:{self.spec.line}: entry {self.spec.name!r}: {excinfo.value}"
+            return f"{self.entry.path}:{self.entry.line}: entry {self.entry.name!r}: {excinfo.value}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, self.spec.line - 1, f"{self.spec.name} [{self.model}]"
+        return self.path, self.entry.line - 1, f"{self.entry.name} [{self.model}]"

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import jsonschema
 
-from .data import concept_files, load_concept
-from .errors import AuditlensError, ConceptError
-from .spec import load_audit_file, schema
-from .yaml_source import SpecError, YamlSource
-
-AUDIT_SUFFIXES = (".audit.yaml", ".audit.yml")
+from ..concepts import concept_files, load_concept
+from ..errors import AuditlensError
+from .audit_file import SUFFIXES, load_audit_file, schema
+from .yaml_source import AuditFileError, YamlSource
 
 
 def validate_concept_file(path: Path) -> None:
@@ -22,7 +20,7 @@ def validate_concept_file(path: Path) -> None:
     if errors:
         error = errors[0]
         key = ".".join(map(str, error.absolute_path)) or "the file"
-        raise SpecError(path, source.line_of(list(error.absolute_path)), f"key {key!r}: {error.message}")
+        raise AuditFileError(path, source.line_of(list(error.absolute_path)), f"key {key!r}: {error.message}")
     load_concept(path)
 
 
@@ -31,8 +29,8 @@ def files_under(paths: list[str]) -> list[Path]:
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.name.endswith(AUDIT_SUFFIXES))
-            found += [p for p in concept_files(path) if not p.name.endswith(AUDIT_SUFFIXES)]
+            found += sorted(p for p in path.rglob("*") if p.name.endswith(SUFFIXES))
+            found += [p for p in concept_files(path) if not p.name.endswith(SUFFIXES)]
         else:
             found.append(path)
     return found
@@ -45,14 +43,14 @@ def validate_paths(paths: list[str], probes: str = "probes") -> int:
     for path in files_under(paths):
         try:
             if not path.exists():
-                raise SpecError(path, None, "no such file")
-            if path.name.endswith(AUDIT_SUFFIXES):
+                raise AuditFileError(path, None, "no such file")
+            if path.name.endswith(SUFFIXES):
                 count = len(load_audit_file(path, concepts))
                 print(f"ok    {path} ({count} audits)")
             else:
                 validate_concept_file(path)
                 print(f"ok    {path} (concept)")
-        except (SpecError, ConceptError, AuditlensError) as exc:
+        except AuditlensError as exc:
             failures += 1
             print(f"error {exc}")
     return 1 if failures else 0

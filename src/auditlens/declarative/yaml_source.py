@@ -7,11 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from .errors import AuditlensError
+from ..errors import AuditlensError
 
 
-class SpecError(AuditlensError):
-    """A spec file is malformed: names the file, the line and what would be valid."""
+class AuditFileError(AuditlensError):
+    """An audit or concept file is malformed: names the file, the line and what would be valid."""
 
     def __init__(self, path: Path | str, line: int | None, message: str):
         self.path, self.line, self.message = str(path), line, message
@@ -26,20 +26,20 @@ class YamlSource:
         try:
             self.text = self.path.read_text()
         except OSError as exc:
-            raise SpecError(path, None, f"cannot read the file: {exc.strerror}") from exc
+            raise AuditFileError(path, None, f"cannot read the file: {exc.strerror}") from exc
         if not self.text.strip():
-            raise SpecError(path, 1, "the file is empty")
+            raise AuditFileError(path, 1, "the file is empty")
         try:
             self.data = yaml.safe_load(self.text)
             self.root = yaml.compose(self.text, Loader=yaml.SafeLoader)  # nodes only: no object is built
         except yaml.constructor.ConstructorError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else None
-            raise SpecError(path, line, f"{exc.problem}: spec files are read with yaml.safe_load, which builds "
+            raise AuditFileError(path, line, f"{exc.problem}: spec files are read with yaml.safe_load, which builds "
                                         "plain data only (mappings, lists, strings, numbers)") from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
-            raise SpecError(path, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from exc
+            raise AuditFileError(path, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from exc
 
     def line_of(self, keys: Sequence) -> int:
         """1-based line of the deepest node along ``keys`` (mapping keys and list indices) that exists."""

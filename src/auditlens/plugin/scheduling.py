@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from xdist.scheduler import LoadGroupScheduling
 
-from .plugin import model_of
+from .nodeids import model_of
 
 
 class ModelGroupScheduling(LoadGroupScheduling):

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .readout import ClassifierLogits, LastTokenLogits
-from .sites import Site, alias_table, config_int
+from ..positions import REDUCED
+from ..readout import default_readout
+from ..sites import Site, alias_table
 
-REDUCED = ("last", "mean", "first")
 FLOAT_BYTES = 4
 
 
@@ -35,10 +35,6 @@ class Extras:
     readouts: list = field(default_factory=list)
 
 
-def hidden_size(model) -> int | None:
-    return config_int(model, "hidden_size", "n_embd", "d_model", "dim")
-
-
 def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, cache, key_of) -> Extras:
     """Extras for a pass over ``n_examples`` inputs; ``key_of(what)`` is the cache key of a read."""
     budget = cache.read_ahead_bytes
@@ -48,7 +44,7 @@ def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, c
     asked = {(s.module_path, s.reads_input, position) for s in asked_sites}
     if readout is not None:
         asked.add(("readout", readout.key))
-    width = hidden_size(subject.model)
+    width = subject.hidden_size
 
     def take(what: tuple, size: int | None, item) -> None:
         nonlocal budget
@@ -62,14 +58,15 @@ def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, c
         take((site.module_path, site.reads_input, at), width and n_examples * width * FLOAT_BYTES, (site, at))
 
     def take_readout(candidate) -> None:
-        take(("readout", candidate.key), _readout_bytes(subject, candidate, n_examples), candidate)
+        columns = candidate.columns(subject)
+        take(("readout", candidate.key), columns and n_examples * columns * FLOAT_BYTES, candidate)
 
     for kind, *rest in cache.working_set.get(subject.fingerprint, {}):
         if kind == "site" and rest[1] != "all":
             take_site(rest[0], rest[1])
         elif kind == "readout":
             take_readout(rest[0])
-    default = _default_readout(subject)
+    default = default_readout(subject)
     if default is not None:
         take_readout(default)
     blocks = list(alias_table(subject.model).values())
@@ -78,22 +75,3 @@ def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, c
         for site in blocks:
             take_site(site, at)
     return extras
-
-
-def _default_readout(subject):
-    if subject.kind == "classifier":
-        return ClassifierLogits()
-    if subject.kind == "causal-lm":
-        return LastTokenLogits()
-    return None
-
-
-def _readout_bytes(subject, readout, n_examples: int) -> int | None:
-    config = getattr(subject.model, "config", None)
-    if isinstance(readout, ClassifierLogits):
-        labels = getattr(config, "num_labels", None)
-        return n_examples * labels * FLOAT_BYTES if isinstance(labels, int) else None
-    if isinstance(readout, LastTokenLogits):
-        return n_examples * subject.vocab_size * FLOAT_BYTES if subject.vocab_size else None
-    candidates = getattr(readout, "candidates", None)
-    return n_examples * len(candidates) * FLOAT_BYTES if candidates is not None else None

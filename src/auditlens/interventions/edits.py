@@ -1,24 +1,19 @@
-"""Interventions: edits of a site's activations during the forward pass.
-
-Each intervention is a frozen description (site + parameters) with a stable ``key`` for the
-cache; :func:`intervene` installs any number of them as a context manager that always removes
-its hooks. Builders that need activations (mean, resample, patch) take a Subject and capture them.
-"""
+"""Edits of a site's activations during the forward pass, each a frozen description (site +
+parameters) with a stable ``key`` for the cache. Where an edit applies is a position of
+``positions`` (all, last, first or an index)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from .errors import CheckError
-from .hooks import Batch, hooked
-from .sites import Site
-
-POSITIONS = ("all", "last", "first")
+from ..errors import CheckError
+from ..hooks import Batch
+from ..positions import EDIT, check_position, edit_mask, last_index
+from ..sites import Site
 
 
 def tensor_key(tensor: torch.Tensor) -> str:
@@ -26,30 +21,6 @@ def tensor_key(tensor: torch.Tensor) -> str:
     h.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
     h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-def _position_mask(activation: torch.Tensor, batch: Batch, positions: str) -> torch.Tensor:
-    """[b, t, 1] mask of the positions an edit applies to."""
-    b, t = activation.shape[:2]
-    mask = batch.attention_mask
-    mask = torch.ones(b, t, dtype=torch.long) if mask is None else mask
-    mask = mask.to(activation.device)
-    if positions != "all":
-        if positions == "last":
-            chosen = (mask * torch.arange(t, device=mask.device)).argmax(dim=1)
-        elif positions == "first":
-            chosen = mask.argmax(dim=1)
-        else:  # an index into the real tokens, negative from the end; clipped to each example
-            first, last = mask.argmax(dim=1), (mask * torch.arange(t, device=mask.device)).argmax(dim=1)
-            chosen = (first + positions if positions >= 0 else last + 1 + positions).clamp(min=first, max=last)
-        mask = torch.zeros_like(mask)
-        mask[torch.arange(b), chosen] = 1
-    return mask.unsqueeze(-1).to(activation.dtype)
-
-
-def _check_positions(positions) -> None:
-    if isinstance(positions, bool) or not (isinstance(positions, int) or positions in POSITIONS):
-        raise CheckError(f"positions must be one of {', '.join(POSITIONS)} or an int index; got {positions!r}")
 
 
 class Intervention:
@@ -68,7 +39,7 @@ class Intervention:
 def _blend(activation, replacement, batch, positions):
     if activation.ndim == 2:
         return replacement.expand_as(activation).to(activation.dtype)
-    mask = _position_mask(activation, batch, positions)
+    mask = edit_mask(activation, batch.attention_mask, positions)
     return activation * (1 - mask) + replacement.to(activation.dtype) * mask
 
 
@@ -78,7 +49,7 @@ class ZeroAblation(Intervention):
     positions: str = "all"
 
     def __post_init__(self):
-        _check_positions(self.positions)
+        check_position(self.positions, EDIT, name="positions")
 
     @property
     def key(self) -> str:
@@ -97,7 +68,7 @@ class MeanAblation(Intervention):
     positions: str = "all"
 
     def __post_init__(self):
-        _check_positions(self.positions)
+        check_position(self.positions, EDIT, name="positions")
 
     @property
     def key(self) -> str:
@@ -120,7 +91,7 @@ class ResampleAblation(Intervention):
     positions: str = "all"
 
     def __post_init__(self):
-        _check_positions(self.positions)
+        check_position(self.positions, EDIT, name="positions")
 
     @property
     def key(self) -> str:
@@ -165,16 +136,22 @@ class ProjectOut(Intervention):
 class Transform(Intervention):
     """Apply ``fn`` ([..., d] -> [..., d]) at ``positions``, e.g. a fitted LEACE eraser.
 
-    ``name`` must identify ``fn`` uniquely: it is the cache key.
+    ``name`` must identify ``fn`` uniquely: it is the cache key. A fitted object that carries its
+    own ``key`` (such as :class:`~auditlens.interventions.leace.LinearEraser`) needs no name.
     """
 
     site: Site
     fn: Callable[[torch.Tensor], torch.Tensor]
-    name: str
+    name: str | None = None
     positions: str | int = "all"
 
     def __post_init__(self):
-        _check_positions(self.positions)
+        check_position(self.positions, EDIT, name="positions")
+        if self.name is None:
+            if not isinstance(getattr(self.fn, "key", None), str):
+                raise CheckError(f"Transform at {self.site.name!r}: give name= (it identifies fn in the cache), "
+                                 "or pass a fitted object with a .key")
+            object.__setattr__(self, "name", self.fn.key)
 
     @property
     def key(self) -> str:
@@ -201,8 +178,7 @@ class Patch(Intervention):
     positions: str = "all"
 
     def __post_init__(self):
-        if self.positions not in ("all", "last"):
-            raise CheckError(f"patch positions must be one of all, last; got {self.positions!r}")
+        check_position(self.positions, ("all", "last"), name="patch positions", indices=False)
 
     @property
     def key(self) -> str:
@@ -214,14 +190,13 @@ class Patch(Intervention):
             return source.to(activation.dtype)
         source_mask = self.source_mask[batch.indices].to(activation.device)
         if self.positions == "last":
-            b, t = activation.shape[:2]
-            base_mask = _position_mask(activation, batch, "last").squeeze(-1).bool()
-            src_last = (source_mask * torch.arange(source_mask.shape[1], device=source_mask.device)).argmax(1)
+            base_mask = edit_mask(activation, batch.attention_mask, "last").squeeze(-1).bool()
+            rows = torch.arange(activation.shape[0], device=source.device)
             out = activation.clone()
-            out[base_mask] = source[torch.arange(b, device=source.device), src_last].to(activation.dtype)
+            out[base_mask] = source[rows, last_index(source_mask)].to(activation.dtype)
             return out
         source = _fit_length(source, activation)
-        both = _position_mask(activation, batch, "all") * _fit_length(
+        both = edit_mask(activation, batch.attention_mask, "all") * _fit_length(
             source_mask.unsqueeze(-1).to(activation.dtype), activation[..., :1]
         )
         return activation * (1 - both) + source.to(activation.dtype) * both
@@ -237,7 +212,7 @@ class Steer(Intervention):
     positions: str = "all"
 
     def __post_init__(self):
-        _check_positions(self.positions)
+        check_position(self.positions, EDIT, name="positions")
 
     @property
     def key(self) -> str:
@@ -247,7 +222,7 @@ class Steer(Intervention):
         vector = (self.alpha * self.vector).to(activation.device, activation.dtype)
         if activation.ndim == 2:
             return activation + vector
-        return activation + _position_mask(activation, batch, self.positions) * vector
+        return activation + edit_mask(activation, batch.attention_mask, self.positions) * vector
 
 
 def _fit_length(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -259,13 +234,3 @@ def _fit_length(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     pad = torch.zeros(tensor.shape[0], like.shape[1] - tensor.shape[1], *tensor.shape[2:], dtype=tensor.dtype,
                       device=tensor.device)
     return torch.cat([tensor, pad], dim=1)
-
-
-@contextmanager
-def intervene(subject_or_model, *interventions: Intervention) -> Iterator[None]:
-    """Apply ``interventions`` (in order) to every forward pass inside the block; hooks always removed."""
-    from .subject import Subject
-
-    model = subject_or_model.model if isinstance(subject_or_model, Subject) else subject_or_model
-    with hooked(model, [(iv.site, iv.edit) for iv in interventions]):
-        yield

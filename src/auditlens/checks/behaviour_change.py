@@ -1,14 +1,16 @@
-"""Shared by the checks: the subject's behaviour on labelled inputs, with and without interventions."""
+"""The subject's behaviour on labelled inputs, with and without interventions (ablate, erase, patch and
+steer measure it)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from ..capture import run
 from ..inputs import Inputs
-from ..readout import logit_margin, readout_for
+from ..readout import logit_margin, predictions, readout_for
 from ..results import Example
 from ..stats import Interval, bootstrap_mean
 
@@ -30,8 +32,8 @@ class Behaviour:
 def behaviour(subject, inputs: Inputs, labels: torch.Tensor, interventions=(), answer_tokens=None) -> Behaviour:
     readout = readout_for(subject, answer_tokens)
     scores = run(subject, inputs, interventions=list(interventions), readout=readout).scores
-    predictions = scores.argmax(dim=1)
-    return Behaviour(predictions, (predictions == labels).float(), logit_margin(scores, labels), scores)
+    predicted = predictions(scores)
+    return Behaviour(predicted, (predicted == labels).float(), logit_margin(scores, labels), scores)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,11 @@ class BehaviourChange:
     examples: tuple[Example, ...]  # examples whose prediction changed
 
 
+    def fields(self) -> dict:
+        """As keyword arguments of the result that reports it."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+
 def behaviour_change(subject, concept, interventions, seed: int) -> BehaviourChange:
     """Behaviour on ``concept``'s labelled examples without, then with, ``interventions``."""
     inputs, labels = concept.inputs(subject), concept.label_tensor()
@@ -54,9 +61,10 @@ def behaviour_change(subject, concept, interventions, seed: int) -> BehaviourCha
     after = behaviour(subject, inputs, labels, interventions, answer_tokens=answers)
     drop = before.correct - after.correct
     return BehaviourChange(
-        before.accuracy, after.accuracy, float(drop.mean()), bootstrap_mean(drop.numpy(), seed, what="accuracy drop"),
-        float((after.margins - before.margins).mean()),
-        changed_examples(inputs, before.predictions, after.predictions, concept.label_name),
+        accuracy_before=before.accuracy, accuracy_after=after.accuracy, accuracy_drop=float(drop.mean()),
+        accuracy_drop_ci=bootstrap_mean(drop.numpy(), seed, what="accuracy drop"),
+        margin_change=float((after.margins - before.margins).mean()),
+        examples=changed_examples(inputs, before.predictions, after.predictions, concept.label_name),
     )
 
 

@@ -1,5 +1,5 @@
-"""The session's activation cache: results keyed by (model fingerprint, data hash, interventions,
-what was read), in memory under a byte budget (least recently used out first), optionally on disk.
+"""The activation store: results keyed by (model fingerprint, data hash, interventions, what was read),
+in memory under a byte budget (least recently used out first), optionally on disk.
 
 It also remembers, per model, what has been read (the working set), which ``read_ahead`` uses to
 decide what else a forward pass should keep while it runs.
@@ -12,7 +12,8 @@ from collections import OrderedDict
 
 import torch
 
-from .errors import CaptureError
+from ..errors import CaptureError
+from .disk import DiskCache
 
 DEFAULT_CACHE_MB = 2048
 
@@ -30,7 +31,7 @@ def _env_mb(name: str, default: int) -> int:
     return megabytes
 
 
-class ActivationCache:
+class ActivationStore:
     """Results keyed by (model fingerprint, data hash, interventions, what was read).
 
     ``max_bytes`` bounds what is kept in memory (``AUDITLENS_CACHE_MB``, default 2048);
@@ -47,23 +48,19 @@ class ActivationCache:
         self._items: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._memory_only: set[tuple] = set()  # read ahead, not asked for yet: on disk once asked for
         self._bytes = 0
-        self.hits = 0
-        self.misses = 0
         self.working_set: dict[str, dict[tuple, None]] = {}  # fingerprint -> what was read, in order
         self.disk = None
         self.use_directory(directory if directory is not None else os.environ.get("AUDITLENS_CACHE_DIR"))
 
     def use_directory(self, directory: str | None) -> None:
         """Also keep entries on disk in ``directory`` (None: memory only)."""
-        from .disk_cache import DiskCache
-
         self.disk = DiskCache(directory) if directory else None
 
     def __len__(self) -> int:
         return len(self._items)
 
     def __contains__(self, key: tuple) -> bool:
-        """In memory (a lookup that counts neither a hit nor a miss)."""
+        """In memory (no disk lookup)."""
         return key in self._items
 
     @property
@@ -77,9 +74,7 @@ class ActivationCache:
             if value is not None:  # kept in memory too, under the same byte budget
                 self._remember(key, value)
         if value is None:
-            self.misses += 1
             return None
-        self.hits += 1
         self._items.move_to_end(key)
         if key in self._memory_only:  # a read-ahead entry that turned out to be needed
             self._memory_only.discard(key)
@@ -121,5 +116,3 @@ class ActivationCache:
 def _size(tensor: torch.Tensor) -> int:
     return tensor.numel() * tensor.element_size()
 
-
-session_cache = ActivationCache()

@@ -1,0 +1,150 @@
+"""Audit files (``*.audit.yaml``): validated against the JSON Schema, then entry by entry against the
+registry of checks and the concepts in probes/. Errors name the file, the line, the entry and the key.
+See docs/writing-audits.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Collection
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+
+from ..checks import ProbeSweep
+from ..errors import closest
+from ..registry import CHECKS
+from ..sites import INDEXED_KINDS, parse_alias
+from .conditions import parse_condition
+from .entry import CONCEPT_ARGUMENTS, AuditEntry
+from .yaml_source import AuditFileError, YamlSource
+
+SUFFIXES = (".audit.yaml", ".audit.yml")
+
+
+def schema(kind: str = "audit") -> dict:
+    """The shipped JSON Schema of audit files (``audit``) or concept files (``concept``)."""
+    return json.loads(resources.files("auditlens").joinpath(f"schemas/{kind}.schema.json").read_text())
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "audit"
+
+
+def load_audit_file(path: Path | str, concepts: Collection[str] | None = None) -> list[AuditEntry]:
+    """Parse and validate ``path``; ``concepts`` (names in probes/) enables the concept-name check.
+    Raises AuditFileError naming the file, the line, the entry and the key."""
+    source = YamlSource(Path(path))
+    data = source.data
+    if not isinstance(data, dict):
+        raise AuditFileError(path, 1, f"an audit file is a mapping with an `audits:` list; got {type(data).__name__}")
+    _check_schema(source, data)
+    file_models = tuple(data["models"]) if "models" in data else None
+    specs, seen = [], {}
+    for index, entry in enumerate(data["audits"]):
+        spec = _entry(source, index, entry, concepts, file_models)
+        if spec.id in seen:
+            raise AuditFileError(path, spec.line, f"entry {spec.name!r}: id {spec.id!r} is already used by the entry on "
+                                             f"line {seen[spec.id]}; give each entry a unique `id:` or name")
+        seen[spec.id] = spec.line
+        specs.append(spec)
+    return specs
+
+
+def _where(source, index, entry) -> str:
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return f"entry {name!r} (audits[{index}])" if name else f"audits[{index}]"
+
+
+def _check_schema(source: YamlSource, data: dict) -> None:
+    validator = jsonschema.Draft202012Validator(schema("audit"))
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return
+    error = errors[0]
+    path = list(error.absolute_path)
+    where = ""
+    if len(path) >= 2 and path[0] == "audits":
+        where = _where(source, path[1], data["audits"][path[1]]) + ", "
+    if error.validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed][0]
+        near = closest(str(unknown), allowed, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        kind = "check or key" if len(path) == 2 else "key"
+        raise AuditFileError(source.path, source.line_of([*path, unknown]),
+                        f"{where}unknown {kind} {unknown!r}{hint} Allowed: {', '.join(allowed)}")
+    key = ".".join(str(p) for p in path[2:]) or ".".join(str(p) for p in path) or "the file"
+    if error.validator == "required":
+        message = f"{where}{error.message.split(' is a required')[0]} is required" + (f" in {key}" if path[2:] else "")
+    elif error.validator == "type":
+        message = f"{where}key {key!r} is {type(error.instance).__name__} {error.instance!r}; expected {error.validator_value}"
+    elif error.validator in ("enum", "oneOf") and not isinstance(error.instance, (dict, list)):
+        allowed = error.validator_value if error.validator == "enum" else _enum_values(error)
+        message = f"{where}key {key!r} is {error.instance!r}; allowed: {', '.join(map(str, allowed))}"
+    else:
+        message = f"{where}key {key!r}: {error.message}"
+    raise AuditFileError(source.path, source.line_of(path), message)
+
+
+def _enum_values(error) -> list:
+    values = []
+    for option in error.validator_value:
+        values += option.get("enum", []) or ([option["type"]] if "type" in option else [])
+    return values
+
+
+def _entry(source, index, entry, concepts, file_models) -> AuditEntry:
+    where, line = _where(source, index, entry), source.line_of(["audits", index])
+    named = [k for k in entry if k in CHECKS]
+    if len(named) != 1:
+        found = f"found {', '.join(named)}" if named else "found none"
+        raise AuditFileError(source.path, line, f"{where}: an entry names exactly one check ({', '.join(CHECKS)}); {found}")
+    check = named[0]
+    arguments = dict(entry[check])
+    concept_keys = CONCEPT_ARGUMENTS + (("inputs",) if isinstance(arguments.get("inputs"), str) else ())
+    for key in concept_keys:
+        if key in arguments and concepts is not None and arguments[key] not in concepts:
+            near = closest(arguments[key], concepts, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise AuditFileError(source.path, source.line_of(["audits", index, check, key]),
+                            f"{where}, key '{check}.{key}': unknown concept {arguments[key]!r}{hint} "
+                            f"Concepts in probes/: {', '.join(sorted(concepts)) or 'none'}")
+    if "at" in arguments:
+        _check_site(source, index, check, where, arguments["at"])
+    sweep = check == "probe" and "*" in str(arguments.get("at", "layer:*"))
+    result_type = ProbeSweep if sweep else CHECKS[check].result
+    fields = [f.name for f in dataclasses.fields(result_type) if f.type in ("float", float)]
+    expect = {}
+    for field, text in entry["expect"].items():
+        key_line = source.line_of(["audits", index, "expect", field])
+        if field not in fields:
+            near = closest(field, fields, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            what = (f"a probe sweep (at: {arguments.get('at', 'layer:*')}"
+                    f"{'' if 'at' in arguments else ', the default'})" if sweep else f"a {check} result")
+            raise AuditFileError(source.path, key_line, f"{where}, key 'expect.{field}': {what} has no field "
+                                                   f"{field!r}{hint} Fields: {', '.join(fields)}")
+        try:
+            expect[field] = parse_condition(text)
+        except ValueError as exc:
+            raise AuditFileError(source.path, key_line, f"{where}, key 'expect.{field}': {exc}") from None
+    return AuditEntry(source.path, line, entry["name"], entry.get("id") or slug(entry["name"]), check, arguments,
+                     expect, tuple(entry["models"]) if "models" in entry else file_models,
+                     tuple(entry.get("marks", ())))
+
+
+def _check_site(source, index, check, where, site) -> None:
+    """Sites resolve against the model at run time; here only an alias-shaped name is checked."""
+    kind, colon, rest = str(site).partition(":")
+    if not colon or parse_alias(str(site)) is not None:
+        return  # an alias, embed, or a module path: module paths are checked when the model is known
+    valid_index = parse_alias(f"layer:{rest}") is not None
+    near = closest(kind, INDEXED_KINDS, n=1)
+    hint = f"; did you mean '{near[0]}:{rest}'?" if near and valid_index else ""
+    raise AuditFileError(source.path, source.line_of(["audits", index, check, "at"]),
+                    f"{where}, key '{check}.at': {site!r} is not a site{hint} Sites: embed, layer:N, attn:N, "
+                    "mlp:N (N may be negative or *), or a module path")

@@ -1,0 +1,93 @@
+"""One validated entry of an audit file, and how it runs: call its check, hold the result to ``expect:``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import behaviour
+from ..errors import CheckError
+from ..registry import CHECKS
+
+CONCEPT_ARGUMENTS = ("concept", "pairs", "data", "reference")  # their values name concept files
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of an audit file, validated."""
+
+    path: Path
+    line: int
+    name: str
+    id: str
+    check: str
+    arguments: dict
+    expect: dict  # field -> Condition
+    models: tuple[str, ...] | None = None
+    marks: tuple = ()
+
+    def run(self, subject, concept: Callable[[str], object]):
+        """Call the check; return its result and the text of every expectation it misses."""
+        check = CHECKS[self.check]
+        if check.takes == "generated":
+            result = check.function(subject, **_behaviour_arguments(self.arguments, concept))
+        else:
+            arguments = {k: concept(v) if k in CONCEPT_ARGUMENTS else v for k, v in self.arguments.items()}
+            target = arguments.pop("pairs") if "pairs" in arguments else arguments.pop("concept")
+            result = check.function(subject, target, **arguments)
+        missed = []
+        for field, condition in self.expect.items():
+            metric = getattr(result, field)
+            value = float(metric)
+            if condition.op == "between":
+                result.record_threshold(field, ">=", condition.value, value >= condition.value)
+                result.record_threshold(field, "<=", condition.upper, value <= condition.upper)
+            else:
+                result.record_threshold(field, condition.op, condition.value, condition.holds(value))
+            if not condition.holds(value):
+                missed.append(metric.describe(str(condition)))
+        return result, missed
+
+
+def _behaviour_arguments(arguments: dict, concept: Callable[[str], object]) -> dict:
+    """YAML arguments of a behavioural check as Python ones: strategies, perturbations, label indices."""
+    arguments = dict(arguments)
+    source = arguments["inputs"]
+    named = concept(source) if isinstance(source, str) else None
+    if named is not None:
+        arguments["inputs"] = behaviour.from_concept(named)
+        if named.answer_tokens:
+            arguments["answer_tokens"] = list(named.answer_tokens)
+    elif "template" in source:
+        arguments["inputs"] = behaviour.templated_text(source["template"], source["slots"])
+    else:
+        arguments["inputs"] = behaviour.token_sequences(source["words"], source.get("min_size", 1),
+                                                        source.get("max_size", 12))
+    if isinstance(arguments.get("label"), str):
+        names = list(named.label_names or ()) if named is not None else []
+        if arguments["label"] not in names:
+            raise CheckError(f"label {arguments['label']!r} is not one of the concept's labels {names}")
+        arguments["label"] = names.index(arguments["label"])
+    if "perturb" in arguments:
+        arguments["perturb"] = perturbation(arguments["perturb"])
+    return arguments
+
+
+def perturbation(spec):
+    """A perturbation from its YAML form (see the schema's ``perturb``)."""
+    if spec == "add_negation":
+        return behaviour.add_negation()
+    if spec == "remove_negation":
+        return behaviour.remove_negation()
+    (kind, options), = spec.items()
+    if kind == "swap":
+        return behaviour.swap_words(options)
+    if kind == "insert":
+        return behaviour.insert_words(options["words"], options.get("min_count", 1), options.get("max_count", 1),
+                                      options.get("keep_last", 0))
+    if kind == "substitute":
+        return behaviour.substitute_words(options["words"], options.get("keep_first", 0), options.get("keep_last", 0))
+    if kind == "replace":
+        return behaviour.replace_words(options["targets"], options["replacements"])
+    return behaviour.rewrite(options)

@@ -1,0 +1,238 @@
+"""Loading the model under audit: from a save_pretrained directory, the hub, the zoo or memory; safetensors
+only unless pickles are allowed; sharded with accelerate when a device_map is given."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ModelLoadError
+from .quiet import quiet_transformers
+from .subject import KINDS, Subject
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def load_subject(
+    spec: "str | os.PathLike | nn.Module | Subject",
+    *,
+    tokenizer: Any | None = None,
+    kind: str | None = None,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype | None = None,
+    device_map: str | dict | None = None,
+    offload_dir: str | os.PathLike | None = None,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    id: str | None = None,
+) -> Subject:
+    """Load the model under audit.
+
+    ``spec`` is a directory written by ``save_pretrained``, a hub id, ``fixture:NAME`` from the
+    zoo, or an in-memory ``nn.Module``. Safetensors only unless ``allow_pickle``; remote code only
+    if ``trust_remote_code``. The model is put in eval mode on ``device`` with gradients off.
+
+    ``device_map`` ("auto", "balanced", "sequential" or a dict of module -> device, as accelerate
+    takes it) shards a model too large for one device across GPUs, the CPU and ``offload_dir`` on
+    disk, instead of ``device``; it needs the ``accelerate`` package. ``dtype`` ("bfloat16",
+    "float16", "float32") is the dtype the weights are loaded in; captured activations always come
+    back as float32 on the CPU.
+    """
+    if isinstance(spec, Subject):
+        return spec
+    torch_dtype = _resolve_dtype(dtype)
+    if device_map is not None:
+        if isinstance(spec, nn.Module):
+            raise ModelLoadError("device_map shards a model while loading it from a directory or the hub; "
+                                 "an nn.Module is already loaded: place it yourself, or pass its directory")
+        _check_device_map(device_map)
+    torch_device = _resolve_device(device) if device_map is None else None
+    if isinstance(spec, nn.Module):
+        model, metadata = spec, {}
+        kind = kind or _infer_kind(model)
+        subject_id = id or type(model).__name__
+    else:
+        text = os.fspath(spec)
+        metadata: dict = {}
+        if text.startswith("fixture:"):
+            from .zoo import resolve_fixture
+
+            path, metadata = resolve_fixture(text.removeprefix("fixture:"))
+            source = str(path)
+        else:
+            source = text
+        placement = None if device_map is None else {"device_map": device_map,
+                                                      "offload_folder": _offload_dir(offload_dir)}
+        model, tokenizer, kind = _load_pretrained(
+            source, tokenizer, kind, torch_dtype, allow_pickle, trust_remote_code, placement
+        )
+        subject_id = id or text
+    if kind not in KINDS:
+        raise ModelLoadError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if device_map is not None:  # accelerate placed every part; inputs go where the embeddings run
+        torch_device = _input_device(model)
+    else:
+        if torch_dtype is not None:
+            model = model.to(torch_dtype)
+        model = model.to(torch_device)
+    model = model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return Subject(model, tokenizer, subject_id, kind, torch_device, metadata)
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ModelLoadError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {device!r}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} was asked for, but torch sees no CUDA GPU here; use 'cpu' or 'auto'")
+    return resolved
+
+
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def _check_device_map(device_map) -> None:
+    if isinstance(device_map, str) and device_map not in DEVICE_MAP_STRATEGIES:
+        raise ModelLoadError(f"device_map must be one of {', '.join(DEVICE_MAP_STRATEGIES)} or a dict of "
+                             f"module name -> device; got {device_map!r}")
+    if not isinstance(device_map, (str, dict)):
+        raise ModelLoadError(f"device_map must be a strategy name or a dict; got {type(device_map).__name__}")
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        raise ModelLoadError("device_map needs the accelerate package: pip install 'auditlens[big]' "
+                             "(or pip install accelerate)") from None
+
+
+def _offload_dir(offload_dir) -> str:
+    """Where accelerate may put weights that fit on no device (only used if the map sends some to disk)."""
+    if offload_dir is not None:
+        return os.fspath(offload_dir)
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="auditlens-offload-")
+
+
+def _input_device(model: nn.Module) -> torch.device:
+    """The device the token ids go to: where the input embeddings run (the CPU when offloaded)."""
+    placement = getattr(model, "hf_device_map", None) or {}
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    for name, module in model.named_modules():
+        if module is embeddings:
+            where = next((d for prefix, d in placement.items() if name == prefix or name.startswith(f"{prefix}.")
+                          or prefix == ""), None)
+            if isinstance(where, int) or (isinstance(where, str) and where.startswith("cuda")):
+                return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+    return torch.device("cpu")
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def _infer_kind(model: nn.Module, architectures: Sequence[str] = ()) -> str:
+    names = list(architectures) or [type(model).__name__]
+    if any(n.endswith("ForSequenceClassification") for n in names):
+        return "classifier"
+    if any(n.endswith(("ForCausalLM", "LMHeadModel")) for n in names):
+        return "causal-lm"
+    return "encoder"
+
+
+def _is_hub_id(text: str) -> bool:
+    return bool(_HUB_ID.match(text)) and not text.startswith((".", "/", "~"))
+
+
+def _check_weights(directory: Path, allow_pickle: bool) -> None:
+    files = [p.name for p in directory.iterdir() if p.is_file()]
+    safe = [f for f in files if f.endswith(".safetensors") or f.endswith(".safetensors.index.json")]
+    pickled = [f for f in files if f.endswith(_PICKLE_SUFFIXES) and f not in _TOKENIZER_FILES]
+    if safe:
+        return
+    if pickled and not allow_pickle:
+        raise ModelLoadError(
+            f"{directory} holds only pickle checkpoints ({', '.join(sorted(pickled))}); loading a pickle "
+            "can run arbitrary code. Convert it to safetensors, or pass allow_pickle=True "
+            "(--audit-allow-pickle) if you trust it"
+        )
+    if not pickled:
+        raise ModelLoadError(f"{directory} has no model weights (*.safetensors); is it a save_pretrained directory?")
+
+
+def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_code, placement=None):
+    import transformers
+
+    directory = Path(source).expanduser()
+    is_local = directory.is_dir()
+    if not is_local:
+        if directory.exists():
+            raise ModelLoadError(f"{source} is a file; a model is a directory written by save_pretrained")
+        if not _is_hub_id(source):
+            raise ModelLoadError(f"no model directory at {source} (and it is not a hub id like 'org/name')")
+    else:
+        if not (directory / "config.json").is_file():
+            raise ModelLoadError(f"{directory} has no config.json; is it a save_pretrained directory?")
+        _check_weights(directory, allow_pickle)
+    where = str(directory) if is_local else source
+    try:
+        config = transformers.AutoConfig.from_pretrained(where, trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelLoadError(
+                f"{source} needs code from its repository to load (trust_remote_code); auditlens never runs "
+                "it unless you pass trust_remote_code=True (--audit-trust-remote-code)"
+            ) from exc
+        raise ModelLoadError(f"cannot read the config of {source}: {exc}") from exc
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot load {source!r}: it is not a local directory, and the hub gave no model for it "
+            f"(offline or unknown id). Detail: {str(exc).splitlines()[0]}"
+        ) from exc
+    kind = kind or _infer_kind(nn.Module(), getattr(config, "architectures", None) or ())
+    auto = {
+        "classifier": transformers.AutoModelForSequenceClassification,
+        "causal-lm": transformers.AutoModelForCausalLM,
+        "encoder": transformers.AutoModel,
+    }.get(kind)
+    if auto is None:
+        raise ModelLoadError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    options = {"trust_remote_code": trust_remote_code, "use_safetensors": None if allow_pickle else True}
+    if dtype is not None:
+        options["dtype"] = dtype
+    options.update(placement or {})
+    try:
+        with quiet_transformers():
+            model = auto.from_pretrained(where, config=config, **options)
+    except pickle.UnpicklingError as exc:
+        raise ModelLoadError(
+            f"{source}: the pickle checkpoint holds more than tensors, and auditlens reads pickles with "
+            f"torch.load(weights_only=True) even when allowed, so it was not run. {str(exc).splitlines()[0][:120]}"
+        ) from exc
+    except (OSError, ValueError, EnvironmentError) as exc:
+        hint = "" if allow_pickle else " (only safetensors weights are read unless allow_pickle=True)"
+        raise ModelLoadError(f"cannot load the weights of {source}{hint}: {str(exc).splitlines()[0]}") from exc
+    if tokenizer is None and (not is_local or any((directory / f).exists() for f in _TOKENIZER_FILES)):
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the tokenizer of {source}: {str(exc).splitlines()[0]}") from exc
+    return model, tokenizer, kind

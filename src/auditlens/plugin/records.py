@@ -1,0 +1,47 @@
+"""An audit's record from what pytest knows of it (the item, its report, the call), and the plain
+failure text pytest shows for a Metric in an assertion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..report.record import AuditRecord
+from ..results import Metric
+from .nodeids import item_model, plain_nodeid
+
+
+def record_for(item, report, call, results, session, passes: tuple[int, list[str]]) -> AuditRecord | None:
+    """The record of an audit (an item that ran against a model); None for a plain test."""
+    model = item_model(item)
+    if model is None:
+        return None
+    subject = session.subjects.get(model)
+    outcome, kind, message = report.outcome, None, None
+    if hasattr(report, "wasxfail"):
+        outcome = "xfailed" if report.skipped else "xpassed"
+    if report.failed:  # an assertion is a finding about the model; any other exception is an error
+        kind = "assertion" if call.when == "call" and call.excinfo.errisinstance(AssertionError) else "error"
+        if call.excinfo is not None:
+            text = str(call.excinfo.value).strip() or call.excinfo.typename
+            message = text.splitlines()[0][:500]
+    path, line, name = item.reportinfo()
+    if path:
+        path = Path(path)
+        path = path.relative_to(item.config.rootpath) if path.is_relative_to(item.config.rootpath) else path
+    return AuditRecord(
+        nodeid=plain_nodeid(item.nodeid), name=getattr(getattr(item, "entry", None), "name", None) or name,
+        file=str(path) if path else None, line=None if line is None else line + 1, model=model,
+        fingerprint=subject.fingerprint if subject else None,
+        truth=subject.metadata.get("truth") if subject else None, outcome=outcome, kind=kind, when=report.when,
+        duration=report.duration, forward_passes=passes[0], needs=tuple(passes[1]),
+        results=tuple(r.to_dict() for r in results), message=message)
+
+
+def metric_comparison(op: str, left, right) -> list[str] | None:
+    """pytest's explanation of ``metric op bound`` (or ``bound op metric``) on a failed assertion."""
+    metric = left if isinstance(left, Metric) else right if isinstance(right, Metric) else None
+    if metric is None or not hasattr(metric, "result"):
+        return None
+    other = right if metric is left else left
+    comparison = metric.describe(f"{op} {other}") if metric is left else f"expected {other} {op} {metric.measured()}"
+    return [comparison, metric.result.headline(), "(all the evidence: section 'auditlens evidence' below)"]

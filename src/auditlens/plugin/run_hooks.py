@@ -1,0 +1,80 @@
+"""The hooks of a running session, as methods of one object registered with pytest: each hands over
+to the AuditSession it holds (so no hook needs a module-level reference to the running config)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ..report.record import AuditRecord
+from ..results import recording
+from .nodeids import model_of, plain_nodeid
+from .records import metric_comparison, record_for
+from .summary import write_summary
+
+RESULTS_KEY = pytest.StashKey[list]()
+PASSES_KEY = pytest.StashKey[tuple]()
+RECORD_PROPERTY = "auditlens_record"
+
+
+class SessionHooks:
+    def __init__(self, session, config):
+        self.session, self.config = session, config
+        self.outcome = None  # what session.finish() did
+        self.leaks: dict[str, int] = {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        before = self.session.pass_counts()
+        try:
+            with recording() as results:
+                item.stash[RESULTS_KEY] = results
+                return (yield)
+        finally:
+            item.stash[PASSES_KEY] = self.session.passes_since(before)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        results = item.stash.get(RESULTS_KEY, [])
+        if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
+            for result in results:  # junitxml writes the item's properties with its teardown report
+                item.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
+            if report.failed and results and not getattr(item, "explains_itself", False):
+                report.sections.append(("auditlens evidence", "\n\n".join(r.explain() for r in results)))
+            record = record_for(item, report, call, results, self.session, item.stash.get(PASSES_KEY, (0, [])))
+            if record is not None:  # carried on the report, so that xdist brings it to the controller
+                report.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
+        return report
+
+    def pytest_runtest_logreport(self, report):
+        for name, value in report.user_properties:
+            if name == RECORD_PROPERTY:
+                self.session.add_record(json.loads(value))
+                return
+        if report.failed and "crashed while running" in str(report.longrepr):
+            # an xdist worker died mid-audit: keep the audit in the report, marked lost
+            model = model_of(plain_nodeid(report.nodeid), self.session.options.models)
+            if model is not None:
+                self.session.add_record(AuditRecord.lost(
+                    nodeid=plain_nodeid(report.nodeid), file=report.location[0], model=model, when=report.when,
+                    duration=report.duration, message=str(report.longrepr).strip().splitlines()[0]).to_dict())
+
+    def pytest_assertrepr_compare(self, config, op, left, right):
+        return metric_comparison(op, left, right)
+
+    def pytest_sessionfinish(self, session):
+        self.leaks = self.session.leaked_hooks()
+        if self.leaks:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if hasattr(self.config, "workerinput"):  # xdist workers send their records to the controller
+            return
+        self.outcome = self.session.finish()
+        if self.outcome.baseline_error:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        elif self.outcome.regressed:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter):
+        write_summary(terminalreporter, self.leaks, self.outcome)

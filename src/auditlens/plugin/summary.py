@@ -1,0 +1,31 @@
+"""The terminal summary: leaked hooks, the verdict per model, the comparison with a baseline."""
+
+from __future__ import annotations
+
+from ..report.compare import render_comparison
+
+COLOURS = {"learned": {"green": True}, "cheated": {"red": True}}
+
+
+def write_summary(terminal, leaks: dict[str, int], outcome) -> None:
+    if leaks:
+        message = "; ".join(f"{model}: {count} hooks" for model, count in leaks.items())
+        terminal.section("auditlens: hooks leaked", red=True)
+        terminal.write_line(f"auditlens hooks are still installed after the session ({message}); "
+                            "results of this run cannot be trusted", red=True)
+    if outcome is None or outcome.report is None:
+        return
+    report = outcome.report
+    terminal.section("auditlens verdicts")
+    width = max((len(m["id"]) for m in report["models"]), default=0)
+    for model in report["models"]:
+        known = f"  (known truth: {model['truth']})" if model.get("truth") else ""
+        terminal.write_line(f"{model['id']:<{width}}  {model['verdict']:<12} {model['reason']}{known}",
+                            **COLOURS.get(model["verdict"], {"yellow": True}))
+    if outcome.baseline_error:
+        terminal.write_line(f"baseline not compared: {outcome.baseline_error}", red=True)
+    if report.get("comparison"):
+        terminal.section("auditlens: against the baseline")
+        for line in render_comparison(report["comparison"]).splitlines():
+            terminal.write_line(line, red=line.startswith("regressions: ") and line != "regressions: 0")
+    terminal.write_line(f"audit report: {outcome.paths.get('html', '')}")

@@ -1,0 +1,191 @@
+"""An audit session, without pytest: the options read once, the models and concepts loaded once, the
+records of the audits that ran, the seed and activation store every check uses, and ``finish()``,
+which builds the report, compares it with a baseline and writes it.
+
+The pytest plugin makes one per run and hands every hook to it; YAML items, the xdist scheduler and
+the CLI read it. A script can drive one too::
+
+    session = AuditSession(SessionOptions(models=("fixture:count-learned",), seed=3))
+    with session:
+        subject = session.subject("fixture:count-learned")
+        ...
+        session.add_record(record)
+    outcome = session.finish()
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .concepts import concept_files, load_concept
+from .errors import AuditlensError
+from .hooks import live_hook_count
+from .loading import load_subject
+from .settings import restore_defaults, use_defaults
+from .storage import ActivationStore
+
+DEVICE_MAP_EXAMPLE = '{"model.embed_tokens": 0, "model.layers": "cpu"}'
+
+
+def parse_device_map(value: str | dict | None):
+    """A strategy name as it is; a JSON object (module -> device) parsed; empty: None."""
+    if not value or isinstance(value, dict) or not value.lstrip().startswith("{"):
+        return value or None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise AuditlensError(f"--audit-device-map is not valid JSON ({exc}); give a strategy (auto, balanced, "
+                             f"sequential) or an object such as '{DEVICE_MAP_EXAMPLE}'") from None
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Every option of a run (the plugin fills it from the command line and the ini keys)."""
+
+    models: tuple[str, ...] = ()
+    report_dir: Path = Path("reports")
+    probes_dir: Path = Path("probes")
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str | None = None
+    device_map: str | dict | None = None
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    cache_dir: str | None = None
+    baseline: str | None = None
+    fail_on_regression: bool = False
+    regression_tolerance: float = 0.02
+
+    def loading(self) -> dict:
+        """How the models were loaded, as the report records it (the map placed every part)."""
+        return {"device": None if self.device_map is not None else self.device, "dtype": self.dtype,
+                "device_map": self.device_map}
+
+
+@dataclass
+class SessionOutcome:
+    """What ``finish()`` did: the report it wrote (None when no audit ran), where, and what went wrong."""
+
+    report: dict | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
+    baseline_error: str | None = None
+    regressed: bool = False  # a regression, with fail_on_regression set
+
+    @property
+    def regressions(self) -> list[str]:
+        return (self.report or {}).get("comparison", {}).get("regressions", [])
+
+
+class AuditSession:
+    """One run of audits. Use as a context manager (or ``start()`` / ``close()``) so that the seed and
+    the store it sets are the defaults of every check while it runs, and restored after."""
+
+    def __init__(self, options: SessionOptions):
+        self.options = options
+        self.subjects: dict = {}  # model id -> Subject
+        self.concepts: dict = {}  # concept name -> Concept
+        self.records: list[dict] = []  # AuditRecord.to_dict() of every audit, in the order they ended
+        self.store = ActivationStore(directory=options.cache_dir) if options.cache_dir else None
+        self.started = time.time()
+        self._defaults = None
+
+    def start(self) -> "AuditSession":
+        self.started = time.time()
+        self._defaults = use_defaults(seed=self.options.seed, store=self.store)
+        return self
+
+    def close(self) -> None:
+        if self._defaults is not None:
+            restore_defaults(self._defaults)
+            self._defaults = None
+
+    def __enter__(self) -> "AuditSession":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # models and concepts, loaded once
+    def subject(self, model: str):
+        """The Subject for ``model``, loaded on first use; ModelLoadError says why it cannot be."""
+        if model not in self.subjects:
+            o = self.options
+            self.subjects[model] = load_subject(model, device=o.device, dtype=o.dtype, device_map=o.device_map,
+                                                trust_remote_code=o.trust_remote_code, allow_pickle=o.allow_pickle)
+        return self.subjects[model]
+
+    def concept_paths(self) -> list[Path]:
+        return concept_files(self.options.probes_dir)
+
+    def concept(self, name: str):
+        """The concept file ``name`` of the probes directory, loaded on first use (ConceptError if not)."""
+        if name not in self.concepts:
+            self.concepts[name] = load_concept(self._concept_path(name))
+        return self.concepts[name]
+
+    def _concept_path(self, name: str) -> Path:
+        directory = self.options.probes_dir
+        for suffix in (".yaml", ".yml"):
+            if (directory / f"{name}{suffix}").is_file():
+                return directory / f"{name}{suffix}"
+        return directory / f"{name}.yaml"  # load_concept names it in its error
+
+    # forward-pass accounting per audit
+    def pass_counts(self) -> dict[str, tuple[int, int]]:
+        """Per loaded model: forward passes executed so far, and how long its log of needs is."""
+        return {model: (s.forward_passes, len(s.needs)) for model, s in self.subjects.items()}
+
+    def passes_since(self, counts: dict[str, tuple[int, int]]) -> tuple[int, list[str]]:
+        """Forward passes executed since ``counts`` was taken, and the needs logged since (distinct)."""
+        executed, needs = 0, []
+        for model, subject in self.subjects.items():
+            passes, logged = counts.get(model, (0, 0))
+            executed += subject.forward_passes - passes
+            needs += subject.needs[logged:]
+        return executed, list(dict.fromkeys(needs))
+
+    def add_record(self, record: dict) -> None:
+        self.records.append(record)
+
+    def leaked_hooks(self) -> dict[str, int]:
+        """Hooks of ours still on a model: after the session, every later result would be suspect."""
+        counts = {model: live_hook_count(s.model) for model, s in self.subjects.items()}
+        return {model: count for model, count in counts.items() if count}
+
+    def previous_seconds(self) -> dict[str, float]:
+        """Seconds per model in the report directory's previous report: a scheduling hint only (none, or
+        an unreadable one, gives {})."""
+        from .report import read_report
+
+        path = self.options.report_dir / "report.json"
+        try:
+            report = read_report(path) if path.is_file() else None
+        except AuditlensError:
+            return {}
+        if report is None:
+            return {}
+        return {m["id"]: sum(a.get("duration") or 0.0 for a in m["audits"]) for m in report["models"]}
+
+    def finish(self) -> SessionOutcome:
+        """Build the report from the records, compare it with the baseline if there is one, write it."""
+        if not self.records:
+            return SessionOutcome()
+        from .report import build_report, compare_reports, read_report, write_report
+        from .report.model import run_metadata
+
+        o = self.options
+        run = run_metadata(o.seed, self.started, time.time() - self.started, o.loading())
+        report = build_report(self.records, run, order=o.models)
+        outcome = SessionOutcome(report=report)
+        if o.baseline:
+            try:
+                report["comparison"] = compare_reports(read_report(o.baseline), report, o.regression_tolerance)
+            except (AuditlensError, ValueError) as exc:
+                outcome.baseline_error = str(exc)
+            else:
+                outcome.regressed = bool(report["comparison"]["regressions"]) and o.fail_on_regression
+        outcome.paths = write_report(report, o.report_dir)
+        return outcome
