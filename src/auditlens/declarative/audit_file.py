@@ -26,8 +26,12 @@ SUFFIXES = (".audit.yaml", ".audit.yml")
 
 
 def schema(kind: str = "audit") -> dict:
-    """The shipped JSON Schema of audit files (``audit``) or concept files (``concept``)."""
-    return json.loads(resources.files("auditlens").joinpath(f"schemas/{kind}.schema.json").read_text())
+    """The JSON Schema of audit files (``audit``) or concept files (``concept``). The audit schema ships
+    without its checks: each check's arguments come from the registry."""
+    data = json.loads(resources.files("auditlens").joinpath(f"schemas/{kind}.schema.json").read_text())
+    if kind == "audit":
+        data["$defs"]["entry"]["properties"].update({name: c.arguments for name, c in CHECKS.items()})
+    return data
 
 
 def slug(text: str) -> str:
