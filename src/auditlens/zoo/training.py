@@ -5,16 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..inputs import pad_token_lists
+
 
 def pad(rows: list[list[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token lists: (input_ids, attention_mask)."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row)
-        mask[i, : len(row)] = 1
-    return ids, mask
+    """Right-pad token lists (as every audit input is padded): (input_ids, attention_mask)."""
+    inputs = pad_token_lists(rows, pad_id)
+    return inputs.input_ids, inputs.attention_mask
 
 
 def train(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor, *, seed: int,
