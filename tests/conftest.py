@@ -2,7 +2,6 @@
 import pytest
 
 from auditlens import load_subject, session_cache
-
 from tiny_models import ARCHS, build, ragged_token_lists  # noqa: F401
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import torch
 
 from auditlens import Concept, CounterfactualPair, capture, load_concept, load_subject, probe
-from auditlens.interventions import Transform
 from auditlens.declarative import load_audit_file
-
+from auditlens.interventions import Transform
 from tiny_models import build
 
 

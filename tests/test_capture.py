@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from auditlens import ActivationCache, CaptureError, capture, load_subject, run
-
 from tiny_models import build, ragged_token_lists
 
 

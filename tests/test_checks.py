@@ -126,7 +126,6 @@ def test_encoder_without_head_has_no_behaviour_to_read(concepts):
 
 def test_causal_lm_behaviour_is_read_through_answer_tokens():
     from auditlens import Concept, load_subject
-
     from tiny_models import build
 
     lm = load_subject(build("llama"))

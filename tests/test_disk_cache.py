@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from auditlens import ActivationCache, capture, load_subject
-
 from tiny_models import build, ragged_token_lists
 
 

@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditlens import ProjectOut, Steer, ZeroAblation, intervene, live_hook_count, load_subject
-
 from tiny_models import build
 
 SUBJECT = load_subject(build("gpt2"), id="tiny-gpt2")

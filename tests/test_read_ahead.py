@@ -64,9 +64,8 @@ def test_a_failing_extra_never_fails_what_was_asked(tiny):
 
 
 def test_candidate_logits_come_from_the_vocabulary_logits_read_ahead():
-    from tiny_models import build
-
     from auditlens import load_subject
+    from tiny_models import build
 
     subject = load_subject(build("llama"), id="tiny-llama")
     inputs = subject.encode([[3, 4, 5], [6, 7, 8, 9]])

@@ -3,7 +3,6 @@ import torch
 
 from auditlens import SiteError, capture
 from auditlens.sites import expand_sites
-
 from tiny_models import EXPECTED_SITES, FINAL_NORM, LAYERS
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlens.declarative import load_audit_file, parse_condition, schema
-from auditlens.declarative import AuditFileError
+from auditlens.declarative import AuditFileError, load_audit_file, parse_condition, schema
 
 PROBES = Path(__file__).parent.parent / "probes"
 CONCEPTS = {p.stem for p in PROBES.glob("*.yaml")}

@@ -1,8 +1,8 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,6 @@ from safetensors.torch import load_file
 
 from auditlens import ConceptError, ModelLoadError, load_subject
 from auditlens.zoo.vocab import word_tokenizer
-
 from tiny_models import VOCAB, build
 
 WORDS = [f"w{i}" for i in range(VOCAB - 3)]

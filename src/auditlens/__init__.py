@@ -36,10 +36,10 @@ from .interventions import (
     ZeroAblation,
     intervene,
 )
+from .loading import load_subject
 from .readout import ClassifierLogits, NextTokenLogits, logit_margin, predictions
 from .sites import Site
 from .storage import ActivationStore
-from .loading import load_subject
 from .subject import Subject
 
 __version__ = "0.1.0"

@@ -91,7 +91,8 @@ def _zoo_list() -> int:
     for column in ("name", "family", "truth", "built", "description"):
         table.add_column(column)
     for organism in list_organisms():
-        built = "shipped" if organism.locate else ("yes" if (organism_dir(organism) / METADATA_FILE).is_file() else "no")
+        is_built = (organism_dir(organism) / METADATA_FILE).is_file()
+        built = "shipped" if organism.locate else ("yes" if is_built else "no")
         table.add_row(organism.name, organism.family, organism.truth or "-", built, organism.description)
     Console().print(table)
     return 0

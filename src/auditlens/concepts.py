@@ -40,8 +40,8 @@ MAX_TEMPLATE_EXPANSION = 100_000
 class CounterfactualPair:
     """A base input, a source input that differs in one respect, and the label expected after the swap."""
 
-    base: "str | tuple[int, ...]"
-    source: "str | tuple[int, ...]"
+    base: str | tuple[int, ...]
+    source: str | tuple[int, ...]
     label: int
 
 

@@ -28,7 +28,7 @@ class Batch:
 
 
 current_batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("auditlens_batch", default=None)
-_live_hooks: "weakref.WeakKeyDictionary[nn.Module, int]" = weakref.WeakKeyDictionary()
+_live_hooks: weakref.WeakKeyDictionary[nn.Module, int] = weakref.WeakKeyDictionary()
 
 # fn(activation [b, t, d] or [b, d], batch) -> replacement activation, or None to leave it
 ActivationFn = Callable[[torch.Tensor, Batch], "torch.Tensor | None"]

@@ -43,12 +43,12 @@ class Inputs:
     def lengths(self) -> torch.Tensor:
         return self.attention_mask.sum(dim=1)
 
-    def select(self, indices: Sequence[int] | torch.Tensor) -> "Inputs":
+    def select(self, indices: Sequence[int] | torch.Tensor) -> Inputs:
         index = torch.as_tensor(indices, dtype=torch.long)
         texts = None if self.texts is None else tuple(self.texts[i] for i in index.tolist())
         return Inputs(self.input_ids[index], self.attention_mask[index], texts)
 
-    def batches(self, size: int) -> Iterator[tuple[torch.Tensor, "Inputs"]]:
+    def batches(self, size: int) -> Iterator[tuple[torch.Tensor, Inputs]]:
         """(global example indices, sub-batch) pairs, in order; each sub-batch cut to its longest example."""
         for start in range(0, len(self), size):
             index = torch.arange(start, min(start + size, len(self)))

@@ -24,7 +24,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def load_subject(
-    spec: "str | os.PathLike | nn.Module | Subject",
+    spec: str | os.PathLike | nn.Module | Subject,
     *,
     tokenizer: Any | None = None,
     kind: str | None = None,
@@ -227,7 +227,7 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
             f"{source}: the pickle checkpoint holds more than tensors, and auditlens reads pickles with "
             f"torch.load(weights_only=True) even when allowed, so it was not run. {str(exc).splitlines()[0][:120]}"
         ) from exc
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         hint = "" if allow_pickle else " (only safetensors weights are read unless allow_pickle=True)"
         raise ModelLoadError(f"cannot load the weights of {source}{hint}: {str(exc).splitlines()[0]}") from exc
     if tokenizer is None and (not is_local or any((directory / f).exists() for f in _TOKENIZER_FILES)):

@@ -21,9 +21,9 @@ class Metric(float):
     """A float that carries its name and the result it belongs to."""
 
     name: str
-    result: "CheckResult"
+    result: CheckResult
 
-    def __new__(cls, value: float, name: str, result: "CheckResult"):
+    def __new__(cls, value: float, name: str, result: CheckResult):
         metric = super().__new__(cls, value)
         metric.name, metric.result = name, result
         return metric
@@ -152,7 +152,8 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the report: metrics, intervals, evidence and the identifying fields."""
         identity = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                    if isinstance(getattr(self, f.name), (str, int, bool)) and not isinstance(getattr(self, f.name), float)}
+                    if isinstance(getattr(self, f.name), (str, int, bool))
+                    and not isinstance(getattr(self, f.name), float)}
         return {
             **identity,
             "metrics": self.metrics(),

@@ -92,7 +92,7 @@ class AuditSession:
         self.started = time.time()
         self._defaults = None
 
-    def start(self) -> "AuditSession":
+    def start(self) -> AuditSession:
         self.started = time.time()
         self._defaults = use_defaults(seed=self.options.seed, store=self.store)
         return self
@@ -102,7 +102,7 @@ class AuditSession:
             restore_defaults(self._defaults)
             self._defaults = None
 
-    def __enter__(self) -> "AuditSession":
+    def __enter__(self) -> AuditSession:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

@@ -82,7 +82,7 @@ def _child_path(block: nn.Module, candidates: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if c in modules), None)
 
 
-_TABLES: "weakref.WeakKeyDictionary[nn.Module, tuple[dict[str, Site], int]]" = weakref.WeakKeyDictionary()
+_TABLES: weakref.WeakKeyDictionary[nn.Module, tuple[dict[str, Site], int]] = weakref.WeakKeyDictionary()
 
 
 def alias_table(model: nn.Module) -> dict[str, Site]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from .registry import is_mechanistic
 
 
-
 @dataclass(frozen=True)
 class Verdict:
     model: str

@@ -16,5 +16,6 @@ from .strategies import (
 )
 
 __all__ = ["BehaviourResult", "add_negation", "expect_direction", "expect_invariant", "expect_label",
-           "from_concept", "insert_words", "remove_negation", "replace_words", "rewrite", "substitute_words", "swap_words",
+           "from_concept", "insert_words", "remove_negation", "replace_words", "rewrite", "substitute_words",
+           "swap_words",
            "templated_text", "token_sequences", "vocabulary_of"]

@@ -82,8 +82,10 @@ def forward(subject, inputs, reads, readouts, interventions, batch_size):
             subject.forward_passes += 1
             for (candidate, _), filler in zip(readouts, readout_fillers):
                 filler.add(int(indices[0]), candidate.reduce(output, Batch(indices, batch.attention_mask)))
-    site_values = [_checked(f, site.name, "activations", optional) for f, (site, _, optional) in zip(site_fillers, reads)]
-    readout_values = [_checked(f, "the output", "scores", optional) for f, (_, optional) in zip(readout_fillers, readouts)]
+    site_values = [_checked(filler, site.name, "activations", optional)
+                   for filler, (site, _, optional) in zip(site_fillers, reads)]
+    readout_values = [_checked(filler, "the output", "scores", optional)
+                      for filler, (_, optional) in zip(readout_fillers, readouts)]
     return site_values, readout_values
 
 

@@ -47,15 +47,16 @@ def load_audit_file(path: Path | str, concepts: Collection[str] | None = None) -
         raise AuditFileError(path, 1, f"an audit file is a mapping with an `audits:` list; got {type(data).__name__}")
     _check_schema(source, data)
     file_models = tuple(data["models"]) if "models" in data else None
-    specs, seen = [], {}
+    entries, seen = [], {}
     for index, entry in enumerate(data["audits"]):
-        spec = _entry(source, index, entry, concepts, file_models)
-        if spec.id in seen:
-            raise AuditFileError(path, spec.line, f"entry {spec.name!r}: id {spec.id!r} is already used by the entry on "
-                                             f"line {seen[spec.id]}; give each entry a unique `id:` or name")
-        seen[spec.id] = spec.line
-        specs.append(spec)
-    return specs
+        audit = _entry(source, index, entry, concepts, file_models)
+        if audit.id in seen:
+            raise AuditFileError(path, audit.line, f"entry {audit.name!r}: id {audit.id!r} is already used by the "
+                                                   f"entry on line {seen[audit.id]}; give each entry a unique `id:` "
+                                                   "or name")
+        seen[audit.id] = audit.line
+        entries.append(audit)
+    return entries
 
 
 def _where(source, index, entry) -> str:
@@ -85,7 +86,8 @@ def _check_schema(source: YamlSource, data: dict) -> None:
     if error.validator == "required":
         message = f"{where}{error.message.split(' is a required')[0]} is required" + (f" in {key}" if path[2:] else "")
     elif error.validator == "type":
-        message = f"{where}key {key!r} is {type(error.instance).__name__} {error.instance!r}; expected {error.validator_value}"
+        given = f"{type(error.instance).__name__} {error.instance!r}"
+        message = f"{where}key {key!r} is {given}; expected {error.validator_value}"
     elif error.validator in ("enum", "oneOf") and not isinstance(error.instance, (dict, list)):
         allowed = error.validator_value if error.validator == "enum" else _enum_values(error)
         message = f"{where}key {key!r} is {error.instance!r}; allowed: {', '.join(map(str, allowed))}"
@@ -106,7 +108,8 @@ def _entry(source, index, entry, concepts, file_models) -> AuditEntry:
     named = [k for k in entry if k in CHECKS]
     if len(named) != 1:
         found = f"found {', '.join(named)}" if named else "found none"
-        raise AuditFileError(source.path, line, f"{where}: an entry names exactly one check ({', '.join(CHECKS)}); {found}")
+        raise AuditFileError(source.path, line,
+                             f"{where}: an entry names exactly one check ({', '.join(CHECKS)}); {found}")
     check = named[0]
     arguments = dict(entry[check])
     concept_keys = CONCEPT_ARGUMENTS + (("inputs",) if isinstance(arguments.get("inputs"), str) else ())

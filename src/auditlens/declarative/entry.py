@@ -74,13 +74,13 @@ def _behaviour_arguments(arguments: dict, concept: Callable[[str], object]) -> d
     return arguments
 
 
-def perturbation(spec):
+def perturbation(declared):
     """A perturbation from its YAML form (see the schema's ``perturb``)."""
-    if spec == "add_negation":
+    if declared == "add_negation":
         return behaviour.add_negation()
-    if spec == "remove_negation":
+    if declared == "remove_negation":
         return behaviour.remove_negation()
-    (kind, options), = spec.items()
+    (kind, options), = declared.items()
     if kind == "swap":
         return behaviour.swap_words(options)
     if kind == "insert":

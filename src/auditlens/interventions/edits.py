@@ -35,6 +35,10 @@ class Intervention:
     def edit(self, activation: torch.Tensor, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
+    def _key(self, kind: str, *parameters) -> str:
+        """``kind(module path,reads input,parameters...)``: where the edit is and what identifies it."""
+        return f"{kind}({','.join(map(str, (self.site.module_path, self.site.reads_input, *parameters)))})"
+
 
 def _blend(activation, replacement, batch, positions):
     if activation.ndim == 2:
@@ -53,7 +57,7 @@ class ZeroAblation(Intervention):
 
     @property
     def key(self) -> str:
-        return f"zero({self.site.module_path},{self.site.reads_input},{self.positions})"
+        return self._key("zero", self.positions)
 
     def edit(self, activation, batch):
         return _blend(activation, torch.zeros((), device=activation.device), batch, self.positions)
@@ -72,7 +76,7 @@ class MeanAblation(Intervention):
 
     @property
     def key(self) -> str:
-        return f"mean({self.site.module_path},{self.site.reads_input},{self.positions},{tensor_key(self.mean)})"
+        return self._key("mean", self.positions, tensor_key(self.mean))
 
     def edit(self, activation, batch):
         return _blend(activation, self.mean.to(activation.device), batch, self.positions)
@@ -95,7 +99,7 @@ class ResampleAblation(Intervention):
 
     @property
     def key(self) -> str:
-        return f"resample({self.site.module_path},{self.site.reads_input},{self.positions},{self.seed},{tensor_key(self.donors)})"
+        return self._key("resample", self.positions, self.seed, tensor_key(self.donors))
 
     def donor_index(self, indices: torch.Tensor) -> torch.Tensor:
         n = self.donors.shape[0]
@@ -124,7 +128,7 @@ class ProjectOut(Intervention):
 
     @property
     def key(self) -> str:
-        return f"project({self.site.module_path},{self.site.reads_input},{tensor_key(self.basis)})"
+        return self._key("project", tensor_key(self.basis))
 
     def edit(self, activation, batch):
         basis = self.basis.to(activation.device, torch.float32)
@@ -155,7 +159,7 @@ class Transform(Intervention):
 
     @property
     def key(self) -> str:
-        return f"transform({self.site.module_path},{self.site.reads_input},{self.positions},{self.name})"
+        return self._key("transform", self.positions, self.name)
 
     def edit(self, activation, batch):
         edited = self.fn(activation.float()).to(activation.dtype)
@@ -182,7 +186,7 @@ class Patch(Intervention):
 
     @property
     def key(self) -> str:
-        return f"patch({self.site.module_path},{self.site.reads_input},{self.positions},{tensor_key(self.source)})"
+        return self._key("patch", self.positions, tensor_key(self.source))
 
     def edit(self, activation, batch):
         source = self.source[batch.indices].to(activation.device)
@@ -216,7 +220,7 @@ class Steer(Intervention):
 
     @property
     def key(self) -> str:
-        return f"steer({self.site.module_path},{self.site.reads_input},{self.positions},{self.alpha!r},{tensor_key(self.vector)})"
+        return self._key("steer", self.positions, repr(self.alpha), tensor_key(self.vector))
 
     def edit(self, activation, batch):
         vector = (self.alpha * self.vector).to(activation.device, activation.dtype)

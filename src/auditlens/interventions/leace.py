@@ -27,7 +27,7 @@ class LinearEraser:
         self._on_device = {eraser.proj_left.device: eraser}
 
     @classmethod
-    def fit(cls, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> "LinearEraser":
+    def fit(cls, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> LinearEraser:
         """Fit on ``features`` [n, d] and class ``labels`` [n] in 0..n_classes-1."""
         fitter = LeaceFitter(features.shape[1], n_classes, dtype=torch.float64)
         fitter.update(features.double(), torch.nn.functional.one_hot(labels, n_classes).double())

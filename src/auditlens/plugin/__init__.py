@@ -13,8 +13,8 @@ import types
 
 import pytest
 
-from ..session import AuditSession
 from ..declarative import SUFFIXES
+from ..session import AuditSession
 from .items import AuditFile
 from .options import SESSION_PLUGIN, add_options, concept_for, read_options, session_of, subject_for
 from .run_hooks import SessionHooks

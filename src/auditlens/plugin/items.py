@@ -71,7 +71,8 @@ class AuditItem(pytest.Item):
     def repr_failure(self, excinfo):
         if excinfo.errisinstance(AuditExpectationsMissed):
             missed, result = excinfo.value.args
-            lines = [f"{self.entry.name} on {self.model}: {len(missed)} of {len(self.entry.expect)} expectations missed"]
+            expected = len(self.entry.expect)
+            lines = [f"{self.entry.name} on {self.model}: {len(missed)} of {expected} expectations missed"]
             lines += [f"  {text}" for text in missed]
             return "\n".join(lines + ["", result.explain()])
         if excinfo.errisinstance(pytest.fail.Exception):

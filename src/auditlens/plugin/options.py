@@ -69,7 +69,8 @@ def _number(config, name: str, kind):
     try:
         return kind(value)
     except (TypeError, ValueError):
-        raise pytest.UsageError(f"{name} must be {'an integer' if kind is int else 'a number'}; got {value!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise pytest.UsageError(f"{name} must be {what}; got {value!r}") from None
 
 
 def read_options(config) -> SessionOptions:

@@ -17,7 +17,8 @@ def _passes(model: dict) -> str:
 def render_markdown(report: dict, max_failures: int = 20) -> str:
     run = report["run"]
     lines = ["# auditlens report", "",
-             f"auditlens {run.get('auditlens')}, seed {run.get('seed')}, commit {run.get('git_commit') or 'unknown'}", "",
+             f"auditlens {run.get('auditlens')}, seed {run.get('seed')}, "
+             f"commit {run.get('git_commit') or 'unknown'}", "",
              "| model | verdict | passed | failed | errors | forward passes (run / needed) | why |",
              "|---|---|---|---|---|---|---|"]
     for model in report["models"]:
@@ -30,7 +31,8 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
         for model, audit in failures[:max_failures]:
             missed = [t for c in audit["checks"] for t in c.get("thresholds", []) if not t["passed"]]
             numbers = "; ".join(f"{t['metric']} = {audit['metrics'].get(t['metric'], float('nan')):.3f} "
-                                f"(needs {t['op']} {t['value']:g})" for t in missed) or _cell(audit.get("message") or "")
+                                f"(needs {t['op']} {t['value']:g})" for t in missed)
+            numbers = numbers or _cell(audit.get("message") or "")
             lines.append(f"- `{_cell(model)}` **{_cell(audit['name'])}**: {numbers}")
         if len(failures) > max_failures:
             lines.append(f"- … and {len(failures) - max_failures} more (see report.html)")

@@ -34,7 +34,7 @@ class AuditRecord:
 
     @classmethod
     def lost(cls, *, nodeid: str, file: str | None, model: str, when: str, duration: float,
-             message: str) -> "AuditRecord":
+             message: str) -> AuditRecord:
         """An audit whose worker died while it ran: kept in the report, marked lost."""
         return cls(nodeid=nodeid, name=nodeid.split("::")[-1], file=file, line=None, model=model,
                    fingerprint=None, truth=None, outcome="lost", kind="error", when=when, duration=duration,

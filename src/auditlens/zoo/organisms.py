@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from . import backdoor_task, count_task, length_task, memo_task
 from ..errors import ModelLoadError
+from . import backdoor_task, count_task, length_task, memo_task
 from .organism import Organism
 
 # family name -> (task module, architecture, what the cheated twin does)

@@ -56,7 +56,8 @@ def resolve_fixture(name: str) -> tuple[Path, dict]:
     organism = get(name)
     if organism.locate is not None:
         if "@" in name:
-            raise ModelLoadError(f"fixture {organism.name.partition('@')[0]!r} is shipped, not trained: it has no seeds")
+            shipped = organism.name.partition("@")[0]
+            raise ModelLoadError(f"fixture {shipped!r} is shipped, not trained: it has no seeds")
         return organism.locate(), {"fixture": name, "family": organism.family, "truth": organism.truth}
     directory = organism_dir(organism)
     if not (directory / METADATA_FILE).is_file():
