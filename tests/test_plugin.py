@@ -178,3 +178,25 @@ def test_leaves_a_hook(subject):
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*auditlens hooks are still installed after the session "
                                  "(fixture:count-learned: 1 hooks)*"])
+
+
+def test_a_second_session_with_the_cache_dir_runs_no_forward_pass(audit_dir):
+    def passes(out):
+        audit_dir.runpytest(*MODELS, "--audit-cache-dir", "cache", "--audit-report", out)
+        report = json.loads((audit_dir.path / out / "report.json").read_text())
+        return {m["id"]: m["forward_passes"] for m in report["models"]}
+
+    from auditlens import session_cache
+
+    first = passes("first")
+    assert all(count > 0 for count in first.values()) and (audit_dir.path / "cache").is_dir()
+    session_cache.clear()  # nothing of the first session left in this process's memory
+    assert passes("second") == {model: 0 for model in first}
+
+
+def test_the_session_seed_does_not_outlive_the_session(audit_dir):
+    from auditlens.settings import seed_or_default
+
+    before = seed_or_default(None)
+    audit_dir.runpytest("test_audit.py", "--audit-seed", "13", "--model", "fixture:count-learned")
+    assert seed_or_default(None) == before

@@ -38,7 +38,9 @@ class _Tokens:
 
 def use_defaults(seed: int | None = None, store: ActivationStore | None = None) -> _Tokens:
     """Set the defaults (None keeps the current one); pass the result to :func:`restore_defaults`."""
-    return _Tokens(_seed.set(_seed.get() if seed is None else int(seed)), _store.set(store or _store.get()))
+    seed = _seed.get() if seed is None else int(seed)
+    store = _store.get() if store is None else store  # not `or`: an empty store is falsy (it has a len)
+    return _Tokens(_seed.set(seed), _store.set(store))
 
 
 def restore_defaults(tokens: _Tokens) -> None:

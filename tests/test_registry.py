@@ -1,0 +1,81 @@
+"""One registry of checks: a new check is its function and result type plus one entry, and the YAML
+loader, its schema, the verdict and the report's figures all follow."""
+
+import dataclasses
+import textwrap
+
+import pytest
+
+from auditlens import registry
+from auditlens.declarative import load_audit_file, schema
+from auditlens.registry import RegisteredCheck
+from auditlens.report.figures import figure_for
+from auditlens.results import CheckResult
+from auditlens.verdict import verdict_for
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LensResult(CheckResult):
+    """A check of our own: how much of the behaviour a lens recovers."""
+
+    mechanistic = True
+    figure_metrics = ("recovered",)
+
+    concept: str = ""
+    recovered: float = 0.0
+
+
+def lens(subject, concept, at="layer:0"):
+    return LensResult(check="lens", subject=subject.id, site=at, n=len(concept), concept=concept.name,
+                      recovered=0.5)
+
+
+@pytest.fixture
+def with_lens(monkeypatch):
+    entry = RegisteredCheck("lens", lens, LensResult, "concept", {
+        "type": "object", "additionalProperties": False, "required": ["concept"],
+        "properties": {"concept": {"$ref": "#/$defs/concept"}, "at": {"$ref": "#/$defs/site"}}})
+    monkeypatch.setitem(registry.CHECKS, "lens", entry)
+    return entry
+
+
+def test_a_registered_check_can_be_declared_in_yaml(with_lens, tmp_path):
+    path = tmp_path / "lens.audit.yaml"
+    path.write_text(textwrap.dedent("""\
+        audits:
+          - name: the lens recovers the count
+            lens: {concept: more_a_than_b, at: "layer:1"}
+            expect: {recovered: ">= 0.9"}
+        """))
+    (entry,) = load_audit_file(path, {"more_a_than_b"})
+    assert entry.check == "lens" and str(entry.expect["recovered"]) == ">= 0.9"
+    assert "lens" in schema("audit")["$defs"]["entry"]["properties"]
+
+
+def test_its_result_fields_are_what_yaml_may_expect(with_lens, tmp_path):
+    from auditlens.declarative import AuditFileError
+
+    path = tmp_path / "lens.audit.yaml"
+    path.write_text("audits:\n  - name: x\n    lens: {concept: more_a_than_b}\n    expect: {recoverd: '>= 0.9'}\n")
+    with pytest.raises(AuditFileError, match="a lens result has no field 'recoverd'; did you mean 'recovered'"):
+        load_audit_file(path, {"more_a_than_b"})
+
+
+def test_its_tags_decide_the_verdict_and_the_figure(with_lens):
+    record = {"outcome": "failed", "kind": "assertion", "results": [{"check": "lens"}]}
+    assert verdict_for("m", [record]).verdict == "cheated"
+    check = {"check": "lens", "site": "layer:1", "metrics": {"recovered": 0.5}, "intervals": {}}
+    assert figure_for(check).startswith("data:image/png;base64,")
+
+
+def test_an_unregistered_or_behavioural_check_is_not_evidence_of_a_mechanism():
+    assert not registry.is_mechanistic("lens") and registry.figure_metrics("lens") == ()
+    assert not registry.is_mechanistic("expect_invariant") and registry.is_mechanistic("patch")
+
+
+def test_every_registered_check_has_a_tagged_result_and_an_argument_schema():
+    for name, entry in registry.CHECKS.items():
+        assert issubclass(entry.result, CheckResult), name
+        assert entry.takes in ("concept", "generated"), name
+        assert entry.arguments["type"] == "object" and entry.arguments["additionalProperties"] is False, name
+        assert set(entry.result.figure_metrics) <= {f.name for f in dataclasses.fields(entry.result)}, name
