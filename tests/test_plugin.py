@@ -48,7 +48,7 @@ def test_a_failed_assertion_prints_the_evidence(audit_dir):
 def test_results_are_stored_as_plain_data(audit_dir):
     audit_dir.runpytest(*MODELS, "--audit-report", "out")
     report = json.loads((audit_dir.path / "out" / "report.json").read_text())
-    assert report["schema"] == "auditlens.report/1" and report["run"]["seed"] == 0
+    assert report["schema"] == "auditlens.report/2" and report["run"]["seed"] == 0
     models = {m["id"]: m for m in report["models"]}
     assert set(models) == {"fixture:count-learned", "fixture:count-cheated"}
     assert all(m["forward_passes"] > 0 and m["fingerprint"] for m in models.values())
@@ -58,7 +58,7 @@ def test_results_are_stored_as_plain_data(audit_dir):
     check = audit["checks"][0]
     assert check["check"] == "patch" and check["intervals"]["flip_rate"]["level"] == 0.95
     assert check["thresholds"] == [
-        {"metric": "flip_rate", "op": "<=", "value": 0.05, "passed": False, "uncertain": False}]
+        {"metric": "flip_rate", "op": "<=", "value": 0.05, "passed": False, "uncertain": False, "vacuous": None}]
 
 
 def test_models_marker_pins_an_audit_by_pattern(audit_dir):
@@ -83,7 +83,8 @@ def test_verdicts_are_shown_and_stored(audit_dir):
     result = audit_dir.runpytest(*MODELS, "--audit-report", "out")
     result.stdout.fnmatch_lines(["*auditlens verdicts*",
                                  "fixture:count-learned  learned *all 2 audits passed  (known truth: learned)",
-                                 "fixture:count-cheated  cheated *2 mechanistic audit(s) failed  (known truth: cheated)"])
+                                 "fixture:count-cheated  cheated *patch at layer:0: flip_rate = 1.000, needed <= 0.05 "
+                                 "(test_marker_is_ignored*); 1 more mechanistic audit(s) failed  (known truth: cheated)"])
     report = json.loads((audit_dir.path / "out" / "report.json").read_text())
     models = {m["id"]: m for m in report["models"]}
     assert models["fixture:count-cheated"]["verdict"] == "cheated" and models["fixture:count-cheated"]["counts"]["failed"] == 2
@@ -98,7 +99,8 @@ def test_bad_site(subject, more_a_than_b):
     probe(subject, more_a_than_b, at="layer:9")
 """)
     result = audit_dir.runpytest("test_error.py", "--model", "fixture:count-learned")
-    result.stdout.fnmatch_lines(["fixture:count-learned  inconclusive *1 audit(s) errored*"])
+    result.stdout.fnmatch_lines(["fixture:count-learned  inconclusive *1 audit(s) ended in error or were lost "
+                                 "(test_bad_site*: site 'layer:9'*"])
 
 
 def test_ini_keys_set_models_seed_and_report(audit_dir):

@@ -10,8 +10,8 @@ from auditlens import registry
 from auditlens.declarative import load_audit_file, schema
 from auditlens.registry import RegisteredCheck
 from auditlens.report.figures import figure_for
+from auditlens.report.verdict import verdict_for
 from auditlens.results import CheckResult
-from auditlens.verdict import verdict_for
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -62,7 +62,7 @@ def test_its_result_fields_are_what_yaml_may_expect(with_lens, tmp_path):
 
 
 def test_its_tags_decide_the_verdict_and_the_figure(with_lens):
-    record = {"outcome": "failed", "kind": "assertion", "results": [{"check": "lens"}]}
+    record = {"name": "lens audit", "outcome": "failed", "kind": "assertion", "checks": [{"check": "lens"}]}
     assert verdict_for("m", [record]).verdict == "cheated"
     check = {"check": "lens", "site": "layer:1", "metrics": {"recovered": 0.5}, "intervals": {}}
     assert figure_for(check).startswith("data:image/png;base64,")

@@ -30,7 +30,7 @@ def probe_check(accuracy, passed=True):
 def test_core_shape_other_tools_read():
     report = build_report([record("m1", results=[probe_check(0.95)]), record("m2", "failed", "assertion",
                                                                             [probe_check(0.5, False)])], RUN)
-    assert report["schema"] == "auditlens.report/1"
+    assert report["schema"] == "auditlens.report/2"
     (first, second) = report["models"]
     assert {"id", "verdict", "audits"} <= set(first) and first["verdict"] == "learned"
     assert second["verdict"] == "cheated"
@@ -49,7 +49,7 @@ def test_a_file_that_is_not_a_report_is_named(tmp_path):
     from auditlens import AuditlensError
 
     (tmp_path / "other.json").write_text('{"a": 1}')
-    with pytest.raises(AuditlensError, match="is not an auditlens report of schema 'auditlens.report/1'"):
+    with pytest.raises(AuditlensError, match="is not an auditlens report of schema 'auditlens.report/2'"):
         read_report(tmp_path / "other.json")
     (tmp_path / "broken.json").write_text('{"a": ')
     with pytest.raises(AuditlensError, match="is not valid JSON"):
@@ -109,7 +109,7 @@ def test_report_render_and_diff_commands(tmp_path, capsys):
     assert main(["report", "render", str(tmp_path / "new" / "report.json")]) == 0
     assert (tmp_path / "new" / "report.html").is_file()
     assert main(["report", "diff", str(tmp_path / "old" / "report.json"), str(tmp_path / "new" / "report.json"),
-                 "--fail-on-regression"]) == 1
+                 "--fail-on-regression"]) == 6
     assert "m: verdict learned -> cheated" in capsys.readouterr().out
 
 
@@ -141,11 +141,26 @@ def test_baseline_gate_fails_the_session_on_a_regression(repo):
     (repo.path / "old" / "report.json").write_text(json.dumps(baseline))
     result = repo.runpytest("--model", "fixture:count-cheated", "--audit-report", "new",
                             "--audit-baseline", "old/report.json", "--audit-fail-on-regression")
-    assert result.ret == 1
+    assert result.ret == 6  # the gate's own status: regressions
     result.stdout.fnmatch_lines(["*auditlens: against the baseline*", "fixture:count-cheated: verdict learned -> cheated",
                                  "*newly failing*", "regressions: *"])
     new = json.loads((repo.path / "new" / "report.json").read_text())
     assert new["comparison"]["regressions"] and "Against the baseline" in (repo.path / "new" / "summary.md").read_text()
+
+
+def test_audits_failing_in_the_baseline_too_do_not_fail_the_gate(repo):
+    repo.runpytest(*MODELS, "--audit-report", "old")  # the cheated twin fails two audits here already
+    result = repo.runpytest(*MODELS, "--audit-report", "new", "--audit-baseline", "old/report.json",
+                            "--audit-fail-on-regression")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*known failures (failing in the baseline too): 2", "regressions: 0"])
+    new = json.loads((repo.path / "new" / "report.json").read_text())
+    assert len(new["comparison"]["known_failures"]) == 2 and new["comparison"]["regressions"] == []
+
+
+def test_without_the_gate_failing_audits_fail_the_session_as_usual(repo):
+    repo.runpytest(*MODELS, "--audit-report", "old")
+    assert repo.runpytest(*MODELS, "--audit-report", "new", "--audit-baseline", "old/report.json").ret == 1
 
 
 def test_a_missing_baseline_is_a_usage_error(repo):

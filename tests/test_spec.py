@@ -165,10 +165,10 @@ def test_count_represented(subject, more_a_than_b):
     assert yaml_result["metrics"] == python_result["metrics"] and yaml_result["intervals"] == python_result["intervals"]
     # both record what they required; YAML checks every condition, Python stops at the first failed assert
     assert python_result["thresholds"] == [
-        {"metric": "accuracy", "op": ">=", "value": 0.9, "passed": False, "uncertain": False}]
+        {"metric": "accuracy", "op": ">=", "value": 0.9, "passed": False, "uncertain": False, "vacuous": None}]
     assert yaml_result["thresholds"] == python_result["thresholds"] + [
         # selectivity 0.160, interval [0.098, 0.225]: the 0.2 threshold lies inside it
-        {"metric": "selectivity", "op": ">=", "value": 0.2, "passed": False, "uncertain": True}]
+        {"metric": "selectivity", "op": ">=", "value": 0.2, "passed": False, "uncertain": True, "vacuous": None}]
 
 
 def test_validate_command_checks_without_a_model(tmp_path, capsys, monkeypatch):

@@ -1,9 +1,10 @@
-from auditlens.verdict import verdict_for
+from auditlens.report.verdict import verdict_for
 
 
 def record(outcome, kind=None, checks=("probe",), model="m"):
-    return {"nodeid": f"t::{outcome}-{kind}", "model": model, "outcome": outcome, "kind": kind,
-            "results": [{"check": c} for c in checks]}
+    """A report audit as build_report makes it (outcome, kind, checks)."""
+    return {"nodeid": f"t::{outcome}-{kind}", "name": f"test_{outcome}", "model": model, "outcome": outcome,
+            "kind": kind, "checks": [{"check": c, "metrics": {}} for c in checks]}
 
 
 def test_every_audit_passing_means_learned():
@@ -12,7 +13,7 @@ def test_every_audit_passing_means_learned():
 
 def test_a_failed_mechanistic_assertion_means_cheated_even_beside_errors():
     verdict = verdict_for("m", [record("passed"), record("failed", "assertion", ("patch",)), record("failed", "error")])
-    assert verdict.verdict == "cheated" and verdict.failed == 1 and verdict.errors == 1
+    assert verdict.verdict == "cheated" and verdict.evidence is None  # the audit names no threshold
 
 
 def test_an_error_without_mechanistic_failure_is_inconclusive():
@@ -26,3 +27,39 @@ def test_a_failed_plain_assertion_is_not_evidence_of_a_mechanism():
 
 def test_no_audit_is_inconclusive():
     assert verdict_for("m", [record("skipped")]).reason == "no audit ran"
+
+
+def missed(check, site, metric, value, op, bound, uncertain=False):
+    return {"check": check, "site": site, "metrics": {metric: value},
+            "thresholds": [{"metric": metric, "op": op, "value": bound, "passed": False, "uncertain": uncertain}]}
+
+
+def test_the_reason_names_the_strongest_evidence():
+    weak = {**record("failed", "assertion"), "name": "probe audit",
+            "checks": [missed("probe", "layer:1", "accuracy", 0.85, ">=", 0.9)]}
+    strong = {**record("failed", "assertion"), "name": "marker audit",
+              "checks": [missed("patch", "layer:0", "flip_rate", 1.0, "<=", 0.05)]}
+    verdict = verdict_for("m", [weak, strong])
+    assert verdict.reason == ("patch at layer:0: flip_rate = 1.000, needed <= 0.05 (marker audit); "
+                              "1 more mechanistic audit(s) failed")
+    assert verdict.evidence["metric"] == "flip_rate" and verdict.evidence["audit"] == "marker audit"
+
+
+def test_an_uncertain_miss_is_weaker_evidence_than_a_clear_one():
+    shaky = {**record("failed", "assertion"), "name": "shaky",
+             "checks": [missed("patch", "layer:0", "flip_rate", 0.5, "<=", 0.05, uncertain=True)]}
+    clear = {**record("failed", "assertion"), "name": "clear",
+             "checks": [missed("probe", "layer:1", "accuracy", 0.6, ">=", 0.9)]}
+    assert verdict_for("m", [shaky, clear]).evidence["audit"] == "clear"
+
+
+def test_a_vacuous_pass_never_counts_toward_learned():
+    vacuous = {**record("vacuous"), "vacuous": "accuracy before the intervention is 0.503 ...: nothing to lose"}
+    verdict = verdict_for("m", [record("passed"), vacuous])
+    assert verdict.verdict == "inconclusive" and "could not have failed" in verdict.reason
+    assert "nothing to lose" in verdict.reason
+
+
+def test_outcomes_named_as_pytest_names_them_are_read_in_the_vocabulary():
+    assert verdict_for("m", [record("passed"), record("xfailed")]).verdict == "learned"
+    assert verdict_for("m", [record("failed", "error")]).reason.startswith("1 audit(s) ended in error")

@@ -29,11 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     render = report_commands.add_parser("render", help="write report.html and summary.md from a report.json")
     render.add_argument("report", help="a report.json")
     render.add_argument("--out", default=None, help="directory (default: beside the report)")
-    diff = report_commands.add_parser("diff", help="compare two report.json files")
-    diff.add_argument("old")
-    diff.add_argument("new")
+    diff = report_commands.add_parser(
+        "diff", help="compare two reports; exit 0: no regression, 6: regressions, 2: nothing could be compared",
+        description="Compare a report with a baseline. Exit status: 0 no regression (known failures, "
+                    "failing in both, do not count), 6 one or more regressions, 2 nothing compared or a bad file.")
+    diff.add_argument("old", help="the baseline: a report.json or its directory")
+    diff.add_argument("new", help="the report to judge: a report.json or its directory")
     diff.add_argument("--tolerance", type=float, default=0.02, help="metric tolerance (default 0.02)")
-    diff.add_argument("--fail-on-regression", action="store_true", help="exit 1 when there is a regression")
+    diff.add_argument("--fail-on-regression", action="store_true",
+                      help="accepted for old scripts: a regression always exits 6")
     init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
     init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
     args = parser.parse_args(argv)
@@ -67,7 +71,7 @@ def _report(args) -> int:
     from pathlib import Path
 
     from .report import compare_reports, read_report, write_report
-    from .report.compare import render_comparison
+    from .report.compare import REGRESSION_EXIT, render_comparison
 
     if args.report_command == "render":
         data = read_report(args.report)
@@ -78,7 +82,11 @@ def _report(args) -> int:
         return 0
     comparison = compare_reports(read_report(args.old), read_report(args.new), args.tolerance)
     print(render_comparison(comparison))
-    return 1 if args.fail_on_regression and comparison["regressions"] else 0
+    if not comparison["compared"]:
+        print(f"auditlens: nothing compared: no model of {args.new} is in {args.old} (by id or fingerprint)",
+              file=sys.stderr)
+        return 2
+    return REGRESSION_EXIT if comparison["regressions"] else 0
 
 
 def _zoo_list() -> int:

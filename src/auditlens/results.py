@@ -109,8 +109,14 @@ class CheckResult:
         could have decided the other way)."""
         interval = self.intervals().get(metric)
         uncertain = interval is not None and interval.low < value < interval.high
+        vacuous = self.vacuous_reason(metric, op) if passed else None
         self._thresholds.append({"metric": metric, "op": op, "value": value, "passed": passed,
-                                 "uncertain": uncertain})
+                                 "uncertain": uncertain, "vacuous": vacuous})
+
+    def vacuous_reason(self, metric: str, op: str) -> str | None:
+        """Why ``metric op bound`` holding proves nothing on this result (a "must not change" bound met
+        because nothing could change), or None. Results that can tell override this."""
+        return None
 
     @property
     def thresholds(self) -> list[dict]:

@@ -72,7 +72,11 @@ class SessionOutcome:
     report: dict | None = None
     paths: dict[str, Path] = field(default_factory=dict)
     baseline_error: str | None = None
-    regressed: bool = False  # a regression, with fail_on_regression set
+    gate_status: int | None = None  # with fail_on_regression and a baseline: the gate's exit status
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
 
     @property
     def regressions(self) -> list[str]:
@@ -174,6 +178,7 @@ class AuditSession:
         if not self.records:
             return SessionOutcome()
         from .report import build_report, compare_reports, read_report, write_report
+        from .report.compare import gate_status
         from .report.model import run_metadata
 
         o = self.options
@@ -186,6 +191,7 @@ class AuditSession:
             except (AuditlensError, ValueError) as exc:
                 outcome.baseline_error = str(exc)
             else:
-                outcome.regressed = bool(report["comparison"]["regressions"]) and o.fail_on_regression
+                if o.fail_on_regression:
+                    outcome.gate_status = gate_status(report["comparison"], report)
         outcome.paths = write_report(report, o.report_dir)
         return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -41,3 +42,14 @@ def bootstrap_mean(values, seed: int, resamples: int = DEFAULT_RESAMPLES, level:
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return Interval(float(low), float(high), level)
+
+
+def wilson(successes: int, n: int, level: float = DEFAULT_LEVEL) -> Interval:
+    """Wilson score interval of a proportion (``successes`` of ``n``): sound near 0 and 1 and for small n."""
+    if n <= 0:
+        raise CheckError("a proportion needs at least one example")
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(float(max(0.0, centre - half)), float(min(1.0, centre + half)), level)

@@ -12,7 +12,7 @@ from ..capture import run
 from ..inputs import Inputs
 from ..readout import logit_margin, predictions, readout_for
 from ..results import Example
-from ..stats import Interval, bootstrap_mean
+from ..stats import Interval, bootstrap_mean, wilson
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,13 @@ class BehaviourChange:
     """What an intervention did to the behaviour on a labelled concept (ablate and erase report it)."""
 
     accuracy_before: float
+    accuracy_before_ci: Interval  # Wilson
+    behaviour_chance: float  # the majority-class rate of the labels: what a constant answer scores
     accuracy_after: float
     accuracy_drop: float
     accuracy_drop_ci: Interval
     margin_change: float  # mean change of the true-label margin (after - before)
     examples: tuple[Example, ...]  # examples whose prediction changed
-
 
     def fields(self) -> dict:
         """As keyword arguments of the result that reports it."""
@@ -61,11 +62,26 @@ def behaviour_change(subject, concept, interventions, seed: int) -> BehaviourCha
     after = behaviour(subject, inputs, labels, interventions, answer_tokens=answers)
     drop = before.correct - after.correct
     return BehaviourChange(
-        accuracy_before=before.accuracy, accuracy_after=after.accuracy, accuracy_drop=float(drop.mean()),
+        accuracy_before=before.accuracy, accuracy_before_ci=wilson(int(before.correct.sum()), len(labels)),
+        behaviour_chance=float(torch.bincount(labels).max() / len(labels)),
+        accuracy_after=after.accuracy, accuracy_drop=float(drop.mean()),
         accuracy_drop_ci=bootstrap_mean(drop.numpy(), seed, what="accuracy drop"),
         margin_change=float((after.margins - before.margins).mean()),
         examples=changed_examples(inputs, before.predictions, after.predictions, concept.label_name),
     )
+
+
+def nothing_to_lose(result, metric: str, op: str) -> str | None:
+    """Why an upper bound on ``accuracy_drop`` proves nothing: behaviour was not above chance before the
+    intervention, so no drop was possible (the result has accuracy_before(_ci) and behaviour_chance)."""
+    if metric != "accuracy_drop" or op not in ("<=", "<"):
+        return None
+    # float(): a comparison with a Metric would be recorded as one of the audit's thresholds
+    interval, chance = result.accuracy_before_ci, float(result.behaviour_chance)
+    if interval is None or interval.low > chance:
+        return None
+    return (f"accuracy before the intervention is {float(result.accuracy_before):.3f} (95% CI {interval}), "
+            f"not above chance ({chance:.3f}): there was nothing to lose")
 
 
 def changed_examples(inputs: Inputs, before: torch.Tensor, after: torch.Tensor, name_of, limit: int = 5):

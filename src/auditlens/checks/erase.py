@@ -12,7 +12,7 @@ from ..interventions import LinearEraser, Transform
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import Interval
-from .behaviour_change import behaviour_change
+from .behaviour_change import behaviour_change, nothing_to_lose
 from .probe import cross_validated_predictions
 
 
@@ -26,6 +26,8 @@ class EraseResult(CheckResult):
     concept: str = ""
     position: str = "last"
     accuracy_before: float = 0.0
+    accuracy_before_ci: Interval | None = None
+    behaviour_chance: float = 0.0
     accuracy_after: float = 0.0
     accuracy_drop: float = 0.0
     accuracy_drop_ci: Interval | None = None
@@ -33,6 +35,9 @@ class EraseResult(CheckResult):
     probe_accuracy_after: float = 0.0  # a fresh probe on erased activations: should be at chance
     chance: float = 0.0
     examples: tuple[Example, ...] = ()
+
+    def vacuous_reason(self, metric: str, op: str) -> str | None:
+        return nothing_to_lose(self, metric, op)
 
     def headline(self) -> str:
         return (f"erase {self.concept!r} (LEACE) at {self.site} (position {self.position}) on {self.subject}, "

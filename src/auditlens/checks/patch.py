@@ -25,7 +25,14 @@ class PatchResult(CheckResult):
     iia_ci: Interval | None = None
     flip_rate: float = 0.0  # patched prediction != the base's own prediction
     flip_rate_ci: Interval | None = None
+    predicted_classes: int = 0  # distinct classes the model predicts on the unpatched bases
     examples: tuple[Example, ...] = ()
+
+    def vacuous_reason(self, metric: str, op: str) -> str | None:
+        """An upper bound on flips proves nothing when the model gives one answer to every base."""
+        if metric != "flip_rate" or op not in ("<=", "<") or self.predicted_classes != 1:
+            return None
+        return "the model predicts one class for every base input: no patch could flip it"
 
     def headline(self) -> str:
         return (f"patch {self.site} (positions {self.positions}) from counterfactual sources of "
@@ -53,5 +60,5 @@ def patch(subject, pairs: Concept, at: str, positions: str = "all", *, seed: int
         check="patch", subject=subject.id, site=intervention.site.name, n=len(expected), concept=pairs.name,
         positions=positions, iia=float(follows.mean()), iia_ci=bootstrap_mean(follows.numpy(), seed, what="IIA"),
         flip_rate=float(flips.mean()), flip_rate_ci=bootstrap_mean(flips.numpy(), seed + 1, what="flip rate"),
-        examples=examples,
+        predicted_classes=len(clean.predictions.unique()), examples=examples,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..report.outcomes import normalize
 from ..report.record import AuditRecord
 from ..results import Metric
 from .nodeids import item_model, plain_nodeid
@@ -16,14 +17,18 @@ def record_for(item, report, call, results, session, passes: tuple[int, list[str
     if model is None:
         return None
     subject = session.subjects.get(model)
-    outcome, kind, message = report.outcome, None, None
-    if hasattr(report, "wasxfail"):
-        outcome = "xfailed" if report.skipped else "xpassed"
+    kind, message = None, None
     if report.failed:  # an assertion is a finding about the model; any other exception is an error
-        kind = "assertion" if call.when == "call" and call.excinfo.errisinstance(AssertionError) else "error"
+        asserted = call.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
+        kind = "assertion" if asserted else "error"
         if call.excinfo is not None:
             text = str(call.excinfo.value).strip() or call.excinfo.typename
             message = text.splitlines()[0][:500]
+        elif hasattr(report, "wasxfail"):
+            message = f"XPASS(strict): expected to fail, and passed {report.wasxfail}".strip()
+    outcome = normalize(report.outcome, kind)
+    if hasattr(report, "wasxfail") and not report.failed:
+        outcome = "xfail" if report.skipped else "passed"
     path, line, name = item.reportinfo()
     if path:
         path = Path(path)

@@ -73,8 +73,8 @@ class SessionHooks:
         self.outcome = self.session.finish()
         if self.outcome.baseline_error:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        elif self.outcome.regressed:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        elif self.outcome.gate_status is not None and not self.leaks and session.exitstatus in (0, 1):
+            session.exitstatus = self.outcome.gate_status  # known failures pass the gate; regressions: 6
 
     def pytest_terminal_summary(self, terminalreporter):
         write_summary(terminalreporter, self.leaks, self.outcome)

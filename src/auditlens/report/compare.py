@@ -1,13 +1,19 @@
 """Compare a run with a baseline report: metric deltas, audits newly failing or passing, verdict changes.
 
-A *regression* is an audit that passed and now fails, a verdict that was ``learned`` and no longer is,
-or a metric that moved the wrong way past ``tolerance`` (the wrong way is known from its thresholds:
-a ``>=`` threshold wants it high, a ``<=`` one low).
+A *regression* is an audit that passed (or was an expected failure) and now does not, a verdict that
+was ``learned`` and no longer is, or a metric of an audit that still passes that moved the wrong way
+past ``tolerance`` (the wrong way is known from its thresholds: ``>=`` wants it high, ``<=`` low). An
+audit that newly fails is one regression, not one more per metric. An audit that was already failing
+in the baseline is a *known failure*: shown, not a regression. Models are matched by id, else by
+fingerprint; what could not be matched is said plainly.
 """
 
 from __future__ import annotations
 
-GOOD_OUTCOMES = ("passed", "xfailed")
+from .outcomes import GOOD, normalize
+
+REGRESSION_EXIT = 6  # the exit status of the gate (pytest --audit-fail-on-regression, auditlens report diff)
+FAILING = ("failed", "error", "lost", "vacuous")
 
 
 def _direction(audit: dict, metric: str) -> int:
@@ -19,55 +25,104 @@ def _direction(audit: dict, metric: str) -> int:
     return 0
 
 
-def compare_reports(old: dict, new: dict, tolerance: float = 0.02) -> dict:
-    old_models = {m["id"]: m for m in old["models"]}
-    models = []
-    regressions = []
-    for model in new["models"]:
-        before = old_models.get(model["id"])
-        if before is None:
-            models.append({"id": model["id"], "status": "new model", "verdict": [None, model["verdict"]], "audits": []})
+def _outcome(audit: dict) -> str:
+    return normalize(audit["outcome"], audit.get("kind"))
+
+
+def _match(model: dict, old_models: list[dict]) -> tuple[dict | None, str | None]:
+    """The baseline's model for ``model``: same id, else the one with the same fingerprint."""
+    by_id = {m["id"]: m for m in old_models}
+    if model["id"] in by_id:
+        return by_id[model["id"]], None
+    same = [m for m in old_models if model.get("fingerprint") and m.get("fingerprint") == model["fingerprint"]]
+    return (same[0], f"matched by fingerprint to baseline model {same[0]['id']!r}") if len(same) == 1 else (None, None)
+
+
+def _compare_audits(model_id: str, before: dict, model: dict, tolerance: float, found: dict) -> list[dict]:
+    old_audits = {a["nodeid"].replace(before["id"], model["id"]): a for a in before["audits"]}
+    audits = []
+    for audit in model["audits"]:
+        previous = old_audits.get(audit["nodeid"])
+        if previous is None:
+            audits.append({"nodeid": audit["nodeid"], "change": "new audit", "deltas": {}})
             continue
-        old_audits = {a["nodeid"]: a for a in before["audits"]}
-        audits = []
-        for audit in model["audits"]:
-            previous = old_audits.get(audit["nodeid"])
-            if previous is None:
-                audits.append({"nodeid": audit["nodeid"], "change": "new audit", "deltas": {}})
-                continue
-            deltas = {k: audit["metrics"][k] - previous["metrics"][k] for k in audit["metrics"]
-                      if k in previous["metrics"] and not k.startswith("seconds_")}
-            change = None
-            if previous["outcome"] in GOOD_OUTCOMES and audit["outcome"] not in GOOD_OUTCOMES + ("skipped",):
-                change = "newly failing"
-                regressions.append(f"{model['id']}: {audit['nodeid']} newly fails")
-            elif previous["outcome"] not in GOOD_OUTCOMES and audit["outcome"] == "passed":
-                change = "newly passing"
+        was, now = _outcome(previous), _outcome(audit)
+        deltas = {k: audit["metrics"][k] - previous["metrics"][k] for k in audit["metrics"]
+                  if k in previous["metrics"] and not k.startswith("seconds_")}
+        change = None
+        if was in GOOD and now in FAILING:
+            change = "newly failing" if now == "failed" else f"now {now}"
+            found["regressions"].append(f"{model_id}: {audit['nodeid']} {change}")
+        elif was in FAILING and now in FAILING:
+            change = "known failure"
+            found["known_failures"].append(f"{model_id}: {audit['nodeid']} ({now}; {was} in the baseline)")
+        elif was in FAILING and now == "passed":
+            change = "newly passing"
+        if now == "passed":  # a failing audit's metrics are part of its one regression, not more of them
             for metric, delta in deltas.items():
                 direction = _direction(audit, metric)
                 if direction and direction * delta < -tolerance:
-                    regressions.append(f"{model['id']}: {audit['nodeid']}: {metric} {previous['metrics'][metric]:.3f}"
-                                       f" -> {audit['metrics'][metric]:.3f} (beyond tolerance {tolerance})")
-            audits.append({"nodeid": audit["nodeid"], "change": change,
-                           "deltas": {k: round(v, 6) for k, v in deltas.items() if v}})
+                    found["regressions"].append(
+                        f"{model_id}: {audit['nodeid']}: {metric} {previous['metrics'][metric]:.3f} -> "
+                        f"{audit['metrics'][metric]:.3f} (beyond tolerance {tolerance})")
+        audits.append({"nodeid": audit["nodeid"], "change": change,
+                       "deltas": {k: round(v, 6) for k, v in deltas.items() if v}})
+    return audits
+
+
+def compare_reports(old: dict, new: dict, tolerance: float = 0.02) -> dict:
+    found: dict[str, list] = {"regressions": [], "known_failures": []}
+    models, matched = [], set()
+    for model in new["models"]:
+        before, note = _match(model, old["models"])
+        if before is None:
+            models.append({"id": model["id"], "status": "not in the baseline", "verdict": [None, model["verdict"]],
+                           "audits": []})
+            continue
+        matched.add(before["id"])
+        audits = _compare_audits(model["id"], before, model, tolerance, found)
         if before["verdict"] == "learned" and model["verdict"] != "learned":
-            regressions.append(f"{model['id']}: verdict {before['verdict']} -> {model['verdict']}")
-        models.append({"id": model["id"], "verdict": [before["verdict"], model["verdict"]], "audits": audits})
+            found["regressions"].append(f"{model['id']}: verdict {before['verdict']} -> {model['verdict']}")
+        models.append({"id": model["id"], "verdict": [before["verdict"], model["verdict"]], "audits": audits,
+                       **({"status": note} if note else {})})
     return {"tolerance": tolerance, "baseline_commit": old["run"].get("git_commit"), "models": models,
-            "regressions": regressions}
+            "compared": len(matched), "missing": [m["id"] for m in old["models"] if m["id"] not in matched],
+            **found}
+
+
+def gate_status(comparison: dict, report: dict) -> int:
+    """The gate's exit status: REGRESSION_EXIT on a regression; 1 when an audit fails that was not
+    already failing in the baseline (a new audit, or a model the baseline lacks); else 0 (known
+    failures do not fail the gate)."""
+    if comparison["regressions"]:
+        return REGRESSION_EXIT
+    known = {line.split(" (")[0] for line in comparison["known_failures"]}
+    for model in report["models"]:
+        for audit in model["audits"]:
+            if _outcome(audit) in FAILING and f"{model['id']}: {audit['nodeid']}" not in known:
+                return 1
+    return 0
 
 
 def render_comparison(comparison: dict) -> str:
-    """The comparison as text (``auditlens report diff``)."""
+    """The comparison as text (``auditlens report diff`` and the terminal summary)."""
     lines = [f"compared with baseline (commit {comparison['baseline_commit'] or 'unknown'}), "
              f"tolerance {comparison['tolerance']}"]
+    if not comparison.get("compared", 1):
+        lines.append("nothing compared: no model of this run is in the baseline (by id or fingerprint)")
     for model in comparison["models"]:
         old, new = model["verdict"]
-        lines.append(f"{model['id']}: verdict {old} -> {new}" if old != new else f"{model['id']}: verdict {new}")
+        status = f" ({model['status']})" if model.get("status") else ""
+        lines.append((f"{model['id']}: verdict {old} -> {new}" if old != new else f"{model['id']}: verdict {new}")
+                     + status)
         for audit in model["audits"]:
             if audit["change"] or audit["deltas"]:
                 deltas = ", ".join(f"{k} {v:+.3f}" for k, v in audit["deltas"].items())
                 lines.append(f"  {audit['nodeid']}: {audit['change'] or 'changed'}{'; ' + deltas if deltas else ''}")
+    for missing in comparison.get("missing", []):
+        lines.append(f"{missing}: in the baseline, not in this run")
+    known = comparison.get("known_failures", [])
+    lines.append(f"known failures (failing in the baseline too): {len(known)}")
     lines.append(f"regressions: {len(comparison['regressions'])}")
     lines += [f"  {r}" for r in comparison["regressions"]]
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jinja2
 
 from .figures import figure_for
+from .outcomes import OUTCOMES
 
 
 def render_html(report: dict) -> str:
@@ -17,4 +18,4 @@ def render_html(report: dict) -> str:
                 figure = figure_for(check)
                 if figure:
                     figures[(model["id"], audit["nodeid"], index)] = figure
-    return environment.get_template("report.html.j2").render(report=report, figures=figures)
+    return environment.get_template("report.html.j2").render(report=report, figures=figures, outcomes=OUTCOMES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .outcomes import OUTCOMES
+
 ICONS = {"learned": "✅", "cheated": "❌", "inconclusive": "⚠️"}
 
 
@@ -14,35 +16,55 @@ def _passes(model: dict) -> str:
     return f"{model.get('forward_passes', '?')} / {model.get('forward_passes_lower_bound', '?')}"
 
 
+def _threshold(check: dict, threshold: dict, requirement: str) -> str:
+    """``flip_rate = 1.000 (needs <= 0.05) at patch layer:0``: the number from the check it was held to."""
+    value = check["metrics"].get(threshold["metric"], float("nan"))
+    return f"{threshold['metric']} = {value:.3f} ({requirement}) at {_cell(check['check'])} {_cell(check['site'])}"
+
+
+def outcome_counts(counts: dict) -> str:
+    """``12: 10 passed, 1 failed, 1 xfail (1 uncertain)``: the total, then every outcome that occurred."""
+    parts = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o))
+    shaky = f" ({counts['uncertain']} uncertain)" if counts.get("uncertain") else ""
+    return f"{counts.get('total', 0)}: {parts or 'none'}{shaky}"
+
+
 def render_markdown(report: dict, max_failures: int = 20) -> str:
     run = report["run"]
     lines = ["# auditlens report", "",
              f"auditlens {run.get('auditlens')}, seed {run.get('seed')}, "
              f"commit {run.get('git_commit') or 'unknown'}", "",
-             "| model | verdict | passed | failed | errors | forward passes (run / needed) | why |",
-             "|---|---|---|---|---|---|---|"]
+             "| model | verdict | audits | forward passes (run / needed) | why |",
+             "|---|---|---|---|---|"]
     for model in report["models"]:
-        c = model["counts"]
         lines.append(f"| `{_cell(model['id'])}` | {ICONS.get(model['verdict'], '')} {model['verdict']} | "
-                     f"{c['passed']} | {c['failed']} | {c['errors']} | {_passes(model)} | {_cell(model['reason'])} |")
+                     f"{outcome_counts(model['counts'])} | {_passes(model)} | {_cell(model['reason'])} |")
     failures = [(m["id"], a) for m in report["models"] for a in m["audits"] if a["outcome"] == "failed"]
     if failures:
         lines += ["", "## Failed audits", ""]
         for model, audit in failures[:max_failures]:
-            missed = [t for c in audit["checks"] for t in c.get("thresholds", []) if not t["passed"]]
-            numbers = "; ".join(f"{t['metric']} = {audit['metrics'].get(t['metric'], float('nan')):.3f} "
-                                f"(needs {t['op']} {t['value']:g})" for t in missed)
+            missed = [(c, t) for c in audit["checks"] for t in c.get("thresholds", []) if not t["passed"]]
+            numbers = "; ".join(_threshold(c, t, f"needs {t['op']} {t['value']:g}") for c, t in missed[:3])
+            numbers += f"; and {len(missed) - 3} more" if len(missed) > 3 else ""
             numbers = numbers or _cell(audit.get("message") or "")
             lines.append(f"- `{_cell(model)}` **{_cell(audit['name'])}**: {numbers}")
         if len(failures) > max_failures:
             lines.append(f"- … and {len(failures) - max_failures} more (see report.html)")
+    for outcome, title, why in (("error", "Audits that ended in error (no finding either way)", "message"),
+                                ("vacuous", "Vacuous audits (passed, but could not have failed)", "vacuous"),
+                                ("lost", "Lost audits (their worker died)", "message")):
+        listed = [(m["id"], a) for m in report["models"] for a in m["audits"] if a["outcome"] == outcome]
+        if listed:
+            lines += ["", f"## {title}", ""]
+            lines += [f"- `{_cell(model)}` **{_cell(audit['name'])}**: {_cell(audit.get(why) or '')}"
+                      for model, audit in listed[:max_failures]]
     uncertain = [(m["id"], a) for m in report["models"] for a in m["audits"] if a.get("uncertain")]
     if uncertain:
         lines += ["", "## Uncertain audits (an interval straddles its threshold)", ""]
         for model, audit in uncertain[:max_failures]:
-            shaky = [t for c in audit["checks"] for t in c.get("thresholds", []) if t.get("uncertain")]
-            numbers = "; ".join(f"{t['metric']} = {audit['metrics'].get(t['metric'], float('nan')):.3f} "
-                                f"({t['op']} {t['value']:g}: {'met' if t['passed'] else 'missed'})" for t in shaky)
+            shaky = [(c, t) for c in audit["checks"] for t in c.get("thresholds", []) if t.get("uncertain")]
+            numbers = "; ".join(_threshold(c, t, f"{t['op']} {t['value']:g}: {'met' if t['passed'] else 'missed'}")
+                                for c, t in shaky)
             lines.append(f"- `{_cell(model)}` **{_cell(audit['name'])}** ({audit['outcome']}): {numbers}")
     comparison = report.get("comparison")
     if comparison:
@@ -54,6 +76,9 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
             for audit in model["audits"]:
                 if audit["change"]:
                     lines.append(f"- `{_cell(model['id'])}` {_cell(audit['nodeid'])}: {audit['change']}")
+        if not comparison.get("compared", 1):
+            lines.append("- nothing compared: no model of this run is in the baseline (by id or fingerprint)")
+        lines.append(f"- known failures (failing in the baseline too): {len(comparison.get('known_failures', []))}")
         lines.append(f"- regressions: {len(comparison['regressions'])}")
         lines += [f"  - {_cell(r)}" for r in comparison["regressions"][:max_failures]]
     return "\n".join(lines) + "\n"

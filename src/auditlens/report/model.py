@@ -16,9 +16,10 @@ import subprocess
 from collections.abc import Iterable
 
 from ..accounting import lower_bound
-from ..verdict import verdict_for
+from .outcomes import count, normalize
+from .verdict import verdict_for
 
-SCHEMA = "auditlens.report/1"
+SCHEMA = "auditlens.report/2"  # 2: one outcome vocabulary (outcomes.py), decided_by, vacuous, evidence
 
 
 def run_metadata(seed: int, started: float | None = None, duration: float | None = None,
@@ -46,18 +47,45 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _margin(check: dict, threshold: dict) -> float:
+    """How far a check's metric is on the good side of a threshold (negative: the wrong side)."""
+    value = check["metrics"].get(threshold["metric"], float("nan"))
+    return value - threshold["value"] if threshold["op"] in (">=", ">") else threshold["value"] - value
+
+
+def decisive_check(checks: list[dict]) -> int | None:
+    """Index of the check an audit's outcome rests on: the first whose threshold was missed; else, of the
+    checks held to a threshold, the one closest to missing it (in a loop, the worst case); else the last
+    check (the assertion comes after it). None when the audit ran no check."""
+    if not checks:
+        return None
+    for index, check in enumerate(checks):
+        if any(not t["passed"] for t in check.get("thresholds", [])):
+            return index
+    held = [(min(_margin(c, t) for t in c["thresholds"]), i) for i, c in enumerate(checks) if c.get("thresholds")]
+    return min(held)[1] if held else len(checks) - 1
+
+
 def audit_entry(record: dict) -> dict:
-    """One test record as a report audit; ``metrics`` flattens its checks' metrics (the first wins)."""
-    metrics: dict[str, float] = {}
-    for check in record["results"]:
-        for name, value in check["metrics"].items():
-            metrics.setdefault(name, value)
+    """One test record as a report audit. Its ``metrics`` are those of the check its outcome rests on
+    (``decided_by`` names it: index, check, site), not a mix of every check's."""
+    checks = record["results"]
+    decisive = decisive_check(checks)
+    chosen = record["results"][decisive] if decisive is not None else None
+    metrics = dict(chosen["metrics"]) if chosen else {}
+    decided_by = None if chosen is None else {"index": decisive, "check": chosen["check"], "site": chosen["site"],
+                                              "of": len(record["results"])}
+    outcome = normalize(record["outcome"], record.get("kind"))
+    vacuous = [t["vacuous"] for c in checks for t in c.get("thresholds", []) if t.get("vacuous")]
+    if outcome == "passed" and vacuous:
+        outcome = "vacuous"
     return {
         "name": record["name"], "nodeid": record["nodeid"], "file": record.get("file"), "line": record.get("line"),
-        "outcome": record["outcome"], "kind": record.get("kind"), "duration": record.get("duration"),
+        "outcome": outcome, "kind": record.get("kind"), "duration": record.get("duration"),
+        "vacuous": vacuous[0] if outcome == "vacuous" else None,
         "forward_passes": record.get("forward_passes", 0),
         "forward_passes_lower_bound": lower_bound(record.get("needs", [])),
-        "metrics": metrics, "checks": record["results"],
+        "metrics": metrics, "decided_by": decided_by, "checks": record["results"],
         "uncertain": any(t.get("uncertain") for c in record["results"] for t in c.get("thresholds", [])),
         "message": record.get("message"),
     }
@@ -72,14 +100,12 @@ def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = ()) 
     report_models = []
     for model in ids:
         mine = [r for r in records if r["model"] == model]
-        verdict = verdict_for(model, mine)
         audits = [audit_entry(r) for r in sorted(mine, key=lambda r: r["nodeid"])]
+        verdict = verdict_for(model, audits)
         first = next((r for r in mine if r.get("fingerprint")), {})
         report_models.append({
-            "id": model, "verdict": verdict.verdict, "reason": verdict.reason,
-            "counts": {"passed": verdict.passed, "failed": verdict.failed, "errors": verdict.errors,
-                       "skipped": sum(a["outcome"] in ("skipped", "xfailed") for a in audits),
-                       "uncertain": sum(a["uncertain"] for a in audits)},
+            "id": model, "verdict": verdict.verdict, "reason": verdict.reason, "evidence": verdict.evidence,
+            "counts": count(audits),
             "fingerprint": first.get("fingerprint"), "truth": first.get("truth"),
             "forward_passes": sum(a["forward_passes"] for a in audits),
             # the union over audits: two audits asking for the same inputs need one pass, not two

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "lost")
+from .outcomes import OUTCOMES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,8 +19,8 @@ class AuditRecord:
     model: str
     fingerprint: str | None
     truth: str | None  # the organism's known truth, when it has one
-    outcome: str  # one of OUTCOMES
-    kind: str | None  # for a failure: "assertion" (a finding about the model) or "error"
+    outcome: str  # one of outcomes.OUTCOMES but "vacuous", which the report decides from the thresholds
+    kind: str | None  # "assertion" for a failed assertion, "error" for anything else raised
     when: str  # the pytest phase: setup, call or teardown
     duration: float
     forward_passes: int = 0  # executed while the audit ran
@@ -29,8 +29,9 @@ class AuditRecord:
     message: str | None = None  # the first line of the failure, at most 500 characters
 
     def __post_init__(self):
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}; got {self.outcome!r}")
+        allowed = [o for o in OUTCOMES if o != "vacuous"]
+        if self.outcome not in allowed:
+            raise ValueError(f"outcome must be one of {', '.join(allowed)}; got {self.outcome!r}")
 
     @classmethod
     def lost(cls, *, nodeid: str, file: str | None, model: str, when: str, duration: float,

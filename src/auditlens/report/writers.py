@@ -9,6 +9,9 @@ from pathlib import Path
 
 from ..errors import AuditlensError
 from .model import SCHEMA
+from .outcomes import count, normalize
+
+SCHEMA_1 = "auditlens.report/1"
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -27,17 +30,35 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def read_report(path: str | Path) -> dict:
+    """A report.json (or the one in a report directory); a report of schema 1 is read in today's terms."""
     path = Path(path)
+    if path.is_dir():
+        if not (path / "report.json").is_file():
+            raise AuditlensError(f"{path} is a directory without a report.json; give a report.json or its directory")
+        path = path / "report.json"
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise AuditlensError(f"no report at {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditlensError(f"cannot read the report {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise AuditlensError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+    found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+    if found == SCHEMA_1:
+        return _from_schema_1(data)
+    if found != SCHEMA:
         raise AuditlensError(f"{path} is not an auditlens report of schema {SCHEMA!r} (found {found!r})")
     return data
+
+
+def _from_schema_1(data: dict) -> dict:
+    """Schema 1 named outcomes as pytest does (errors as failed with kind error, xfailed, xpassed)."""
+    for model in data.get("models", []):
+        for audit in model.get("audits", []):
+            audit["outcome"] = normalize(audit["outcome"], audit.get("kind"))
+        model["counts"] = count(model.get("audits", []))
+    return {**data, "schema": SCHEMA, "upgraded_from": SCHEMA_1}
 
 
 def write_report(report: dict, directory: str | Path) -> dict[str, Path]:

@@ -1,0 +1,83 @@
+"""The verdict per model: did its behaviour rest on the intended mechanism?
+
+- ``cheated``: an assertion on a mechanistic check (see ``registry``: probe, erase, ablate, patch,
+  steer) failed;
+- ``learned``: every audit that ran passed, and each could have failed;
+- ``inconclusive``: no audit ran, an audit ended in error or was lost, an audit passed vacuously
+  (it could not have failed), or only non-mechanistic assertions failed.
+
+The reason names the strongest evidence: the check, site and metric against its threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..registry import is_mechanistic
+from .outcomes import NOT_RUN, normalize
+
+
+@dataclass(frozen=True)
+class Verdict:
+    model: str
+    verdict: str
+    reason: str
+    evidence: dict | None = None  # the deciding threshold: audit, check, site, metric, value, op, bound
+
+
+def _missed(audit: dict) -> list[tuple[tuple[bool, float], dict]]:
+    """((clear, how far past its bound), evidence) for every missed threshold on a mechanistic check:
+    a miss whose interval straddles the bound ranks below every clear one."""
+    found = []
+    for check in audit.get("checks", []):
+        if not is_mechanistic(check["check"]):
+            continue
+        for t in check.get("thresholds", []):
+            if t["passed"]:
+                continue
+            value = check["metrics"].get(t["metric"], float("nan"))
+            past = abs(value - t["value"]) / max(abs(t["value"]), 0.05)  # relative, so metrics compare
+            found.append(((not t.get("uncertain"), past), {
+                "audit": audit["name"], "nodeid": audit.get("nodeid"), "check": check["check"],
+                "site": check.get("site"), "metric": t["metric"], "value": value, "op": t["op"],
+                "bound": t["value"], "uncertain": bool(t.get("uncertain"))}))
+    return found
+
+
+def describe(evidence: dict) -> str:
+    """``patch at layer:0: flip_rate = 1.000, needed <= 0.05 (audit name)``."""
+    shaky = ", uncertain" if evidence.get("uncertain") else ""
+    return (f"{evidence['check']} at {evidence['site']}: {evidence['metric']} = {evidence['value']:.3f}, "
+            f"needed {evidence['op']} {evidence['bound']:g} ({evidence['audit']}{shaky})")
+
+
+def verdict_for(model: str, audits: Iterable[dict]) -> Verdict:
+    """The verdict from one model's report audits (``outcome``, ``kind``, ``checks``; outcomes as pytest or
+    a schema-1 report named them are read in the vocabulary of ``outcomes``)."""
+    audits = [{**a, "outcome": normalize(a["outcome"], a.get("kind"))} for a in audits]
+    ran = [a for a in audits if a["outcome"] not in NOT_RUN]
+    by = {o: [a for a in ran if a["outcome"] == o] for o in ("passed", "failed", "error", "lost", "vacuous")}
+    mechanistic = [a for a in by["failed"] if any(is_mechanistic(c["check"]) for c in a.get("checks", []))]
+    if mechanistic:
+        missed = sorted((m for a in mechanistic for m in _missed(a)), key=lambda m: m[0], reverse=True)
+        more = f"; {len(mechanistic) - 1} more mechanistic audit(s) failed" if len(mechanistic) > 1 else ""
+        if missed:
+            return Verdict(model, "cheated", describe(missed[0][1]) + more, missed[0][1])
+        return Verdict(model, "cheated", f"{mechanistic[0]['name']} failed{more}")
+    broken = by["error"] + by["lost"]
+    if broken:
+        first = broken[0]
+        detail = f": {first['message']}" if first.get("message") else ""
+        return Verdict(model, "inconclusive", f"{len(broken)} audit(s) ended in error or were lost "
+                                              f"({first['name']}{detail})")
+    if by["vacuous"]:
+        first = by["vacuous"][0]
+        return Verdict(model, "inconclusive", f"{len(by['vacuous'])} audit(s) could not have failed "
+                                              f"({first['name']}: {first.get('vacuous')})")
+    if by["failed"]:
+        return Verdict(model, "inconclusive", f"{len(by['failed'])} non-mechanistic audit(s) failed "
+                                              f"({by['failed'][0]['name']}); behaviour alone cannot tell a cheat")
+    if not by["passed"]:
+        return Verdict(model, "inconclusive", "no audit ran")
+    return Verdict(model, "learned", f"all {len(by['passed'])} audits passed")

@@ -1,0 +1,142 @@
+"""Evidence a reviewer can trust: the audit's numbers are the deciding check's, a pass that could not
+have failed says so, and the baseline comparison counts each regression once."""
+
+import json
+import random
+
+import pytest
+
+from auditlens import Concept, ablate, patch
+from auditlens.checks import PatchResult
+from auditlens.cli import main
+from auditlens.report import build_report, compare_reports, read_report, write_report
+from auditlens.report.markdown import render_markdown
+
+RUN = {"auditlens": "0", "torch": "t", "transformers": "x", "seed": 0, "git_commit": None}
+
+
+def record(model, outcome="passed", kind=None, results=(), nodeid="t.py::test_a", fingerprint="f"):
+    return {"nodeid": f"{nodeid}[{model}]", "name": nodeid.split("::")[-1], "file": "t.py", "line": 1,
+            "model": model, "fingerprint": fingerprint, "truth": None, "outcome": outcome, "kind": kind,
+            "duration": 0.1, "forward_passes": 2, "results": list(results), "message": None}
+
+
+def patch_check(token, flip_rate, bound=0.05):
+    return {"check": "patch", "subject": "m", "site": f"tokens[{token}]", "n": 40, "concept": "scan",
+            "metrics": {"iia": 1.0 - flip_rate, "flip_rate": flip_rate}, "intervals": {}, "examples": [],
+            "thresholds": [{"metric": "flip_rate", "op": "<=", "value": bound, "passed": flip_rate <= bound,
+                            "uncertain": False, "vacuous": None}]}
+
+
+def test_a_loop_reports_the_check_that_decided_it():
+    scan = [patch_check("a", 0.0), patch_check("q", 1.0), patch_check("b", 0.0)]
+    report = build_report([record("m", "failed", "assertion", scan)], RUN)
+    audit = report["models"][0]["audits"][0]
+    assert audit["metrics"]["flip_rate"] == 1.0
+    assert audit["decided_by"] == {"index": 1, "check": "patch", "site": "tokens[q]", "of": 3}
+    assert "flip_rate = 1.000 (needs <= 0.05) at patch tokens[q]" in render_markdown(report)
+
+
+def test_a_passing_loop_reports_its_worst_case():
+    scan = [patch_check("a", 0.0), patch_check("q", 0.04), patch_check("b", 0.01)]
+    audit = build_report([record("m", results=scan)], RUN)["models"][0]["audits"][0]
+    assert audit["decided_by"]["site"] == "tokens[q]" and audit["metrics"]["flip_rate"] == 0.04
+
+
+def test_counts_add_up_in_one_vocabulary():
+    records = [record("m", results=[patch_check("a", 0.0)], nodeid=f"t.py::test_{i}") for i in range(2)]
+    records += [record("m", "failed", "error", nodeid="t.py::test_e"), record("m", "xfailed", nodeid="t.py::test_x"),
+                record("m", "skipped", nodeid="t.py::test_s"), record("m", "lost", "error", nodeid="t.py::test_l")]
+    (model,) = build_report(records, RUN)["models"]
+    counts = model["counts"]
+    assert {o for o, n in counts.items() if n and o not in ("total",)} == {"passed", "error", "xfail", "skipped",
+                                                                         "lost"}
+    assert sum(counts[o] for o in ("passed", "failed", "error", "vacuous", "lost", "skipped", "xfail")) \
+        == counts["total"] == len(model["audits"]) == 6
+    assert {a["outcome"] for a in model["audits"]} == {"passed", "error", "xfail", "skipped", "lost"}
+
+
+@pytest.fixture(scope="module")
+def shuffled(learned):
+    """The count inputs with labels that have nothing to do with them: the model is at chance on them."""
+    from pathlib import Path
+
+    from auditlens import load_concept
+
+    real = load_concept(Path(__file__).parent.parent / "probes" / "more_a_than_b.yaml")
+    labels = list(real.labels)
+    random.Random(0).shuffle(labels)
+    return Concept("shuffled", examples=real.examples, labels=tuple(labels), label_names=real.label_names)
+
+
+def test_must_not_change_is_vacuous_when_behaviour_is_at_chance(learned, shuffled):
+    result = ablate(learned, shuffled, at="layer:0", kind="zero")
+    assert result.accuracy_drop <= 0.6  # holds: but the model had nothing to lose
+    (threshold,) = result.thresholds
+    assert threshold["passed"] and "not above chance" in threshold["vacuous"]
+    (model,) = build_report([record("m", results=[result.to_dict()])], RUN)["models"]
+    assert model["audits"][0]["outcome"] == "vacuous" and model["verdict"] == "inconclusive"
+    assert "could not have failed" in model["reason"]
+
+
+def test_must_not_change_counts_when_the_model_was_competent(learned, concepts):
+    result = ablate(learned, concepts["more_a_than_b"], at="layer:0", kind="zero", positions=0)
+    assert result.accuracy_before >= 0.9
+    result.accuracy_drop <= 1.0  # noqa: B015  (a threshold the result records)
+    assert result.thresholds[0]["vacuous"] is None
+
+
+def test_no_flip_is_vacuous_when_every_base_gets_one_answer():
+    result = PatchResult(check="patch", subject="m", site="layer:0", n=20, flip_rate=0.0, predicted_classes=1)
+    result.flip_rate <= 0.05  # noqa: B015
+    assert "one class for every base input" in result.thresholds[0]["vacuous"]
+    both = PatchResult(check="patch", subject="m", site="layer:0", n=20, flip_rate=0.0, predicted_classes=2)
+    both.flip_rate <= 0.05  # noqa: B015
+    assert both.thresholds[0]["vacuous"] is None
+
+
+def test_a_real_patch_knows_how_many_classes_the_bases_get(learned, concepts):
+    assert patch(learned, concepts["marker_swapped"], at="layer:0").predicted_classes == 2
+
+
+def test_a_newly_failing_audit_is_one_regression_not_one_per_metric():
+    old = build_report([record("m", results=[patch_check("q", 0.0)])], RUN)
+    new = build_report([record("m", "failed", "assertion", [patch_check("q", 1.0)])], RUN)
+    regressions = compare_reports(old, new)["regressions"]
+    assert regressions == ["m: t.py::test_a[m] newly failing", "m: verdict learned -> cheated"]
+
+
+def test_models_renamed_between_runs_are_matched_by_fingerprint_or_said_to_be_unmatched(tmp_path, capsys):
+    old = build_report([record("old-name", results=[patch_check("q", 0.0)], fingerprint="abc")], RUN)
+    renamed = build_report([record("new-name", "failed", "assertion", [patch_check("q", 1.0)], fingerprint="abc")],
+                           RUN)
+    comparison = compare_reports(old, renamed)
+    assert comparison["compared"] == 1 and "matched by fingerprint" in comparison["models"][0]["status"]
+    assert "new-name: t.py::test_a[new-name] newly failing" in comparison["regressions"]
+    other = build_report([record("other", results=[patch_check("q", 0.0)], fingerprint="zzz")], RUN)
+    write_report(old, tmp_path / "old")
+    write_report(other, tmp_path / "other")
+    assert main(["report", "diff", str(tmp_path / "old"), str(tmp_path / "other")]) == 2
+    captured = capsys.readouterr()
+    assert "nothing compared" in captured.out and "old-name: in the baseline, not in this run" in captured.out
+
+
+def test_report_diff_exits_6_on_a_regression_and_takes_directories(tmp_path):
+    write_report(build_report([record("m", results=[patch_check("q", 0.0)])], RUN), tmp_path / "old")
+    write_report(build_report([record("m", "failed", "assertion", [patch_check("q", 1.0)])], RUN), tmp_path / "new")
+    assert main(["report", "diff", str(tmp_path / "old"), str(tmp_path / "new")]) == 6
+    assert main(["report", "diff", str(tmp_path / "old"), str(tmp_path / "old")]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["report", "diff", str(tmp_path / "old"), str(tmp_path / "empty")]) == 2
+
+
+def test_a_schema_1_report_is_read_in_todays_terms(tmp_path):
+    old = build_report([record("m", "failed", "error"), record("m", "xfailed", nodeid="t.py::test_x")], RUN)
+    old["schema"] = "auditlens.report/1"
+    for audit in old["models"][0]["audits"]:
+        audit["outcome"] = {"error": "failed", "xfail": "xfailed"}[audit["outcome"]]
+    (tmp_path / "report.json").write_text(json.dumps(old))
+    upgraded = read_report(tmp_path)
+    assert upgraded["upgraded_from"] == "auditlens.report/1"
+    assert [a["outcome"] for a in upgraded["models"][0]["audits"]] == ["error", "xfail"]
+    assert upgraded["models"][0]["counts"]["error"] == 1
