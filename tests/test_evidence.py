@@ -34,7 +34,7 @@ def test_a_loop_reports_the_check_that_decided_it():
     audit = report["models"][0]["audits"][0]
     assert audit["metrics"]["flip_rate"] == 1.0
     assert audit["decided_by"] == {"index": 1, "check": "patch", "site": "tokens[q]", "of": 3}
-    assert "flip_rate = 1.000 (needs <= 0.05) at patch tokens[q]" in render_markdown(report)
+    assert "flip_rate = 1.000 (needs <= 0.05) at patch tokens[q] on scan" in render_markdown(report)
 
 
 def test_a_passing_loop_reports_its_worst_case():

@@ -19,7 +19,9 @@ def _passes(model: dict) -> str:
 def _threshold(check: dict, threshold: dict, requirement: str) -> str:
     """``flip_rate = 1.000 (needs <= 0.05) at patch layer:0``: the number from the check it was held to."""
     value = check["metrics"].get(threshold["metric"], float("nan"))
-    return f"{threshold['metric']} = {value:.3f} ({requirement}) at {_cell(check['check'])} {_cell(check['site'])}"
+    where = f"{_cell(check['check'])} {_cell(check['site'])}"
+    where += f" on {_cell(check['concept'])}" if check.get("concept") else ""
+    return f"{threshold['metric']} = {value:.3f} ({requirement}) at {where}"
 
 
 def outcome_counts(counts: dict) -> str:

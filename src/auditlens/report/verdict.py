@@ -40,15 +40,17 @@ def _missed(audit: dict) -> list[tuple[tuple[bool, float], dict]]:
             past = abs(value - t["value"]) / max(abs(t["value"]), 0.05)  # relative, so metrics compare
             found.append(((not t.get("uncertain"), past), {
                 "audit": audit["name"], "nodeid": audit.get("nodeid"), "check": check["check"],
-                "site": check.get("site"), "metric": t["metric"], "value": value, "op": t["op"],
+                "site": check.get("site"), "concept": check.get("concept"), "metric": t["metric"], "value": value,
+                "op": t["op"],
                 "bound": t["value"], "uncertain": bool(t.get("uncertain"))}))
     return found
 
 
 def describe(evidence: dict) -> str:
-    """``patch at layer:0: flip_rate = 1.000, needed <= 0.05 (audit name)``."""
+    """``patch at layer:0 on marker_swapped: flip_rate = 1.000, needed <= 0.05 (audit name)``."""
     shaky = ", uncertain" if evidence.get("uncertain") else ""
-    return (f"{evidence['check']} at {evidence['site']}: {evidence['metric']} = {evidence['value']:.3f}, "
+    data = f" on {evidence['concept']}" if evidence.get("concept") else ""
+    return (f"{evidence['check']} at {evidence['site']}{data}: {evidence['metric']} = {evidence['value']:.3f}, "
             f"needed {evidence['op']} {evidence['bound']:g} ({evidence['audit']}{shaky})")
 
 
@@ -80,4 +82,5 @@ def verdict_for(model: str, audits: Iterable[dict]) -> Verdict:
                                               f"({by['failed'][0]['name']}); behaviour alone cannot tell a cheat")
     if not by["passed"]:
         return Verdict(model, "inconclusive", "no audit ran")
-    return Verdict(model, "learned", f"all {len(by['passed'])} audits passed")
+    idle = ", ".join(f"{n} {o}" for o in NOT_RUN if (n := sum(a["outcome"] == o for a in audits)))
+    return Verdict(model, "learned", f"all {len(by['passed'])} audits that ran passed" + (f" ({idle})" if idle else ""))
