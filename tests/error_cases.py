@@ -127,6 +127,26 @@ def bad_read_ahead_budget():
         del os.environ["AUDITLENS_READ_AHEAD_MB"]
 
 
+def tensor_as_inputs():
+    capture(load_subject(build("gpt2")), torch.randint(2, 30, (10, 4)), ["layer:0"])
+
+
+def perturbation_factory_uncalled():
+    from hypothesis import strategies as st
+
+    from auditlens.behaviour import add_negation, expect_invariant
+
+    expect_invariant(load_subject(build("gpt2")), st.just("the film was good"), add_negation)
+
+
+def unknown_label_name():
+    from hypothesis import strategies as st
+
+    from auditlens.behaviour import expect_label
+
+    expect_label(load_subject(build("gpt2")), st.just("a"), "positive")
+
+
 CASES = [
     ("missing model path", missing_model), ("directory with only a pickle checkpoint", pickle_only),
     ("config that needs remote code", remote_code), ("tokenizer/model vocabulary mismatch", vocabulary_mismatch),
@@ -139,6 +159,9 @@ CASES = [
     ("unknown check in an audit file", unknown_check), ("bad comparison string", bad_condition),
     ("unknown fixture", unknown_fixture), ("unknown device_map strategy", unknown_device_map),
     ("read-ahead budget that is not a number", bad_read_ahead_budget),
+    ("a tensor where Inputs are expected", tensor_as_inputs),
+    ("a perturbation factory passed uncalled", perturbation_factory_uncalled),
+    ("a label name the model does not have", unknown_label_name),
 ]
 
 

@@ -122,3 +122,20 @@ def test_a_strategy_with_too_few_distinct_inputs_is_named(learned):
     tiny = st.sampled_from(["m0 a a b", "m1 a b b"])
     with pytest.raises(CheckError, match="gave only 2 distinct inputs .* widen the strategy"):
         expect_label(learned, tiny, label=1, max_examples=50)
+
+
+def test_python_takes_label_names_as_yaml_does(learned):
+    add_a = insert_words(["a"], 3, 3)
+    by_name = expect_direction(learned, COUNT_INPUTS, add_a, label="more", direction="up", max_examples=40)
+    by_index = expect_direction(learned, COUNT_INPUTS, add_a, label=1, direction="up", max_examples=40)
+    assert float(by_name.failure_rate) == float(by_index.failure_rate)
+    assert by_name.description == "p(more) goes up"
+    with pytest.raises(CheckError, match=r"has no label 'positive'; its labels are \['fewer', 'more'\]"):
+        expect_label(learned, COUNT_INPUTS, label="positive")
+
+
+def test_a_perturbation_factory_passed_uncalled_is_named(learned):
+    with pytest.raises(CheckError, match=r"perturb=add_negation does not take a text; .* perturb=add_negation\("):
+        expect_invariant(learned, COUNT_INPUTS, add_negation)
+    with pytest.raises(CheckError, match="perturb must be a perturbation"):
+        expect_direction(learned, COUNT_INPUTS, "swap", label=1)

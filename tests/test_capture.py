@@ -137,3 +137,8 @@ def test_a_module_called_twice_per_pass_is_named_not_mixed_up():
     inputs = subject.encode([[1, 2, 3], [4, 5]])
     with pytest.raises(CaptureError, match=r"once per forward pass \(4 of 2 rows\)"):
         capture(subject, inputs, "blocks.0")
+
+
+def test_a_tensor_is_not_inputs(tiny):
+    with pytest.raises(CaptureError, match=r"inputs must be Inputs, as subject.encode\(.*got Tensor of shape \(3, 4\)"):
+        capture(tiny, torch.randint(2, 30, (3, 4)), "layer:0")

@@ -24,7 +24,7 @@ from ..readout import EmbeddingMean, answer_token_ids, readout_for
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import Interval, bootstrap_mean
-from .strategies import pairs
+from .strategies import check_perturbation, pairs
 
 DEFAULT_EXAMPLES = 200
 SHRINK_BUDGET = 200  # inputs hypothesis may try while looking for a minimal failure
@@ -64,6 +64,25 @@ class _Scorer:
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         scores = run(self.subject, self.subject.encode(list(texts)), readout=self.readout).scores
         return torch.nn.functional.normalize(scores, dim=1) if self.embedding else scores.softmax(dim=1)
+
+    def label_names(self) -> list[str]:
+        if self.answer_tokens is not None:
+            return [str(t) for t in self.answer_tokens]
+        names = getattr(getattr(self.subject.model, "config", None), "id2label", None) or {}
+        return [str(names[i]) for i in sorted(names)]
+
+    def label_index(self, label: int | str, check: str) -> int:
+        """A label given as an index or a name (the model's id2label, or the answer tokens)."""
+        names = self.label_names()
+        if isinstance(label, str):
+            if label not in names:
+                raise CheckError(f"{check}: {self.subject.id} has no label {label!r}; its labels are {names} "
+                                 "(give a name or an index)")
+            return names.index(label)
+        if isinstance(label, bool) or not isinstance(label, int) or (names and not 0 <= label < len(names)):
+            valid = f"an index 0..{len(names) - 1} or a name of {names}" if names else "a class index"
+            raise CheckError(f"{check}: label must be {valid}; got {label!r}")
+        return label
 
     def name(self, label: int) -> str:
         if self.answer_tokens is not None:
@@ -127,6 +146,7 @@ def expect_label(subject, inputs: st.SearchStrategy, label: int, *, answer_token
     scorer = _Scorer(subject, answer_tokens)
     if scorer.embedding:
         raise CheckError(f"expect_label needs a classifier or a causal LM; {subject.id!r} is an encoder")
+    label = scorer.label_index(label, "expect_label")
 
     def evaluate(texts):
         predicted = scorer(texts).argmax(dim=1).tolist()
@@ -143,6 +163,7 @@ def expect_invariant(subject, inputs: st.SearchStrategy, perturb, *, tolerance: 
     """INV: the perturbation must not change the prediction (and, with ``tolerance``, must not move the
     predicted class' probability by more). For an encoder: the embeddings' cosine similarity must stay
     at least ``min_similarity``."""
+    check_perturbation(perturb, "expect_invariant")
     scorer = _Scorer(subject, answer_tokens)
 
     def evaluate(items):
@@ -174,6 +195,8 @@ def expect_direction(subject, inputs: st.SearchStrategy, perturb, label: int, di
     scorer = _Scorer(subject, answer_tokens)
     if scorer.embedding:
         raise CheckError(f"expect_direction needs a classifier or a causal LM; {subject.id!r} is an encoder")
+    label = scorer.label_index(label, "expect_direction")
+    check_perturbation(perturb, "expect_direction")
     sign = 1.0 if direction == "up" else -1.0
 
     def evaluate(items):

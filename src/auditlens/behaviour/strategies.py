@@ -152,6 +152,23 @@ def remove_negation() -> Perturbation:
     return lambda text: st.just(re.sub(r"\s+not\b", "", text, count=1))
 
 
+def check_perturbation(perturb, check: str) -> None:
+    """A perturbation takes one text; a factory passed uncalled (``add_negation``) is named, not run."""
+    import inspect
+
+    name = getattr(perturb, "__name__", type(perturb).__name__)
+    if not callable(perturb):
+        raise CheckError(f"{check}: perturb must be a perturbation (text -> strategy), such as swap_words({{...}}) "
+                         f"or add_negation(); got {name}")
+    try:
+        inspect.signature(perturb).bind("text")
+    except TypeError:
+        raise CheckError(f"{check}: perturb={name} does not take a text; is it a factory? Call it: "
+                         f"perturb={name}(...)") from None
+    except ValueError:  # no signature to read (a builtin): let it run
+        return
+
+
 def pairs(inputs: st.SearchStrategy, perturb: Perturbation) -> st.SearchStrategy:
     """(input, perturbed input) pairs."""
     return inputs.flatmap(lambda text: perturb(text).map(lambda changed: (text, changed)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..accounting import need_id
+from ..errors import CaptureError
 from ..inputs import Inputs
 from ..interventions import Intervention
 from ..positions import READ, check_position
@@ -25,6 +26,11 @@ from .forward import forward
 DEFAULT = object()  # the running session's store (settings.default_store)
 
 DEFAULT_BATCH_SIZE = 64
+
+
+def _shape(value) -> str:
+    shape = getattr(value, "shape", None)
+    return f" of shape {tuple(shape)}" if shape is not None else ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ def run(
     checks on the same inputs.
     """
     check_position(position, READ)
+    if not isinstance(inputs, Inputs):
+        raise CaptureError(f"inputs must be Inputs, as subject.encode(texts or token-id lists) makes them; got "
+                           f"{type(inputs).__name__}{_shape(inputs)}")
     cache = default_store() if cache is DEFAULT else cache
     resolved = [subject.site(s) for s in sites]
     scope = (subject.fingerprint, inputs.digest, tuple(iv.key for iv in interventions))
