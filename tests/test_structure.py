@@ -118,3 +118,16 @@ def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     result = subprocess.run([ruff, "check", "."], cwd=PACKAGE.parent.parent, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_the_command_line_starts_without_torch():
+    code = "import sys, auditlens.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_public_names_resolve_on_first_use():
+    import auditlens
+
+    for name in auditlens.__all__:
+        assert getattr(auditlens, name) is not None, name
+    assert auditlens.capture.__module__ == "auditlens.engine.capture"  # the function, not a subpackage

@@ -10,7 +10,10 @@ from .errors import AuditlensError
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="auditlens", description="Audit neural networks from the inside.")
+    parser.add_argument("--version", action="version", version=f"auditlens {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     zoo = commands.add_parser("zoo", help="model organisms with a known truth")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .capture import capture
+from .engine import capture
 from .errors import CheckError
 from .inputs import Inputs
 from .interventions import MeanAblation, Patch, ResampleAblation

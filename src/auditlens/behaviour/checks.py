@@ -18,7 +18,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 
-from ..capture import run
+from ..engine import run
 from ..errors import CheckError
 from ..readout import EmbeddingMean, answer_token_ids, readout_for
 from ..results import CheckResult, Example

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..capture import run
+from ..engine import run
 from ..inputs import Inputs
 from ..readout import logit_margin, predictions, readout_for
 from ..results import Example

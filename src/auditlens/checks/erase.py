@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..capture import capture, run
 from ..concepts import Concept
+from ..engine import capture, run
 from ..interventions import LinearEraser, Transform
 from ..results import CheckResult, Example
 from ..settings import seed_or_default

@@ -13,8 +13,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..capture import run
 from ..concepts import Concept
+from ..engine import run
 from ..errors import ConceptError
 from ..results import CheckResult, Example, not_recorded
 from ..settings import seed_or_default

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..capture import capture
 from ..concepts import Concept
+from ..engine import capture
 from ..errors import CheckError
 from ..interventions import Steer
 from ..results import CheckResult

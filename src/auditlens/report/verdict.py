@@ -14,8 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..registry import is_mechanistic
 from .outcomes import NOT_RUN, normalize
+
+
+def is_mechanistic(check: str) -> bool:
+    # imported when a verdict is made, not with the report package: `auditlens report diff` needs no torch
+    from ..registry import is_mechanistic as registered
+
+    return registered(check)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,0 @@
-"""Capture: activations at sites and scores at the output, one forward pass per batch, kept in a store."""
-
-from .engine import DEFAULT_BATCH_SIZE, RunResult, capture, run
-
-__all__ = ["DEFAULT_BATCH_SIZE", "RunResult", "capture", "run"]
