@@ -199,3 +199,38 @@ def test_init_scaffolds_a_repository_that_passes_validation(tmp_path, capsys, mo
     assert main(["validate", "audits", "probes"]) == 0
     assert main(["init", str(tmp_path)]) == 0  # a second run keeps what exists
     assert "kept" in capsys.readouterr().out and (tmp_path / "pyproject.toml").read_text() == text
+
+
+SEVERAL_ERRORS = """\
+audits:
+  - name: x
+    expect_invariant:
+      inputs: {words: [a, b]}
+      perturb: {insert: {word: [c]}}
+    expect: {failure_rate: "<= 0.1"}
+  - name: y
+    prob: {concept: more_a_than_b}
+    expect: {accuracy: ">= 0.9"}
+  - name: z
+    probe: {concept: more_a_than_c}
+    expect: {accuracy: ">= 0.9"}
+"""
+
+
+def test_validate_reports_every_error_of_a_file_in_line_order(tmp_path, capsys):
+    from auditlens.cli import main
+
+    (tmp_path / "a.audit.yaml").write_text(SEVERAL_ERRORS)
+    assert main(["validate", str(tmp_path / "a.audit.yaml"), "--probes", str(PROBES)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[1] for line in lines] == ["5", "8", "11"]
+    assert "unknown key 'word'; did you mean 'words'? Allowed: words, min_count, max_count, keep_last" in lines[0]
+    assert "unknown check or key 'prob'; did you mean 'probe'?" in lines[1]
+    assert "unknown concept 'more_a_than_c'; did you mean 'more_a_than_b'?" in lines[2]
+
+
+def test_collection_names_the_first_error_and_counts_the_rest(tmp_path):
+    (tmp_path / "a.audit.yaml").write_text(SEVERAL_ERRORS)
+    with pytest.raises(AuditFileError, match=r"a.audit.yaml:5: .*'word'.*\(2 more error\(s\) in this file: auditlens "
+                                             r"validate .*a.audit.yaml\)"):
+        load_audit_file(tmp_path / "a.audit.yaml", CONCEPTS)

@@ -40,23 +40,56 @@ def slug(text: str) -> str:
 
 def load_audit_file(path: Path | str, concepts: Collection[str] | None = None) -> list[AuditEntry]:
     """Parse and validate ``path``; ``concepts`` (names in probes/) enables the concept-name check.
-    Raises AuditFileError naming the file, the line, the entry and the key."""
-    source = YamlSource(Path(path))
+    Raises AuditFileError naming the file, the line, the entry and the key of the first error (by line),
+    and how many more there are (``audit_file_errors`` lists them all)."""
+    entries, errors = read_audit_file(path, concepts)
+    if errors:
+        first = errors[0]
+        more = f" ({len(errors) - 1} more error(s) in this file: auditlens validate {path})" if len(errors) > 1 else ""
+        raise AuditFileError(first.path, first.line, first.message + more)
+    return entries
+
+
+def audit_file_errors(path: Path | str, concepts: Collection[str] | None = None) -> list[AuditFileError]:
+    """Every error of an audit file, in line order (at most one per entry: later ones may be knock-ons)."""
+    return read_audit_file(path, concepts)[1]
+
+
+def read_audit_file(path, concepts) -> tuple[list[AuditEntry], list[AuditFileError]]:
+    try:
+        source = YamlSource(Path(path))
+    except AuditFileError as exc:
+        return [], [exc]
     data = source.data
     if not isinstance(data, dict):
-        raise AuditFileError(path, 1, f"an audit file is a mapping with an `audits:` list; got {type(data).__name__}")
-    _check_schema(source, data)
+        return [], [AuditFileError(path, 1, f"an audit file is a mapping with an `audits:` list; got "
+                                            f"{type(data).__name__}")]
+    errors = _schema_errors(source, data)
+    broken = {exc.entry for exc in errors}
+    if None in broken:  # the file's own shape is wrong: its entries cannot be read as entries
+        return [], _in_line_order(errors)
     file_models = tuple(data["models"]) if "models" in data else None
     entries, seen = [], {}
     for index, entry in enumerate(data["audits"]):
-        audit = _entry(source, index, entry, concepts, file_models)
+        if index in broken:
+            continue
+        try:
+            audit = _entry(source, index, entry, concepts, file_models)
+        except AuditFileError as exc:
+            errors.append(exc)
+            continue
         if audit.id in seen:
-            raise AuditFileError(path, audit.line, f"entry {audit.name!r}: id {audit.id!r} is already used by the "
-                                                   f"entry on line {seen[audit.id]}; give each entry a unique `id:` "
-                                                   "or name")
+            errors.append(AuditFileError(path, audit.line, f"entry {audit.name!r}: id {audit.id!r} is already used by "
+                                                           f"the entry on line {seen[audit.id]}; give each entry a "
+                                                           "unique `id:` or name"))
+            continue
         seen[audit.id] = audit.line
         entries.append(audit)
-    return entries
+    return entries, _in_line_order(errors)
+
+
+def _in_line_order(errors: list[AuditFileError]) -> list[AuditFileError]:
+    return sorted(errors, key=lambda e: e.line or 0)
 
 
 def _where(source, index, entry) -> str:
@@ -64,12 +97,35 @@ def _where(source, index, entry) -> str:
     return f"entry {name!r} (audits[{index}])" if name else f"audits[{index}]"
 
 
-def _check_schema(source: YamlSource, data: dict) -> None:
+def _schema_errors(source: YamlSource, data: dict) -> list[AuditFileError]:
+    """The shallowest schema error of each entry, and of the file outside its entries (entry None)."""
     validator = jsonschema.Draft202012Validator(schema("audit"))
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if not errors:
-        return
-    error = errors[0]
+    first: dict = {}
+    for error in errors:
+        path = list(error.absolute_path)
+        entry = path[1] if len(path) >= 2 and path[0] == "audits" else None
+        first.setdefault(entry, error)
+    found = []
+    for entry, error in first.items():
+        exc = _schema_error(source, data, _most_specific(error))
+        exc.entry = entry
+        found.append(exc)
+    return found
+
+
+def _most_specific(error):
+    """A oneOf over mappings fails as a whole; the option the value was closest to names the real problem
+    (``{insert: {word: [...]}}``: 'word' is not a key of insert)."""
+    while error.validator in ("oneOf", "anyOf") and error.context and isinstance(error.instance, dict):
+        deeper = [c for c in error.context if len(c.absolute_path) > len(error.absolute_path)]
+        if not deeper:
+            break
+        error = max(deeper, key=lambda c: (len(c.absolute_path), c.validator == "additionalProperties"))
+    return error
+
+
+def _schema_error(source: YamlSource, data: dict, error) -> AuditFileError:
     path = list(error.absolute_path)
     where = ""
     if len(path) >= 2 and path[0] == "audits":
@@ -80,8 +136,8 @@ def _check_schema(source: YamlSource, data: dict) -> None:
         near = closest(str(unknown), allowed, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         kind = "check or key" if len(path) == 2 else "key"
-        raise AuditFileError(source.path, source.line_of([*path, unknown]),
-                        f"{where}unknown {kind} {unknown!r}{hint} Allowed: {', '.join(allowed)}")
+        return AuditFileError(source.path, source.line_of([*path, unknown]),
+                              f"{where}unknown {kind} {unknown!r}{hint} Allowed: {', '.join(allowed)}")
     key = ".".join(str(p) for p in path[2:]) or ".".join(str(p) for p in path) or "the file"
     if error.validator == "required":
         message = f"{where}{error.message.split(' is a required')[0]} is required" + (f" in {key}" if path[2:] else "")
@@ -93,7 +149,7 @@ def _check_schema(source: YamlSource, data: dict) -> None:
         message = f"{where}key {key!r} is {error.instance!r}; allowed: {', '.join(map(str, allowed))}"
     else:
         message = f"{where}key {key!r}: {error.message}"
-    raise AuditFileError(source.path, source.line_of(path), message)
+    return AuditFileError(source.path, source.line_of(path), message)
 
 
 def _enum_values(error) -> list:

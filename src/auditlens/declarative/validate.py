@@ -8,7 +8,7 @@ import jsonschema
 
 from ..concepts import concept_files, load_concept
 from ..errors import AuditlensError
-from .audit_file import SUFFIXES, load_audit_file, schema
+from .audit_file import SUFFIXES, read_audit_file, schema
 from .yaml_source import AuditFileError, YamlSource
 
 
@@ -37,7 +37,8 @@ def files_under(paths: list[str]) -> list[Path]:
 
 
 def validate_paths(paths: list[str], probes: str = "probes") -> int:
-    """Print one line per file (ok, or the error); exit code 1 if any file is invalid."""
+    """Print one line per file when it is valid, else one line per error (every error of an audit file,
+    in line order); exit code 1 if any file is invalid."""
     concepts = {p.stem for p in concept_files(probes)}
     failures = 0
     for path in files_under(paths):
@@ -45,8 +46,12 @@ def validate_paths(paths: list[str], probes: str = "probes") -> int:
             if not path.exists():
                 raise AuditFileError(path, None, "no such file")
             if path.name.endswith(SUFFIXES):
-                count = len(load_audit_file(path, concepts))
-                print(f"ok    {path} ({count} audits)")
+                entries, errors = read_audit_file(path, concepts)
+                for error in errors:
+                    print(f"error {error}")
+                failures += bool(errors)
+                if not errors:
+                    print(f"ok    {path} ({len(entries)} audits)")
             else:
                 validate_concept_file(path)
                 print(f"ok    {path} (concept)")

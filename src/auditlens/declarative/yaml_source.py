@@ -15,6 +15,7 @@ class AuditFileError(AuditlensError):
 
     def __init__(self, path: Path | str, line: int | None, message: str):
         self.path, self.line, self.message = str(path), line, message
+        self.entry: int | None = None  # the audits[] index it is about, when it is about one
         super().__init__(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
 
