@@ -140,3 +140,40 @@ def test_a_schema_1_report_is_read_in_todays_terms(tmp_path):
     assert upgraded["upgraded_from"] == "auditlens.report/1"
     assert [a["outcome"] for a in upgraded["models"][0]["audits"]] == ["error", "xfail"]
     assert upgraded["models"][0]["counts"]["error"] == 1
+
+
+def probe_on(correct, digest="d"):
+    accuracy = sum(correct) / len(correct)
+    return {"check": "probe", "subject": "m", "site": "layer:1", "n": len(correct), "data_digest": digest,
+            "metrics": {"accuracy": accuracy}, "intervals": {}, "examples": [],
+            "per_example": {"accuracy": [float(c) for c in correct]},
+            "thresholds": [{"metric": "accuracy", "op": ">=", "value": 0.5, "passed": True, "uncertain": False,
+                            "vacuous": None}]}
+
+
+def regressions(old_correct, new_correct, new_digest="d"):
+    old = build_report([record("m", results=[probe_on(old_correct)])], RUN)
+    new = build_report([record("m", results=[probe_on(new_correct, new_digest)])], RUN)
+    return compare_reports(old, new, tolerance=0.02)
+
+
+def test_a_small_drop_on_many_examples_is_a_regression_when_the_paired_test_says_so():
+    old = [1] * 1900 + [0] * 100
+    new = [0] * 30 + [1] * 1870 + [0] * 100  # 30 examples lost, none gained: -0.015, under the tolerance
+    (regression,) = regressions(old, new)["regressions"]
+    assert "accuracy 0.950 -> 0.935 (paired difference -0.015, 95% CI [" in regression and "n=2000" in regression
+
+
+def test_a_drop_on_few_examples_is_not_a_regression_when_the_paired_interval_holds_zero():
+    old = [1] * 18 + [0] * 2
+    new = [0] + [1] * 4 + [0] + [1] * 12 + [1, 0]  # examples 0 and 5 lost, 18 gained: -0.05 on 20, past 0.02
+    comparison = regressions(old, new)
+    assert comparison["regressions"] == []
+    interval = comparison["models"][0]["audits"][0]["paired"]["accuracy"]
+    assert interval["low"] < 0 < interval["high"]
+
+
+def test_other_examples_fall_back_to_the_tolerance():
+    old, new = [1] * 18 + [0] * 2, [0, 0] + [1] * 16 + [0] * 2  # -0.10 on other data: beyond 0.02
+    (regression,) = regressions(old, new, new_digest="other")["regressions"]
+    assert regression.endswith("(beyond tolerance 0.02)")

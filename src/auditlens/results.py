@@ -92,6 +92,10 @@ class CheckResult:
     subject: str
     site: str
     n: int
+    # per example, the values whose mean is a metric (by metric name), and a digest of the examples: a
+    # later run on the same examples is compared with a paired test, not a fixed tolerance
+    per_example: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    data_digest: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "_thresholds", [])
@@ -166,6 +170,7 @@ class CheckResult:
             "intervals": {k: v.to_dict() for k, v in self.intervals().items()},
             "examples": [dataclasses.asdict(e) for e in self.evidence],
             "thresholds": self.thresholds,
+            "per_example": {k: [round(float(v), 6) for v in values] for k, values in self.per_example.items()},
         }
 
 

@@ -53,3 +53,12 @@ def wilson(successes: int, n: int, level: float = DEFAULT_LEVEL) -> Interval:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return Interval(float(max(0.0, centre - half)), float(min(1.0, centre + half)), level)
+
+
+def paired_difference(before, after, seed: int = 0, level: float = DEFAULT_LEVEL) -> Interval | None:
+    """Bootstrap interval of mean(after - before) over the same examples (the pairing removes the
+    variance the examples share); None when the two are not the same examples' values."""
+    before, after = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    if before.shape != after.shape or before.size < MIN_EXAMPLES_FOR_CI:
+        return None
+    return bootstrap_mean(after - before, seed, level=level, what="the paired difference")

@@ -8,6 +8,7 @@ failing input (a bounded shrink: one small forward pass per candidate) and shows
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,10 @@ class _Scorer:
         return str(names.get(label, label))
 
 
+def _digest(texts: list[str]) -> str:
+    return hashlib.blake2b("\x00".join(texts).encode(), digest_size=16).hexdigest()
+
+
 def _draw(strategy: st.SearchStrategy, n: int, seed: int) -> list:
     """``n`` inputs from ``strategy``, the same ones for the same seed."""
     drawn: list = []
@@ -136,7 +141,8 @@ def _behaviour_check(subject, check, kind, description, strategy, evaluate, rend
     return BehaviourResult(check=check, subject=subject.id, site="output", n=len(items), kind=kind,
                            description=description, failure_rate=float(sum(failed) / len(items)),
                            failure_rate_ci=rate, failures=len(failing), minimal_counterexample=minimal,
-                           examples=tuple(shown))
+                           examples=tuple(shown), per_example={"failure_rate": [float(bad) for bad in failed]},
+                           data_digest=_digest([render(item) for item in items]))
 
 
 def expect_label(subject, inputs: st.SearchStrategy, label: int, *, answer_tokens=None,

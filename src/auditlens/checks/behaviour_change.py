@@ -48,6 +48,8 @@ class BehaviourChange:
     accuracy_drop_ci: Interval
     margin_change: float  # mean change of the true-label margin (after - before)
     examples: tuple[Example, ...]  # examples whose prediction changed
+    per_example: dict  # accuracy_before, accuracy_after, accuracy_drop, margin_change: one value per example
+    data_digest: str
 
     def fields(self) -> dict:
         """As keyword arguments of the result that reports it."""
@@ -68,6 +70,9 @@ def behaviour_change(subject, concept, interventions, seed: int) -> BehaviourCha
         accuracy_drop_ci=bootstrap_mean(drop.numpy(), seed, what="accuracy drop"),
         margin_change=float((after.margins - before.margins).mean()),
         examples=changed_examples(inputs, before.predictions, after.predictions, concept.label_name),
+        per_example={"accuracy_before": before.correct, "accuracy_after": after.correct, "accuracy_drop": drop,
+                     "margin_change": after.margins - before.margins},
+        data_digest=inputs.digest,
     )
 
 

@@ -66,9 +66,11 @@ def erase(subject, concept: Concept, at: str, position="last", *, data: Concept 
 
     erased = run(subject, inputs, sites=[site], position=position, interventions=[erasure]).activations[site.name]
     probe_after = cross_validated_predictions(erased.numpy(), labels.numpy(), folds, seed)
+    fields = change.fields()
+    probe_correct = (probe_after == labels.numpy()).astype(float)
+    fields["per_example"] = {**fields["per_example"], "probe_accuracy_after": probe_correct}
     return EraseResult(
         check="erase", subject=subject.id, site=site.name, n=len(measured), concept=concept.name,
-        position=str(position), **change.fields(),
-        probe_accuracy_after=float((probe_after == labels.numpy()).mean()),
+        position=str(position), **fields, probe_accuracy_after=float(probe_correct.mean()),
         chance=float(torch.bincount(labels).max() / len(labels)),
     )

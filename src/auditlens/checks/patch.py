@@ -61,4 +61,5 @@ def patch(subject, pairs: Concept, at: str, positions: str = "all", *, seed: int
         positions=positions, iia=float(follows.mean()), iia_ci=bootstrap_mean(follows.numpy(), seed, what="IIA"),
         flip_rate=float(flips.mean()), flip_rate_ci=bootstrap_mean(flips.numpy(), seed + 1, what="flip rate"),
         predicted_classes=len(clean.predictions.unique()), examples=examples,
+        per_example={"iia": follows, "flip_rate": flips}, data_digest=f"{base.digest}:{source.digest}",
     )

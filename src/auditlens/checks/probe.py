@@ -119,7 +119,9 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
     best = max(results, key=lambda r: (float(r.selectivity), float(r.accuracy)))
     return ProbeSweep(check="probe", subject=subject.id, site=at, n=len(concept), concept=concept.name,
                       results=tuple(results), best_accuracy=float(best.accuracy),
-                      best_selectivity=float(best.selectivity), best_site=best.site)
+                      best_selectivity=float(best.selectivity), best_site=best.site, data_digest=best.data_digest,
+                      per_example={"best_accuracy": best.per_example["accuracy"],
+                                   "best_selectivity": best.per_example["selectivity"]})
 
 
 def cross_validated_predictions(features: np.ndarray, labels: np.ndarray, folds: int, seed: int,
@@ -157,7 +159,9 @@ def _fit_site(subject, concept, site, position, features, labels, control, folds
         selectivity=float(correct.mean() - control_correct.mean()),
         selectivity_ci=bootstrap_mean(correct - control_correct, seed + 2, what="selectivity"),
         chance=float(np.bincount(labels).max() / len(labels)), folds=folds, seconds_forward=seconds_forward,
-        seconds_fit=seconds_fit, examples=examples,
+        seconds_fit=seconds_fit, examples=examples, data_digest=inputs.digest,
+        per_example={"accuracy": correct, "control_accuracy": control_correct,
+                     "selectivity": correct - control_correct},
     )
 
 

@@ -87,4 +87,6 @@ def steer(subject, concept: Concept, at: str, alpha: float = 1.0, *, direction: 
         alpha=float(alpha), target=target, shift_per_alpha=float(slopes.mean()),
         shift_per_alpha_ci=bootstrap_mean(slopes.numpy(), seed, what="steering shift"),
         target_rate_gain=float(runs[1].correct.mean() - runs[0].correct.mean()),
+        per_example={"shift_per_alpha": slopes, "target_rate_gain": runs[1].correct - runs[0].correct},
+        data_digest=inputs.digest,
     )

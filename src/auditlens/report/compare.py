@@ -2,7 +2,10 @@
 
 A *regression* is an audit that passed (or was an expected failure) and now does not, a verdict that
 was ``learned`` and no longer is, or a metric of an audit that still passes that moved the wrong way
-past ``tolerance`` (the wrong way is known from its thresholds: ``>=`` wants it high, ``<=`` low). An
+(known from its thresholds: ``>=`` wants it high, ``<=`` low). When both runs measured the metric on
+the same examples (same data digest, values per example kept), it moved the wrong way if the 95%
+paired-bootstrap interval of the difference lies wholly on the wrong side of 0; otherwise (older
+reports, other data) if it moved by more than ``tolerance``. An
 audit that newly fails is one regression, not one more per metric. An audit that was already failing
 in the baseline is a *known failure*: shown, not a regression. Models are matched by id, else by
 fingerprint; what could not be matched is said plainly.
@@ -10,6 +13,7 @@ fingerprint; what could not be matched is said plainly.
 
 from __future__ import annotations
 
+from ..stats import paired_difference
 from .outcomes import GOOD, normalize
 
 REGRESSION_EXIT = 6  # the exit status of the gate (pytest --audit-fail-on-regression, auditlens report diff)
@@ -23,6 +27,22 @@ def _direction(audit: dict, metric: str) -> int:
             if threshold["metric"] == metric:
                 return 1 if threshold["op"] in (">=", ">") else -1
     return 0
+
+
+def _deciding(audit: dict) -> dict | None:
+    checks, decided = audit.get("checks", []), audit.get("decided_by")
+    if decided and decided["index"] < len(checks):
+        return checks[decided["index"]]
+    return checks[0] if checks else None
+
+
+def _paired(previous: dict, audit: dict, metric: str):
+    """The paired interval of new - old for ``metric``, when both measured it on the same examples."""
+    old, new = _deciding(previous), _deciding(audit)
+    if not old or not new or not old.get("data_digest") or old.get("data_digest") != new.get("data_digest"):
+        return None
+    before, after = old.get("per_example", {}).get(metric), new.get("per_example", {}).get(metric)
+    return paired_difference(before, after) if before and after else None
 
 
 def _outcome(audit: dict) -> str:
@@ -58,15 +78,24 @@ def _compare_audits(model_id: str, before: dict, model: dict, tolerance: float, 
             found["known_failures"].append(f"{model_id}: {audit['nodeid']} ({now}; {was} in the baseline)")
         elif was in FAILING and now == "passed":
             change = "newly passing"
+        paired = {metric: interval for metric in deltas if (interval := _paired(previous, audit, metric))}
         if now == "passed":  # a failing audit's metrics are part of its one regression, not more of them
             for metric, delta in deltas.items():
-                direction = _direction(audit, metric)
-                if direction and direction * delta < -tolerance:
+                direction, interval = _direction(audit, metric), paired.get(metric)
+                if not direction:
+                    continue
+                if interval is not None:
+                    worse = interval.high < 0 if direction > 0 else interval.low > 0
+                    why = f"paired difference {delta:+.3f}, 95% CI {interval}, n={_deciding(audit)['n']}"
+                else:
+                    worse, why = direction * delta < -tolerance, f"beyond tolerance {tolerance}"
+                if worse:
                     found["regressions"].append(
                         f"{model_id}: {audit['nodeid']}: {metric} {previous['metrics'][metric]:.3f} -> "
-                        f"{audit['metrics'][metric]:.3f} (beyond tolerance {tolerance})")
+                        f"{audit['metrics'][metric]:.3f} ({why})")
         audits.append({"nodeid": audit["nodeid"], "change": change,
-                       "deltas": {k: round(v, 6) for k, v in deltas.items() if v}})
+                       "deltas": {k: round(v, 6) for k, v in deltas.items() if v},
+                       "paired": {k: v.to_dict() for k, v in paired.items() if deltas[k]}})
     return audits
 
 
