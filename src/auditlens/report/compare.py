@@ -146,7 +146,10 @@ def render_comparison(comparison: dict) -> str:
                      + status)
         for audit in model["audits"]:
             if audit["change"] or audit["deltas"]:
-                deltas = ", ".join(f"{k} {v:+.3f}" for k, v in audit["deltas"].items())
+                paired = audit.get("paired", {})
+                deltas = ", ".join(f"{k} {v:+.3f}" + (f" (paired 95% CI [{paired[k]['low']:+.3f}, "
+                                                        f"{paired[k]['high']:+.3f}])" if k in paired else "")
+                                   for k, v in audit["deltas"].items())
                 lines.append(f"  {audit['nodeid']}: {audit['change'] or 'changed'}{'; ' + deltas if deltas else ''}")
     for missing in comparison.get("missing", []):
         lines.append(f"{missing}: in the baseline, not in this run")
