@@ -62,3 +62,21 @@ def test_screenshot_is_saved_as_an_artifact(report_html):
     shot = chromium("--window-size=1200,1800", f"--screenshot={target}", report_html.as_uri())
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert target.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+@pytest.mark.parametrize("size", ["1366,768", "1920,1080"], ids=["laptop", "wide"])
+def test_the_report_fits_a_laptop_and_a_wide_screen(report_html, size):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / f"report-{size.replace(',', 'x')}.png"
+    shot = chromium(f"--window-size={size}", f"--screenshot={target}", report_html.as_uri())
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert target.stat().st_size > 20_000
+
+
+def test_the_report_prints_with_every_audit_open(report_html):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / "report.pdf"
+    printed = chromium("--no-pdf-header-footer", f"--print-to-pdf={target}", report_html.as_uri())
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    pdf = target.read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 2

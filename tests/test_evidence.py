@@ -177,3 +177,30 @@ def test_other_examples_fall_back_to_the_tolerance():
     old, new = [1] * 18 + [0] * 2, [0, 0] + [1] * 16 + [0] * 2  # -0.10 on other data: beyond 0.02
     (regression,) = regressions(old, new, new_digest="other")["regressions"]
     assert regression.endswith("(beyond tolerance 0.02)")
+
+
+def test_a_tiny_value_is_drawn_on_the_scale_of_its_requirement():
+    from auditlens.report.figures import _span
+
+    low, high = _span([4e-5], [{"value": 1.0}], None)
+    assert low == 0.0 and high >= 1.0  # 0.00004 against >= 1 looks like nothing, not a tall bar
+
+
+def test_a_loop_of_checks_is_one_chart_and_a_repeated_check_is_drawn_once():
+    from auditlens.report.html import figures_of
+
+    scan = [patch_check(t, 1.0 if t == "q" else 0.0) for t in "abcqde"]
+    same = [patch_check("x", 0.0)]
+    report = build_report([record("m", "failed", "assertion", scan, nodeid="t.py::test_scan"),
+                           record("m", results=same, nodeid="a.audit.yaml::marker"),
+                           record("m", results=same, nodeid="t.py::test_marker")], RUN)
+    figures, same_as = figures_of(report)
+    assert set(figures) == {("m", "t.py::test_scan[m]", "loop"), ("m", "a.audit.yaml::marker[m]", 0)}
+    assert same_as == {("m", "t.py::test_marker[m]", 0): "marker"}
+
+
+def test_text_is_never_read_as_mathtext():
+    from auditlens.report.figures import bars
+
+    check = {**patch_check("q", 0.0), "check": "patch", "site": "a $x^$ b"}
+    assert bars(check, ["flip_rate"], "patch at a $x^$ b").startswith("data:image/png;base64,")

@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
+import json
+
 import jinja2
 
-from .figures import figure_for
+from .figures import figure_for, loop_chart, loop_metric
 from .outcomes import OUTCOMES
+
+
+def _signature(check: dict) -> str:
+    """What makes two checks the same measurement (the YAML and Python forms of one audit)."""
+    keys = ("check", "site", "concept", "n", "data_digest", "metrics")
+    return json.dumps({k: check.get(k) for k in keys if not k.startswith("seconds_")}, sort_keys=True, default=str)
+
+
+def figures_of(report: dict) -> tuple[dict, dict]:
+    """Figures by (model, audit node id, check index or "loop"), and, for a check already drawn in an
+    earlier audit of the same model, the name of that audit (drawn once, referred to after)."""
+    figures, same_as = {}, {}
+    for model in report["models"]:
+        drawn: dict[str, str] = {}
+        for audit in model["audits"]:
+            checks = audit["checks"]
+            metric = loop_metric(checks)
+            if metric is not None:
+                decided = (audit.get("decided_by") or {}).get("index")
+                figures[(model["id"], audit["nodeid"], "loop")] = loop_chart(checks, metric, decided)
+                continue
+            for index, check in enumerate(checks):
+                signature = _signature({**check, "metrics": {k: v for k, v in check["metrics"].items()
+                                                             if not k.startswith("seconds_")}})
+                if signature in drawn:
+                    same_as[(model["id"], audit["nodeid"], index)] = drawn[signature]
+                    continue
+                figure = figure_for(check)
+                if figure:
+                    figures[(model["id"], audit["nodeid"], index)] = figure
+                    drawn[signature] = audit["name"]
+    return figures, same_as
 
 
 def render_html(report: dict) -> str:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("auditlens", "templates"),
                                      autoescape=True, undefined=jinja2.ChainableUndefined)  # tolerate older reports
-    figures = {}
-    for model in report["models"]:
-        for audit in model["audits"]:
-            for index, check in enumerate(audit["checks"]):
-                figure = figure_for(check)
-                if figure:
-                    figures[(model["id"], audit["nodeid"], index)] = figure
-    return environment.get_template("report.html.j2").render(report=report, figures=figures, outcomes=OUTCOMES)
+    figures, same_as = figures_of(report)
+    return environment.get_template("report.html.j2").render(report=report, figures=figures, same_as=same_as,
+                                                             outcomes=OUTCOMES)
