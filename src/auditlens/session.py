@@ -24,6 +24,7 @@ from .concepts import concept_files, load_concept
 from .errors import AuditlensError
 from .hooks import live_hook_count
 from .loading import load_subject
+from .progress import restore_sink, use_sink
 from .settings import restore_defaults, use_defaults
 from .storage import ActivationStore
 
@@ -87,24 +88,31 @@ class AuditSession:
     """One run of audits. Use as a context manager (or ``start()`` / ``close()``) so that the seed and
     the store it sets are the defaults of every check while it runs, and restored after."""
 
-    def __init__(self, options: SessionOptions):
+    def __init__(self, options: SessionOptions, progress=None):
+        """``progress(message, detail)`` shows long work as it happens (see ``auditlens.progress``)."""
         self.options = options
+        self.progress = progress
         self.subjects: dict = {}  # model id -> Subject
         self.concepts: dict = {}  # concept name -> Concept
         self.records: list[dict] = []  # AuditRecord.to_dict() of every audit, in the order they ended
         self.store = ActivationStore(directory=options.cache_dir) if options.cache_dir else None
         self.started = time.time()
         self._defaults = None
+        self._progress = None
 
     def start(self) -> AuditSession:
         self.started = time.time()
         self._defaults = use_defaults(seed=self.options.seed, store=self.store)
+        self._progress = use_sink(self.progress) if self.progress is not None else None
         return self
 
     def close(self) -> None:
         if self._defaults is not None:
             restore_defaults(self._defaults)
             self._defaults = None
+        if self._progress is not None:
+            restore_sink(self._progress)
+            self._progress = None
 
     def __enter__(self) -> AuditSession:
         return self.start()

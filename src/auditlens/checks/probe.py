@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from ..concepts import Concept
 from ..engine import run
 from ..errors import ConceptError
+from ..progress import report
 from ..results import CheckResult, Example, not_recorded
 from ..settings import seed_or_default
 from ..sites import expand_sites
@@ -109,8 +110,14 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
     sweep = len(sites) > 1 or "*" in at
 
     def fit_all():
-        return [_fit_site(subject, concept, site.name, position, activations[site.name].numpy(), labels, control,
-                          folds, seed, regularization, seconds_forward / len(sites)) for site in sites]
+        results = []
+        for number, site in enumerate(sites, 1):
+            if len(sites) > 1:
+                report(f"probe {concept.name!r} on {subject.id}: fitting {site.name} ({number}/{len(sites)})",
+                       detail=True)
+            results.append(_fit_site(subject, concept, site.name, position, activations[site.name].numpy(), labels,
+                                     control, folds, seed, regularization, seconds_forward / len(sites)))
+        return results
 
     if not sweep:
         return fit_all()[0]

@@ -27,7 +27,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "models(*patterns): run this audit only against the models whose spec "
                                        "matches one of the patterns (fnmatch: 'fixture:count-*')")
-    session = AuditSession(read_options(config)).start()
+    session = AuditSession(read_options(config), progress=_progress_line(config)).start()
     _share_cores_among_workers(config)
     config.pluginmanager.register(SessionHooks(session, config), SESSION_PLUGIN)
     _register_concept_fixtures(config, session)
@@ -86,6 +86,24 @@ def subject(request):
 
 def pytest_collect_file(parent, file_path):
     return AuditFile.from_parent(parent, path=file_path) if file_path.name.endswith(SUFFIXES) else None
+
+
+def _progress_line(config):
+    """Progress lines written past pytest's output capture: zoo builds always, a check's steps with -v."""
+    def write(message: str, detail: bool) -> None:
+        if detail and config.option.verbose < 1:
+            return
+        capture = config.pluginmanager.getplugin("capturemanager")
+        terminal = config.pluginmanager.getplugin("terminalreporter")
+        if terminal is None:  # -p no:terminal
+            return
+        if capture is None:
+            terminal.write_line(f"auditlens: {message}")
+            return
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(f"auditlens: {message}")  # on a line of its own
+
+    return None if hasattr(config, "workerinput") else write  # xdist workers have no terminal of their own
 
 
 def _share_cores_among_workers(config) -> None:

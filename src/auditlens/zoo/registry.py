@@ -10,9 +10,11 @@ import dataclasses
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from ..errors import ModelLoadError, closest
+from ..progress import report
 from ..quiet import quiet_transformers
 from .organism import METADATA_FILE, Organism, cache_root, organism_dir
 from .organisms import BUILTIN
@@ -61,7 +63,10 @@ def resolve_fixture(name: str) -> tuple[Path, dict]:
         return organism.locate(), {"fixture": name, "family": organism.family, "truth": organism.truth}
     directory = organism_dir(organism)
     if not (directory / METADATA_FILE).is_file():
+        started = time.perf_counter()
+        report(f"training fixture:{name} on first use (cached in {directory.parent}) ...")
         build(organism)
+        report(f"fixture:{name} built in {time.perf_counter() - started:.1f} s")
     return directory, {**json.loads((directory / METADATA_FILE).read_text()), "datasets": organism.datasets}
 
 

@@ -1,0 +1,29 @@
+"""Progress on long work (a zoo organism trained on first use, a probe sweep's fits): one line per step,
+to the sink the running session set (the pytest plugin writes past output capture), and always to
+the ``auditlens.progress`` logger, so a script sees it with ``logging.basicConfig(level="INFO")``."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable
+
+LOGGER = logging.getLogger("auditlens.progress")
+_sink: contextvars.ContextVar[Callable[[str, bool], None] | None] = contextvars.ContextVar("auditlens_progress",
+                                                                                        default=None)
+
+
+def report(message: str, *, detail: bool = False) -> None:
+    """Say ``message``; ``detail`` marks steps of a check (shown by a session only when asked to be verbose)."""
+    LOGGER.info(message)
+    sink = _sink.get()
+    if sink is not None:
+        sink(message, detail)
+
+
+def use_sink(sink: Callable[[str, bool], None] | None) -> contextvars.Token:
+    return _sink.set(sink)
+
+
+def restore_sink(token: contextvars.Token) -> None:
+    _sink.reset(token)
