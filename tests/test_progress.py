@@ -4,8 +4,9 @@ import logging
 
 from auditlens import probe
 from auditlens.progress import report, restore_sink, use_sink
+from auditlens.zoo import registry
 from auditlens.zoo.organism import Organism
-from auditlens.zoo.registry import register, resolve_fixture
+from auditlens.zoo.registry import resolve_fixture
 
 
 def test_a_session_sink_and_the_logger_both_hear_it(caplog):
@@ -27,7 +28,8 @@ def test_a_fixture_trained_on_first_use_says_so(tmp_path, monkeypatch):
         (directory / "weights").write_text("w")
         return {}
 
-    register(Organism(name="toy-progress", family="toy", description="", build=builder))
+    monkeypatch.setitem(registry._REGISTRY, "toy-progress",  # for this test only
+                        Organism(name="toy-progress", family="toy", description="", build=builder))
     heard = []
     token = use_sink(lambda message, detail: heard.append(message))
     try:
