@@ -28,9 +28,10 @@ def test_probe_sweep_gives_the_per_layer_curve_in_one_pass_per_batch(learned, co
     session_cache.clear()
     before = learned.forward_passes
     sweep = probe(learned, concepts["more_a_than_b"], at="layer:*")
-    assert isinstance(sweep, ProbeSweep) and [r.site for r in sweep.results] == ["layer:0", "layer:1"]
-    assert learned.forward_passes - before == 7  # 400 examples in batches of 64, both layers at once
-    assert sweep["layer:1"].accuracy == sweep.accuracies[1]
+    # embed first, as the curve's baseline (what the tokens give before any block), never the best site
+    assert isinstance(sweep, ProbeSweep) and [r.site for r in sweep.results] == ["embed", "layer:0", "layer:1"]
+    assert learned.forward_passes - before == 7  # 400 examples in batches of 64, every site at once
+    assert sweep["layer:1"].accuracy == sweep.accuracies[2] and sweep.best_site != "embed"
     assert "layer:1" in sweep.explain()
 
 

@@ -48,8 +48,9 @@ def test_a_sweep_reports_each_fit_as_a_detail(learned, concepts):
         probe(learned, concepts["more_a_than_b"], at="layer:*")
     finally:
         restore_sink(token)
-    assert heard == [("probe 'more_a_than_b' on fixture:count-learned: fitting layer:0 (1/2)", True),
-                     ("probe 'more_a_than_b' on fixture:count-learned: fitting layer:1 (2/2)", True)]
+    assert heard == [("probe 'more_a_than_b' on fixture:count-learned: fitting embed (1/3)", True),
+                     ("probe 'more_a_than_b' on fixture:count-learned: fitting layer:0 (2/3)", True),
+                     ("probe 'more_a_than_b' on fixture:count-learned: fitting layer:1 (3/3)", True)]
 
 
 def test_pytest_shows_the_fits_past_capture_with_verbose(audit_repo):
@@ -60,6 +61,6 @@ def test_sweep(subject, more_a_than_b):
     assert probe(subject, more_a_than_b, at="layer:*").best_accuracy >= 0.5
 """)
     verbose = audit_repo.runpytest("-v", "--model", "fixture:count-learned")
-    verbose.stdout.fnmatch_lines(["auditlens: probe 'more_a_than_b' on fixture:count-learned: fitting layer:0 (1/2)"])
+    verbose.stdout.fnmatch_lines(["auditlens: probe 'more_a_than_b' on fixture:count-learned: fitting layer:0 (2/3)"])
     quiet = audit_repo.runpytest("--model", "fixture:count-learned")
     assert "fitting layer:0" not in quiet.stdout.str()

@@ -19,8 +19,10 @@ from ..errors import ConceptError
 from ..progress import report
 from ..results import CheckResult, Example, not_recorded
 from ..settings import seed_or_default
-from ..sites import expand_sites
+from ..sites import alias_table, expand_sites
 from ..stats import Interval, bootstrap_mean
+
+BASELINE = "embed"  # in a layer:* sweep: the input to the first block, shown, never the best site
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,8 +80,9 @@ class ProbeSweep(CheckResult):
         lines = [f"probe sweep for {self.concept!r} on {self.subject}, n={self.n}",
                  f"  {'site':<12}{'accuracy':>10}{'control':>10}{'selectivity':>13}   95% CI of accuracy"]
         for r in self.results:
+            note = "   (input to block 0: a baseline)" if r.site == BASELINE else ""
             lines.append(f"  {r.site:<12}{r.accuracy:>10.3f}{r.control_accuracy:>10.3f}{r.selectivity:>13.3f}"
-                         f"   {r.accuracy_ci}")
+                         f"   {r.accuracy_ci}{note}")
         lines.append(f"  best: {self.best_site} (accuracy {self.best_accuracy:.3f}, "
                      f"selectivity {self.best_selectivity:.3f})")
         return "\n".join(lines)
@@ -95,12 +98,17 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
     """Fit a logistic-regression probe for ``concept`` at ``at`` with stratified k-fold CV.
 
     ``at`` is a site, or a sweep such as ``layer:*`` (one probe per block, one forward pass in all).
+    A ``layer:*`` sweep also probes ``embed``, the input to the first block, as the curve's baseline:
+    what the tokens give before any computation. It is never the sweep's best site, which is the
+    block where the concept is most selectively decodable.
     Selectivity is accuracy minus the accuracy of the same probe on a control task (random labels
     per input type, Hewitt & Liang 2019). Accuracies are fractions in [0, 1]; intervals are 95% bootstrap.
     """
     seed = seed_or_default(seed)
     concept.require_examples("probe")
     sites = expand_sites(subject.model, at)
+    if at == "layer:*" and "embed" in alias_table(subject.model):
+        sites = [subject.site("embed"), *sites]
     labels = concept.label_tensor().numpy()
     control = concept.control_labels(seed).numpy()
     _check_fold_sizes(concept, labels, folds)
@@ -123,7 +131,8 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
         return fit_all()[0]
     with not_recorded():  # the sweep is the result; its per-layer parts live inside it
         results = fit_all()
-    best = max(results, key=lambda r: (float(r.selectivity), float(r.accuracy)))
+    candidates = [r for r in results if r.site != BASELINE] or results
+    best = max(candidates, key=lambda r: (float(r.selectivity), float(r.accuracy)))
     return ProbeSweep(check="probe", subject=subject.id, site=at, n=len(concept), concept=concept.name,
                       results=tuple(results), best_accuracy=float(best.accuracy),
                       best_selectivity=float(best.selectivity), best_site=best.site, data_digest=best.data_digest,
