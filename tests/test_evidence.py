@@ -204,3 +204,15 @@ def test_text_is_never_read_as_mathtext():
 
     check = {**patch_check("q", 0.0), "check": "patch", "site": "a $x^$ b"}
     assert bars(check, ["flip_rate"], "patch at a $x^$ b").startswith("data:image/png;base64,")
+
+
+def test_invariance_is_vacuous_for_a_model_with_one_answer(learned):
+    from hypothesis import strategies as st
+
+    from auditlens.behaviour import expect_invariant, swap_words
+
+    # inputs with far more b than a: the count twin calls every one of them "fewer", swapped or not
+    inputs = st.lists(st.sampled_from(["b", "c"]), min_size=11, max_size=11).map(lambda w: " ".join(["m0", "a", *w]))
+    result = expect_invariant(learned, inputs, swap_words({"m0": "m1", "m1": "m0"}), max_examples=30)
+    assert result.failure_rate <= 0.05 and result.predicted_classes == 1
+    assert "one class for every input" in result.thresholds[0]["vacuous"]

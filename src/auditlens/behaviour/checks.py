@@ -46,7 +46,14 @@ class BehaviourResult(CheckResult):
     failure_rate_ci: Interval | None = None
     failures: int = 0
     minimal_counterexample: str = ""  # "" when nothing failed
+    predicted_classes: int = 0  # INV on predictions: distinct classes predicted over every input (0: not counted)
     examples: tuple[Example, ...] = ()
+
+    def vacuous_reason(self, metric: str, op: str) -> str | None:
+        """Invariance of the prediction proves nothing when the model gives one answer to every input."""
+        if self.kind != "INV" or metric != "failure_rate" or op not in ("<=", "<") or self.predicted_classes != 1:
+            return None
+        return "the model predicts one class for every input, perturbed or not: no change could move it"
 
     def headline(self) -> str:
         return f"{self.kind} {self.check}: {self.description} on {self.subject}, n={self.n} generated inputs"
@@ -118,8 +125,10 @@ def _minimal(strategy: st.SearchStrategy, fails: Callable[[object], bool], seed:
         return None
 
 
-def _behaviour_check(subject, check, kind, description, strategy, evaluate, render, n_examples, seed):
-    """Shared engine: draw, evaluate in batches, estimate, then shrink one failure."""
+def _behaviour_check(subject, check, kind, description, strategy, evaluate, render, n_examples, seed,
+                     classes_seen=None):
+    """Shared engine: draw, evaluate in batches, estimate, then shrink one failure. ``classes_seen()``
+    (when given) counts the distinct classes the model predicted on the drawn inputs."""
     if n_examples < 10:
         raise CheckError(f"{check} needs max_examples >= 10 for a failure-rate interval; got {n_examples}")
     seed = seed_or_default(seed)
@@ -128,6 +137,7 @@ def _behaviour_check(subject, check, kind, description, strategy, evaluate, rend
         raise CheckError(f"{check}: the input strategy gave only {len(items)} distinct inputs (hypothesis stops once "
                          "it has tried them all); a failure-rate interval needs at least 10: widen the strategy")
     failed, notes = evaluate(items)
+    predicted_classes = classes_seen() if classes_seen is not None else 0
     failing = [i for i, bad in enumerate(failed) if bad]
     minimal = ""
     shown = []
@@ -141,7 +151,8 @@ def _behaviour_check(subject, check, kind, description, strategy, evaluate, rend
     return BehaviourResult(check=check, subject=subject.id, site="output", n=len(items), kind=kind,
                            description=description, failure_rate=float(sum(failed) / len(items)),
                            failure_rate_ci=rate, failures=len(failing), minimal_counterexample=minimal,
-                           examples=tuple(shown), per_example={"failure_rate": [float(bad) for bad in failed]},
+                           predicted_classes=predicted_classes, examples=tuple(shown),
+                           per_example={"failure_rate": [float(bad) for bad in failed]},
                            data_digest=_digest([render(item) for item in items]))
 
 
@@ -171,6 +182,7 @@ def expect_invariant(subject, inputs: st.SearchStrategy, perturb, *, tolerance: 
     at least ``min_similarity``."""
     check_perturbation(perturb, "expect_invariant")
     scorer = _Scorer(subject, answer_tokens)
+    seen: set[int] = set()  # classes predicted, for vacuity
 
     def evaluate(items):
         scores = scorer([a for a, _ in items] + [b for _, b in items])
@@ -179,6 +191,7 @@ def expect_invariant(subject, inputs: st.SearchStrategy, perturb, *, tolerance: 
             similarity = (before * after).sum(dim=1).tolist()
             return [s < min_similarity for s in similarity], [f"cosine similarity {s:.3f}" for s in similarity]
         first, second = before.argmax(dim=1), after.argmax(dim=1)
+        seen.update(first.tolist() + second.tolist())
         moved = (before.gather(1, first[:, None]) - after.gather(1, first[:, None])).abs().squeeze(1)
         failed = [bool(a != b) or (tolerance is not None and float(m) > tolerance)
                   for a, b, m in zip(first, second, moved)]
@@ -188,7 +201,8 @@ def expect_invariant(subject, inputs: st.SearchStrategy, perturb, *, tolerance: 
 
     return _behaviour_check(subject, "expect_invariant", "INV", description or "prediction invariant to the change",
                             pairs(inputs, perturb), evaluate, lambda pair: f"{pair[0]}  ->  {pair[1]}",
-                            max_examples, seed)
+                            max_examples, seed,
+                            classes_seen=None if scorer.embedding or tolerance is not None else lambda: len(seen))
 
 
 def expect_direction(subject, inputs: st.SearchStrategy, perturb, label: int, direction: str = "up", *,
