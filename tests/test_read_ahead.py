@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from auditlens import ActivationCache, CaptureError, capture, run
+from auditlens import ActivationCache, CaptureError, capture, load_subject, run
 from auditlens.accounting import lower_bound, need_id
 from auditlens.readout import ClassifierLogits, LastTokenLogits, NextTokenLogits, readout_for
 
@@ -124,3 +124,17 @@ def test_the_budgets_are_read_from_the_environment(monkeypatch):
     assert cache.max_bytes == 64 * 2**20 and cache.read_ahead_bytes == 0
     monkeypatch.delenv("AUDITLENS_READ_AHEAD_MB")
     assert ActivationCache().read_ahead_bytes == 8 * 2**20  # an eighth of the cache
+
+
+def test_an_unreadable_site_is_named_and_never_poisons_later_captures():
+    from tiny_models import build
+
+    subject = load_subject(build("gpt2"))
+    cache = ActivationCache()
+    inputs = subject.encode([[3, 4, 5], [6, 7]])
+    with pytest.raises(CaptureError, match=r"site 'transformer' \(transformer\): module output of type "
+                                           r"\w+ holds no activation tensor; choose a module"):
+        capture(subject, inputs, "transformer", cache=cache)
+    assert capture(subject, inputs, "layer:0", cache=cache).shape == (2, 32)
+    fresh = load_subject(build("gpt2"))  # same weights, same fingerprint, same working set
+    assert capture(fresh, fresh.encode([[8, 9]]), "layer:1", cache=cache).shape == (1, 32)

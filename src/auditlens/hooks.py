@@ -30,7 +30,8 @@ class Batch:
 current_batch: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("auditlens_batch", default=None)
 _live_hooks: weakref.WeakKeyDictionary[nn.Module, int] = weakref.WeakKeyDictionary()
 
-# fn(activation [b, t, d] or [b, d], batch) -> replacement activation, or None to leave it
+# fn(activation [b, t, d] or [b, d], batch) -> replacement activation, or None to leave it. A reader may
+# carry ``on_unreadable() -> bool``: called when the module's output holds no tensor; True skips the site.
 ActivationFn = Callable[[torch.Tensor, Batch], "torch.Tensor | None"]
 
 
@@ -82,7 +83,15 @@ def _hook_for(site: Site, fn: ActivationFn):
         return pre_hook
 
     def hook(module, args, output):
-        current = primary(output)
+        try:
+            current = primary(output)
+        except CaptureError as exc:
+            unreadable = getattr(fn, "on_unreadable", None)  # a reader whose reads are all optional may skip it
+            if unreadable is not None and unreadable():
+                return None
+            raise CaptureError(f"site {site.name!r} ({site.module_path}): {exc}; choose a module whose output is "
+                               "a tensor or a tuple that starts with one, such as an alias (layer:N, attn:N, mlp:N) "
+                               "or one of its submodules") from None
         new = fn(current, batch_for(current))
         return None if new is None else _replace_primary(output, new)
 

@@ -73,11 +73,6 @@ def run(
     scores = _cached_scores(cache, readout, key_of) if readout is not None else None
     missing = [s for s in resolved if found.get(s.name) is None]
     wanted = readout if readout is not None and scores is None else None
-    if cache is not None:
-        for site in resolved:
-            cache.note_read(subject.fingerprint, ("site", site, position))
-        if readout is not None:
-            cache.note_read(subject.fingerprint, ("readout", readout))
     if missing or wanted is not None:
         extras = read_ahead.plan(subject, len(inputs), position, missing, wanted, cache, key_of) \
             if cache is not None else read_ahead.Extras()
@@ -98,6 +93,11 @@ def run(
                 scores = value
             if cache is not None:
                 cache.put(key_of(("readout", candidate.key)), value, disk=not optional)
+    if cache is not None:  # only reads that succeeded join the working set read-ahead plans from
+        for site in resolved:
+            cache.note_read(subject.fingerprint, ("site", site, position))
+        if readout is not None:
+            cache.note_read(subject.fingerprint, ("readout", readout))
     return RunResult({s.name: found[s.name] for s in resolved}, scores)
 
 

@@ -65,6 +65,15 @@ def forward(subject, inputs, reads, readouts, interventions, batch_size):
                     filler.failed = True
             return None
 
+        def unreadable() -> bool:
+            """The module's output holds no tensor: optional reads give up, a read asked for fails."""
+            if any(not reads[index][2] for index in indices):
+                return False
+            for index in indices:
+                site_fillers[index].failed = True
+            return True
+
+        read.on_unreadable = unreadable
         return read
 
     hooks = [(reads[indices[0]][0], reader(indices)) for indices in by_module.values()]
