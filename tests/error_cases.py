@@ -127,6 +127,19 @@ def bad_read_ahead_budget():
         del os.environ["AUDITLENS_READ_AHEAD_MB"]
 
 
+def weights_missing():
+    from safetensors.torch import save_file
+
+    path = _saved()
+    save_file({"unrelated": torch.zeros(3)}, path / "model.safetensors")
+    load_subject(path)
+
+
+def unreadable_site():
+    subject = load_subject(build("gpt2"))
+    capture(subject, subject.encode([[3, 4]]), "transformer")
+
+
 def tensor_as_inputs():
     capture(load_subject(build("gpt2")), torch.randint(2, 30, (10, 4)), ["layer:0"])
 
@@ -160,6 +173,7 @@ CASES = [
     ("unknown fixture", unknown_fixture), ("unknown device_map strategy", unknown_device_map),
     ("read-ahead budget that is not a number", bad_read_ahead_budget),
     ("a tensor where Inputs are expected", tensor_as_inputs),
+    ("a checkpoint missing weights", weights_missing), ("a site whose output holds no tensor", unreadable_site),
     ("a perturbation factory passed uncalled", perturbation_factory_uncalled),
     ("a label name the model does not have", unknown_label_name),
 ]

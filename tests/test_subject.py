@@ -179,3 +179,43 @@ def test_bad_inputs_are_named(examples, match):
     subject = load_subject(build("gpt2"))
     with pytest.raises(ConceptError, match=match):
         subject.encode(examples)
+
+
+def _edited_checkpoint(tmp_path, edit):
+    import json
+
+    from tiny_models import build
+
+    directory = tmp_path / "model"
+    build("gpt2").save_pretrained(directory)
+    config = json.loads((directory / "config.json").read_text())
+    edit(directory, config)
+    (directory / "config.json").write_text(json.dumps(config))
+    return directory
+
+
+def test_a_checkpoint_missing_weights_is_refused_not_filled_with_random_ones(tmp_path):
+    from safetensors.torch import save_file
+
+    directory = _edited_checkpoint(tmp_path, lambda d, c: save_file({"unrelated": torch.zeros(3)},
+                                                                     d / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"lacks 41 weight\(s\) GPT2ForSequenceClassification needs "
+                                             r"\(score.weight, transformer.h.0.attn.c_attn.bias, .*\); they would "
+                                             "be random"):
+        load_subject(directory)
+
+
+def test_weights_the_model_would_drop_are_refused_with_the_kind_to_try(tmp_path):
+    directory = _edited_checkpoint(tmp_path, lambda d, c: c.pop("architectures"))
+    with pytest.raises(ModelLoadError, match=r"holds 1 weight\(s\) GPT2Model does not use \(score.weight\); they "
+                                             r"would be dropped. .*pass kind='classifier'"):
+        load_subject(directory)
+    assert load_subject(directory, kind="classifier").kind == "classifier"
+
+
+def test_weights_of_the_wrong_shape_are_a_load_error(tmp_path):
+    def three_labels(directory, config):
+        config.update(id2label={"0": "a", "1": "b", "2": "c"}, label2id={"a": 0, "b": 1, "c": 2})
+
+    with pytest.raises(ModelLoadError, match="weights of the wrong shape for its config.json"):
+        load_subject(_edited_checkpoint(tmp_path, three_labels))

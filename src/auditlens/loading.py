@@ -207,6 +207,7 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
             f"cannot load {source!r}: it is not a local directory, and the hub gave no model for it "
             f"(offline or unknown id). Detail: {str(exc).splitlines()[0]}"
         ) from exc
+    forced = kind is not None  # a kind the caller chose: a head it leaves out is left out on purpose
     kind = kind or _infer_kind(nn.Module(), getattr(config, "architectures", None) or ())
     auto = {
         "classifier": transformers.AutoModelForSequenceClassification,
@@ -221,7 +222,14 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
     options.update(placement or {})
     try:
         with quiet_transformers():
-            model = auto.from_pretrained(where, config=config, **options)
+            model, info = auto.from_pretrained(where, config=config, output_loading_info=True, **options)
+    except RuntimeError as exc:
+        if "size mismatch" not in str(exc) and "ignore_mismatched_sizes" not in str(exc):
+            raise
+        shapes = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
+        detail = "; ".join(shapes[:3])[:600] or "transformers lists them above"
+        raise ModelLoadError(f"{source}: weights of the wrong shape for its config.json (was config.json edited "
+                             f"after saving?): {detail}") from None
     except pickle.UnpicklingError as exc:
         raise ModelLoadError(
             f"{source}: the pickle checkpoint holds more than tensors, and auditlens reads pickles with "
@@ -230,9 +238,32 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
     except (OSError, ValueError) as exc:
         hint = "" if allow_pickle else " (only safetensors weights are read unless allow_pickle=True)"
         raise ModelLoadError(f"cannot load the weights of {source}{hint}: {str(exc).splitlines()[0]}") from exc
+    _check_loading_info(source, kind, type(model).__name__, info, forced)
     if tokenizer is None and (not is_local or any((directory / f).exists() for f in _TOKENIZER_FILES)):
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the tokenizer of {source}: {str(exc).splitlines()[0]}") from exc
     return model, tokenizer, kind
+
+
+def _check_loading_info(source, kind: str, model_class: str, info: dict, forced: bool) -> None:
+    """Weights the model needed but the checkpoint lacks are freshly initialised by transformers, and
+    weights it holds that the model does not use are dropped: either way the model audited would not
+    be the model trained. Both are errors naming the first keys, except weights left out by a kind the
+    caller forced (``kind="encoder"`` audits a classifier's body without its head)."""
+    missing, unexpected = sorted(info.get("missing_keys") or ()), sorted(info.get("unexpected_keys") or ())
+    mismatched = [str(m[0]) if isinstance(m, tuple) else str(m) for m in info.get("mismatched_keys") or ()]
+    if missing:
+        raise ModelLoadError(f"{source}: the checkpoint lacks {len(missing)} weight(s) {model_class} needs "
+                             f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); they would be "
+                             "random. Is it the whole checkpoint, saved by save_pretrained?")
+    if unexpected and not forced:
+        hint = "" if kind != "encoder" else (" It was loaded as an encoder because config.json names no "
+                                             "architecture: pass kind='classifier' or kind='causal-lm' if it "
+                                             "has a head.")
+        raise ModelLoadError(f"{source}: the checkpoint holds {len(unexpected)} weight(s) {model_class} does not "
+                             f"use ({', '.join(unexpected[:5])}{', ...' if len(unexpected) > 5 else ''}); they "
+                             f"would be dropped.{hint}")
+    if mismatched:
+        raise ModelLoadError(f"{source}: weights of the wrong shape for its config.json: {', '.join(mismatched[:5])}")
