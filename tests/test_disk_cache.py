@@ -59,3 +59,16 @@ def test_entries_read_from_disk_respect_the_memory_budget(tmp_path):
     for site in ("layer:0", "layer:1", "layer:2"):
         capture(subject, inputs, site, cache=budgeted)
     assert len(budgeted) == 2 and budgeted.nbytes <= 2 * one_entry
+
+
+def test_a_full_disk_is_a_warning_and_the_run_goes_on(tmp_path, monkeypatch):
+    import auditlens.storage.disk as disk
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    cache, subject = fresh_session(tmp_path / "cache")
+    monkeypatch.setattr(disk, "save_file", no_space)
+    with pytest.warns(UserWarning, match="could not write the cache entry .*No space left on device"):
+        value = capture(subject, subject.encode([[3, 4, 5]]), "layer:0", cache=cache)
+    assert value.shape == (1, 32) and cache.disk.failed_writes >= 1

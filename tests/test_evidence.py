@@ -34,7 +34,7 @@ def test_a_loop_reports_the_check_that_decided_it():
     audit = report["models"][0]["audits"][0]
     assert audit["metrics"]["flip_rate"] == 1.0
     assert audit["decided_by"] == {"index": 1, "check": "patch", "site": "tokens[q]", "of": 3}
-    assert "flip_rate = 1.000 (needs <= 0.05) at patch tokens[q] on scan" in render_markdown(report)
+    assert "flip_rate = 1.000 (needs <= 0.05) at patch tokens\\[q\\] on scan" in render_markdown(report)
 
 
 def test_a_passing_loop_reports_its_worst_case():
@@ -216,3 +216,11 @@ def test_invariance_is_vacuous_for_a_model_with_one_answer(learned):
     result = expect_invariant(learned, inputs, swap_words({"m0": "m1", "m1": "m0"}), max_examples=30)
     assert result.failure_rate <= 0.05 and result.predicted_classes == 1
     assert "one class for every input" in result.thresholds[0]["vacuous"]
+
+
+def test_names_cannot_inject_markdown_into_a_pull_request_comment():
+    hostile = "x](http://evil.example) ![img](http://evil.example/a.png) **bold** `code`"
+    report = build_report([record("m`|x", "failed", "error", nodeid=f"t.py::{hostile}")], RUN)
+    text = render_markdown(report)
+    assert "](http" not in text and "![" not in text and "**bold**" not in text
+    assert "`m'\\|x`" in text  # the model id stays one code span in one table cell

@@ -219,3 +219,21 @@ def test_weights_of_the_wrong_shape_are_a_load_error(tmp_path):
 
     with pytest.raises(ModelLoadError, match="weights of the wrong shape for its config.json"):
         load_subject(_edited_checkpoint(tmp_path, three_labels))
+
+
+def _indexed(tmp_path, weight_file):
+    directory = _edited_checkpoint(tmp_path, lambda d, c: None)
+    index = {"metadata": {}, "weight_map": {"score.weight": weight_file}}
+    (directory / "model.safetensors.index.json").write_text(json.dumps(index))
+    return directory
+
+
+def test_a_checkpoint_index_cannot_let_a_pickle_in(tmp_path):
+    torch.save({}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match=r"names 'pytorch_model.bin', a pickle checkpoint"):
+        load_subject(_indexed(tmp_path, "pytorch_model.bin"))
+
+
+def test_a_checkpoint_index_cannot_reach_outside_its_directory(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"names '../elsewhere.safetensors', outside the model directory"):
+        load_subject(_indexed(tmp_path, "../elsewhere.safetensors"))

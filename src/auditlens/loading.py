@@ -162,10 +162,32 @@ def _is_hub_id(text: str) -> bool:
     return bool(_HUB_ID.match(text)) and not text.startswith((".", "/", "~"))
 
 
+def _check_index(directory: Path, index: str, allow_pickle: bool) -> None:
+    """Every file a checkpoint index names lies inside the model directory, and is safetensors unless
+    pickles are allowed: an index must not let a pickle in by the side door."""
+    import json
+
+    try:
+        weight_map = json.loads((directory / index).read_text()).get("weight_map") or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelLoadError(f"{directory / index} is not a readable checkpoint index: {exc}") from None
+    for name in sorted(set(map(str, weight_map.values()))):
+        target = (directory / name).resolve()
+        if not target.is_relative_to(directory.resolve()):
+            raise ModelLoadError(f"{directory / index} names {name!r}, outside the model directory; an index may "
+                                 "only name files beside it")
+        if not name.endswith(".safetensors") and not allow_pickle:
+            raise ModelLoadError(f"{directory / index} names {name!r}, a pickle checkpoint; loading a pickle can "
+                                 "run arbitrary code. Convert it to safetensors, or pass allow_pickle=True "
+                                 "(--audit-allow-pickle) if you trust it")
+
+
 def _check_weights(directory: Path, allow_pickle: bool) -> None:
     files = [p.name for p in directory.iterdir() if p.is_file()]
     safe = [f for f in files if f.endswith(".safetensors") or f.endswith(".safetensors.index.json")]
     pickled = [f for f in files if f.endswith(_PICKLE_SUFFIXES) and f not in _TOKENIZER_FILES]
+    for index in (f for f in files if f.endswith(".index.json")):
+        _check_index(directory, index, allow_pickle)
     if safe:
         return
     if pickled and not allow_pickle:

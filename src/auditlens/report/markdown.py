@@ -7,8 +7,19 @@ from .outcomes import OUTCOMES
 ICONS = {"learned": "✅", "cheated": "❌", "inconclusive": "⚠️"}
 
 
+_MARKDOWN = "\\`*_[]()#!|~"  # what makes links, images, emphasis, code, headings, tables and strikethrough
+
+
 def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    """Text for a table cell or a list item: Markdown characters escaped, so a model id or an audit name
+    cannot become a link, an image or emphasis in a pull-request comment."""
+    text = str(text).replace("\n", " ").replace("<", "&lt;")
+    return "".join(f"\\{c}" if c in _MARKDOWN else c for c in text)
+
+
+def _code(text) -> str:
+    """Text inside a code span: only a backtick could end it (and a pipe the table cell)."""
+    return str(text).replace("`", "'").replace("|", "\\|").replace("\n", " ")
 
 
 def _passes(model: dict) -> str:
@@ -39,7 +50,7 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
              "| model | verdict | audits | forward passes (run / needed) | why |",
              "|---|---|---|---|---|"]
     for model in report["models"]:
-        lines.append(f"| `{_cell(model['id'])}` | {ICONS.get(model['verdict'], '')} {model['verdict']} | "
+        lines.append(f"| `{_code(model['id'])}` | {ICONS.get(model['verdict'], '')} {model['verdict']} | "
                      f"{outcome_counts(model['counts'])} | {_passes(model)} | {_cell(model['reason'])} |")
     failures = [(m["id"], a) for m in report["models"] for a in m["audits"] if a["outcome"] == "failed"]
     if failures:
@@ -49,7 +60,7 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
             numbers = "; ".join(_threshold(c, t, f"needs {t['op']} {t['value']:g}") for c, t in missed[:3])
             numbers += f"; and {len(missed) - 3} more" if len(missed) > 3 else ""
             numbers = numbers or _cell(audit.get("message") or "")
-            lines.append(f"- `{_cell(model)}` **{_cell(audit['name'])}**: {numbers}")
+            lines.append(f"- `{_code(model)}` **{_cell(audit['name'])}**: {numbers}")
         if len(failures) > max_failures:
             lines.append(f"- … and {len(failures) - max_failures} more (see report.html)")
     for outcome, title, why in (("error", "Audits that ended in error (no finding either way)", "message"),
@@ -58,7 +69,7 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
         listed = [(m["id"], a) for m in report["models"] for a in m["audits"] if a["outcome"] == outcome]
         if listed:
             lines += ["", f"## {title}", ""]
-            lines += [f"- `{_cell(model)}` **{_cell(audit['name'])}**: {_cell(audit.get(why) or '')}"
+            lines += [f"- `{_code(model)}` **{_cell(audit['name'])}**: {_cell(audit.get(why) or '')}"
                       for model, audit in listed[:max_failures]]
     uncertain = [(m["id"], a) for m in report["models"] for a in m["audits"] if a.get("uncertain")]
     if uncertain:
@@ -67,17 +78,17 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
             shaky = [(c, t) for c in audit["checks"] for t in c.get("thresholds", []) if t.get("uncertain")]
             numbers = "; ".join(_threshold(c, t, f"{t['op']} {t['value']:g}: {'met' if t['passed'] else 'missed'}")
                                 for c, t in shaky)
-            lines.append(f"- `{_cell(model)}` **{_cell(audit['name'])}** ({audit['outcome']}): {numbers}")
+            lines.append(f"- `{_code(model)}` **{_cell(audit['name'])}** ({audit['outcome']}): {numbers}")
     comparison = report.get("comparison")
     if comparison:
         lines += ["", "## Against the baseline", ""]
         for model in comparison["models"]:
             old, new = model["verdict"]
             if old != new:
-                lines.append(f"- `{_cell(model['id'])}`: verdict {old} → {new}")
+                lines.append(f"- `{_code(model['id'])}`: verdict {old} → {new}")
             for audit in model["audits"]:
                 if audit["change"]:
-                    lines.append(f"- `{_cell(model['id'])}` {_cell(audit['nodeid'])}: {audit['change']}")
+                    lines.append(f"- `{_code(model['id'])}` {_cell(audit['nodeid'])}: {audit['change']}")
         if not comparison.get("compared", 1):
             lines.append("- nothing compared: no model of this run is in the baseline (by id or fingerprint)")
         lines.append(f"- known failures (failing in the baseline too): {len(comparison.get('known_failures', []))}")

@@ -25,6 +25,7 @@ class DiskCache:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.corrupted = 0
+        self.failed_writes = 0
 
     def path(self, key: tuple) -> Path:
         name = hashlib.blake2b(repr(key).encode(), digest_size=20).hexdigest()
@@ -51,14 +52,20 @@ class DiskCache:
         return tensor
 
     def put(self, key: tuple, value: torch.Tensor) -> None:
+        """Keep ``value`` on disk; a write that fails (a full disk) is a warning: the run goes on from memory."""
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         value = value.detach().cpu().contiguous()
-        handle, staging = tempfile.mkstemp(prefix=".entry-", suffix=".safetensors", dir=path.parent)
-        os.close(handle)
+        staging = None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, staging = tempfile.mkstemp(prefix=".entry-", suffix=".safetensors", dir=path.parent)
+            os.close(handle)
             save_file({"value": value}, staging, metadata={"key": repr(key), "sha256": _digest(value)})
             os.replace(staging, path)
+        except (OSError, SafetensorError) as exc:
+            self.failed_writes += 1
+            warnings.warn(f"auditlens: could not write the cache entry {path} ({exc}); going on without it",
+                          stacklevel=2)
         finally:
-            if os.path.exists(staging):
+            if staging is not None and os.path.exists(staging):
                 os.unlink(staging)
