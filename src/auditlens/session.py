@@ -76,10 +76,6 @@ class SessionOutcome:
     gate_status: int | None = None  # with fail_on_regression and a baseline: the gate's exit status
 
     @property
-    def regressed(self) -> bool:
-        return bool(self.regressions)
-
-    @property
     def regressions(self) -> list[str]:
         return (self.report or {}).get("comparison", {}).get("regressions", [])
 

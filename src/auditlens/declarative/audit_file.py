@@ -41,7 +41,7 @@ def slug(text: str) -> str:
 def load_audit_file(path: Path | str, concepts: Collection[str] | None = None) -> list[AuditEntry]:
     """Parse and validate ``path``; ``concepts`` (names in probes/) enables the concept-name check.
     Raises AuditFileError naming the file, the line, the entry and the key of the first error (by line),
-    and how many more there are (``audit_file_errors`` lists them all)."""
+    and how many more there are (``read_audit_file`` returns them all)."""
     entries, errors = read_audit_file(path, concepts)
     if errors:
         first = errors[0]
@@ -50,12 +50,10 @@ def load_audit_file(path: Path | str, concepts: Collection[str] | None = None) -
     return entries
 
 
-def audit_file_errors(path: Path | str, concepts: Collection[str] | None = None) -> list[AuditFileError]:
-    """Every error of an audit file, in line order (at most one per entry: later ones may be knock-ons)."""
-    return read_audit_file(path, concepts)[1]
-
-
-def read_audit_file(path, concepts) -> tuple[list[AuditEntry], list[AuditFileError]]:
+def read_audit_file(path: Path | str, concepts: Collection[str] | None = None
+                    ) -> tuple[list[AuditEntry], list[AuditFileError]]:
+    """The valid entries of an audit file, and every error in it, in line order (at most one per entry:
+    later ones in the same entry may be knock-ons of the first)."""
     try:
         source = YamlSource(Path(path))
     except AuditFileError as exc:
