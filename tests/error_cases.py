@@ -140,6 +140,12 @@ def unreadable_site():
     capture(subject, subject.encode([[3, 4]]), "transformer")
 
 
+def yaml_alias_bomb():
+    lines = ['a0: &a0 ["lol"]'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    Path("bomb.yaml").write_text("\n".join(lines) + "\n")
+    load_concept("bomb.yaml")
+
+
 def tensor_as_inputs():
     capture(load_subject(build("gpt2")), torch.randint(2, 30, (10, 4)), ["layer:0"])
 
@@ -173,7 +179,7 @@ CASES = [
     ("unknown fixture", unknown_fixture), ("unknown device_map strategy", unknown_device_map),
     ("read-ahead budget that is not a number", bad_read_ahead_budget),
     ("a tensor where Inputs are expected", tensor_as_inputs),
-    ("a checkpoint missing weights", weights_missing), ("a site whose output holds no tensor", unreadable_site),
+    ("a checkpoint missing weights", weights_missing), ("a YAML alias bomb", yaml_alias_bomb), ("a site whose output holds no tensor", unreadable_site),
     ("a perturbation factory passed uncalled", perturbation_factory_uncalled),
     ("a label name the model does not have", unknown_label_name),
 ]

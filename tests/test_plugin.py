@@ -203,3 +203,12 @@ def test_the_session_seed_does_not_outlive_the_session(audit_dir):
     before = seed_or_default(None)
     audit_dir.runpytest("test_audit.py", "--audit-seed", "13", "--model", "fixture:count-learned")
     assert seed_or_default(None) == before
+
+
+@pytest.mark.parametrize("name", ["subject", "request"])
+def test_a_concept_file_cannot_shadow_a_fixture(audit_dir, name):
+    (audit_dir.path / "probes" / f"{name}.yaml").write_text("labels: [a, b]\nexamples: [{text: x, label: a}]\n")
+    result = audit_dir.runpytest("test_audit.py", "--model", "fixture:count-learned")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*probes/{name}.yaml: a concept file cannot be named '{name}'*rename the file"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

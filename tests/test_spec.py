@@ -234,3 +234,30 @@ def test_collection_names_the_first_error_and_counts_the_rest(tmp_path):
     with pytest.raises(AuditFileError, match=r"a.audit.yaml:5: .*'word'.*\(2 more error\(s\) in this file: auditlens "
                                              r"validate .*a.audit.yaml\)"):
         load_audit_file(tmp_path / "a.audit.yaml", CONCEPTS)
+
+
+def alias_bomb(levels=9):
+    """A few hundred bytes that expand to 10**levels strings."""
+    lines = ['a0: &a0 ["lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
+    from auditlens import ConceptError, load_concept
+
+    (tmp_path / "bomb.audit.yaml").write_text(alias_bomb())
+    with pytest.raises(AuditFileError, match=r"bomb.audit.yaml:\d+: not valid YAML: its aliases \(\*name\) "
+                                             r"expand it to more than 100,000 values"):
+        load_audit_file(tmp_path / "bomb.audit.yaml", CONCEPTS)
+    (tmp_path / "bomb.yaml").write_text(alias_bomb())
+    with pytest.raises(ConceptError, match="expand it to more than 100,000 values"):
+        load_concept(tmp_path / "bomb.yaml")
+
+
+def test_a_huge_value_is_cut_in_the_error(tmp_path):
+    (tmp_path / "a.audit.yaml").write_text("audits:\n  - name: x\n    probe: {concept: more_a_than_b, folds: '"
+                                           + "9" * 5000 + "'}\n    expect: {accuracy: '>= 0.9'}\n")
+    with pytest.raises(AuditFileError) as info:
+        load_audit_file(tmp_path / "a.audit.yaml", CONCEPTS)
+    assert len(str(info.value)) < 600 and "(5002 characters)" in str(info.value)

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from . import safe_yaml
 from .errors import ConceptError, closest
 from .inputs import Inputs
 from .readout import answer_token_ids
@@ -157,7 +158,7 @@ def load_concept(path: str | Path) -> Concept:
     """Read a concept file (see the module docstring); errors name the file and the key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = safe_yaml.load(path.read_text())
     except FileNotFoundError as exc:
         raise ConceptError(f"no concept file at {path}") from exc
     except yaml.YAMLError as exc:

@@ -140,14 +140,20 @@ def _schema_error(source: YamlSource, data: dict, error) -> AuditFileError:
     if error.validator == "required":
         message = f"{where}{error.message.split(' is a required')[0]} is required" + (f" in {key}" if path[2:] else "")
     elif error.validator == "type":
-        given = f"{type(error.instance).__name__} {error.instance!r}"
+        given = f"{type(error.instance).__name__} {_short(error.instance)}"
         message = f"{where}key {key!r} is {given}; expected {error.validator_value}"
     elif error.validator in ("enum", "oneOf") and not isinstance(error.instance, (dict, list)):
         allowed = error.validator_value if error.validator == "enum" else _enum_values(error)
-        message = f"{where}key {key!r} is {error.instance!r}; allowed: {', '.join(map(str, allowed))}"
+        message = f"{where}key {key!r} is {_short(error.instance)}; allowed: {', '.join(map(str, allowed))}"
     else:
-        message = f"{where}key {key!r}: {error.message}"
+        message = f"{where}key {key!r}: {_short(error.message, quote=False)}"
     return AuditFileError(source.path, source.line_of(path), message)
+
+
+def _short(value, quote: bool = True, limit: int = 200) -> str:
+    """A value as an error quotes it, cut to ``limit`` characters (a huge value must not flood the screen)."""
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _enum_values(error) -> list:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import safe_yaml
 from ..errors import AuditlensError
 
 
@@ -31,8 +32,8 @@ class YamlSource:
         if not self.text.strip():
             raise AuditFileError(path, 1, "the file is empty")
         try:
-            self.data = yaml.safe_load(self.text)
-            self.root = yaml.compose(self.text, Loader=yaml.SafeLoader)  # nodes only: no object is built
+            self.root = safe_yaml.compose(self.text)  # nodes only, and the alias bound, before any object is built
+            self.data = safe_yaml.load(self.text)
         except yaml.constructor.ConstructorError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else None
             raise AuditFileError(path, line, f"{exc.problem}: spec files are read with yaml.safe_load, which builds "

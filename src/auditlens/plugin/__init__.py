@@ -119,10 +119,22 @@ def _share_cores_among_workers(config) -> None:
     torch.set_num_threads(max(1, cores // int(workers)))
 
 
+# fixtures pytest, its common plugins and auditlens provide: a concept file must not shadow one
+RESERVED_FIXTURES = frozenset({
+    "subject", "request", "pytestconfig", "cache", "capsys", "capsysbinary", "capfd", "capfdbinary", "caplog",
+    "doctest_namespace", "monkeypatch", "recwarn", "record_property", "record_xml_attribute",
+    "record_testsuite_property", "tmp_path", "tmp_path_factory", "tmpdir", "tmpdir_factory", "pytester", "testdir",
+    "worker_id", "testrun_uid", "subtests",
+})
+
+
 def _register_concept_fixtures(config, session) -> None:
     """One session fixture per concept file in ``audit_probes``, named after the file."""
     holder = types.ModuleType("auditlens_concepts")  # fixtures on a module, as in a conftest
     for path in session.concept_paths():
+        if path.stem in RESERVED_FIXTURES:
+            raise pytest.UsageError(f"{path}: a concept file cannot be named {path.stem!r}: that name is a fixture "
+                                    "pytest or auditlens provides, which it would replace; rename the file")
         if path.stem.isidentifier():  # other names are still loadable with load_concept()
             setattr(holder, path.stem, _concept_fixture(path))
     config.pluginmanager.register(holder, "auditlens-concepts")
