@@ -146,6 +146,32 @@ def yaml_alias_bomb():
     load_concept("bomb.yaml")
 
 
+def site_none():
+    subject = load_subject(build("gpt2"))
+    capture(subject, subject.encode([[3, 4]]), None)
+
+
+def token_id_too_large():
+    load_subject(build("gpt2")).encode([[3, 2**70]])
+
+
+def fixture_seed_too_large():
+    load_subject("fixture:count-learned@99999999999999999999999")
+
+
+def invalid_config_json():
+    path = _saved()
+    (path / "config.json").write_text("{not json")
+    load_subject(path)
+
+
+def cache_dir_is_a_file():
+    from auditlens.session import AuditSession, SessionOptions
+
+    Path("cache").write_text("a file")
+    AuditSession(SessionOptions(cache_dir="cache"))
+
+
 def tensor_as_inputs():
     capture(load_subject(build("gpt2")), torch.randint(2, 30, (10, 4)), ["layer:0"])
 
@@ -179,7 +205,10 @@ CASES = [
     ("unknown fixture", unknown_fixture), ("unknown device_map strategy", unknown_device_map),
     ("read-ahead budget that is not a number", bad_read_ahead_budget),
     ("a tensor where Inputs are expected", tensor_as_inputs),
-    ("a checkpoint missing weights", weights_missing), ("a YAML alias bomb", yaml_alias_bomb), ("a site whose output holds no tensor", unreadable_site),
+    ("a checkpoint missing weights", weights_missing), ("a YAML alias bomb", yaml_alias_bomb),
+    ("site=None", site_none), ("a token id of 2**70", token_id_too_large),
+    ("a fixture seed too large", fixture_seed_too_large), ("an invalid config.json", invalid_config_json),
+    ("an activation cache directory that is a file", cache_dir_is_a_file), ("a site whose output holds no tensor", unreadable_site),
     ("a perturbation factory passed uncalled", perturbation_factory_uncalled),
     ("a label name the model does not have", unknown_label_name),
 ]

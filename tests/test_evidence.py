@@ -3,6 +3,7 @@ have failed says so, and the baseline comparison counts each regression once."""
 
 import json
 import random
+import re
 
 import pytest
 
@@ -224,3 +225,19 @@ def test_names_cannot_inject_markdown_into_a_pull_request_comment():
     text = render_markdown(report)
     assert "](http" not in text and "![" not in text and "**bold**" not in text
     assert "`m'\\|x`" in text  # the model id stays one code span in one table cell
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda r: r.pop("models"), "'models' is NoneType"),
+    (lambda r: r.pop("run"), "'run' is NoneType"),
+    (lambda r: r["models"][0]["audits"][0]["metrics"].update(flip_rate="x"),
+     "models[0].audits[0].metrics['flip_rate'] is str 'x'; expected a number"),
+])
+def test_a_malformed_report_is_named_not_a_traceback(tmp_path, damage, problem, capsys):
+    report = build_report([record("m", results=[patch_check("q", 0.0)])], RUN)
+    damage(report)
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    with pytest.raises(Exception, match="is not a well-formed auditlens report: " + re.escape(problem)):
+        read_report(tmp_path)
+    assert main(["report", "diff", str(tmp_path), str(tmp_path)]) == 2
+    assert "not a well-formed auditlens report" in capsys.readouterr().err

@@ -74,6 +74,10 @@ def pad_token_lists(sequences: Sequence[Sequence[int]], pad_id: int, texts=None)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
+        try:
+            ids[row, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
+        except (RuntimeError, OverflowError, TypeError, ValueError):
+            raise ConceptError(f"input {row} holds a token id that is not a whole number from 0 to 2**63 - 1: "
+                               f"{list(seq)[:8]}") from None
         mask[row, : len(seq)] = 1
     return Inputs(ids, mask, None if texts is None else tuple(texts))

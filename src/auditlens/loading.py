@@ -225,6 +225,8 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
             ) from exc
         raise ModelLoadError(f"cannot read the config of {source}: {exc}") from exc
     except OSError as exc:
+        if is_local:
+            raise ModelLoadError(f"cannot read {directory / 'config.json'}: {str(exc).splitlines()[0]}") from exc
         raise ModelLoadError(
             f"cannot load {source!r}: it is not a local directory, and the hub gave no model for it "
             f"(offline or unknown id). Detail: {str(exc).splitlines()[0]}"

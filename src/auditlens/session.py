@@ -91,7 +91,12 @@ class AuditSession:
         self.subjects: dict = {}  # model id -> Subject
         self.concepts: dict = {}  # concept name -> Concept
         self.records: list[dict] = []  # AuditRecord.to_dict() of every audit, in the order they ended
-        self.store = ActivationStore(directory=options.cache_dir) if options.cache_dir else None
+        try:
+            self.store = ActivationStore(directory=options.cache_dir) if options.cache_dir else None
+        except OSError as exc:
+            why = "it is a file" if Path(options.cache_dir).is_file() else (exc.strerror or str(exc))
+            raise AuditlensError(f"the activation cache directory {options.cache_dir} cannot be used: {why}; "
+                                 "give a directory (it is created if missing)") from None
         self.started = time.time()
         self._defaults = None
         self._progress = None

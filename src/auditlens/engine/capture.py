@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..accounting import need_id
-from ..errors import CaptureError
+from ..errors import CaptureError, SiteError
 from ..inputs import Inputs
 from ..interventions import Intervention
 from ..positions import READ, check_position
@@ -114,6 +114,8 @@ def _cached_scores(cache, readout, key_of) -> torch.Tensor | None:
 
 def capture(subject, inputs: Inputs, at: str | Site | Sequence[str | Site], position="last", **options):
     """Activations at one site ([n, d] / [n, t, d]), or a dict of them for a list of sites."""
+    if not isinstance(at, (str, Site, list, tuple)):
+        raise SiteError(f"at must be a site such as 'layer:0' or a module path, or a list of them; got {at!r}")
     if isinstance(at, (str, Site)):
         return run(subject, inputs, sites=[at], position=position, **options).activations[str(at)]
     return run(subject, inputs, sites=list(at), position=position, **options).activations

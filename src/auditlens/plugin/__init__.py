@@ -14,6 +14,7 @@ import types
 import pytest
 
 from ..declarative import SUFFIXES
+from ..errors import AuditlensError
 from ..session import AuditSession
 from .items import AuditFile
 from .options import SESSION_PLUGIN, add_options, concept_for, read_options, session_of, subject_for
@@ -27,7 +28,10 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "models(*patterns): run this audit only against the models whose spec "
                                        "matches one of the patterns (fnmatch: 'fixture:count-*')")
-    session = AuditSession(read_options(config), progress=_progress_line(config)).start()
+    try:
+        session = AuditSession(read_options(config), progress=_progress_line(config)).start()
+    except AuditlensError as exc:
+        raise pytest.UsageError(str(exc)) from None
     _share_cores_among_workers(config)
     config.pluginmanager.register(SessionHooks(session, config), SESSION_PLUGIN)
     _register_concept_fixtures(config, session)

@@ -45,11 +45,40 @@ def read_report(path: str | Path) -> dict:
     except json.JSONDecodeError as exc:
         raise AuditlensError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
     found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-    if found == SCHEMA_1:
-        return _from_schema_1(data)
-    if found != SCHEMA:
+    if found not in (SCHEMA, SCHEMA_1):
         raise AuditlensError(f"{path} is not an auditlens report of schema {SCHEMA!r} (found {found!r})")
-    return data
+    problem = _shape_problem(data)
+    if problem:
+        raise AuditlensError(f"{path} is not a well-formed auditlens report: {problem}")
+    return _from_schema_1(data) if found == SCHEMA_1 else data
+
+
+def _shape_problem(data: dict) -> str | None:
+    """The first part of a report that other code would trip over, or None (the core: run, models,
+    each model's id, verdict and audits, each audit's nodeid, outcome and numeric metrics)."""
+    def kind(value) -> str:
+        return f"{type(value).__name__} {str(value)[:60]!r}"
+
+    if not isinstance(data.get("run"), dict):
+        return f"'run' is {kind(data.get('run'))}; expected a mapping"
+    if not isinstance(data.get("models"), list):
+        return f"'models' is {kind(data.get('models'))}; expected a list"
+    for i, model in enumerate(data["models"]):
+        if not isinstance(model, dict) or not all(isinstance(model.get(k), str) for k in ("id", "verdict")):
+            return f"models[{i}] needs 'id' and 'verdict' strings"
+        if not isinstance(model.get("audits"), list):
+            return f"models[{i}].audits is {kind(model.get('audits'))}; expected a list"
+        for j, audit in enumerate(model["audits"]):
+            where = f"models[{i}].audits[{j}]"
+            if not isinstance(audit, dict) or not all(isinstance(audit.get(k), str) for k in ("nodeid", "outcome")):
+                return f"{where} needs 'nodeid' and 'outcome' strings"
+            metrics = audit.get("metrics", {})
+            if not isinstance(metrics, dict):
+                return f"{where}.metrics is {kind(metrics)}; expected a mapping"
+            for name, value in metrics.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    return f"{where}.metrics[{name!r}] is {kind(value)}; expected a number"
+    return None
 
 
 def _from_schema_1(data: dict) -> dict:

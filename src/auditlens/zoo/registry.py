@@ -40,8 +40,9 @@ def get(name: str) -> Organism:
     """``NAME`` or ``NAME@SEED`` (the same recipe trained from another seed)."""
     base, _, seed = name.partition("@")
     if seed:
-        if not seed.isdigit():
-            raise ModelLoadError(f"fixture {name!r}: the part after '@' is a seed, a whole number; got {seed!r}")
+        if not seed.isdigit() or int(seed) >= 2**32:
+            raise ModelLoadError(f"fixture {name!r}: the part after '@' is a seed, a whole number from 0 to "
+                                 f"{2**32 - 1}; got {seed!r}")
         return dataclasses.replace(get(base), name=name, seed=int(seed))
     if name not in _REGISTRY:
         near = closest(name, _REGISTRY)
