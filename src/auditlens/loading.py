@@ -3,6 +3,7 @@ only unless pickles are allowed; sharded with accelerate when a device_map is gi
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -165,8 +166,6 @@ def _is_hub_id(text: str) -> bool:
 def _check_index(directory: Path, index: str, allow_pickle: bool) -> None:
     """Every file a checkpoint index names lies inside the model directory, and is safetensors unless
     pickles are allowed: an index must not let a pickle in by the side door."""
-    import json
-
     try:
         weight_map = json.loads((directory / index).read_text()).get("weight_map") or {}
     except (OSError, ValueError, AttributeError) as exc:

@@ -42,7 +42,17 @@ def compose(text: str):
     return root
 
 
+def construct(root):
+    """The plain data of a composed tree (SafeLoader's constructor: mappings, lists, strings, numbers)."""
+    if root is None:
+        return None
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
 def load(text: str):
-    """``yaml.safe_load``, after the same check."""
-    compose(text)
-    return yaml.safe_load(text)
+    """``yaml.safe_load`` after the same check, parsing the text once."""
+    return construct(compose(text))

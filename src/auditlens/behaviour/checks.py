@@ -93,10 +93,8 @@ class _Scorer:
         return label
 
     def name(self, label: int) -> str:
-        if self.answer_tokens is not None:
-            return str(self.answer_tokens[label])
-        names = getattr(getattr(self.subject.model, "config", None), "id2label", None) or {}
-        return str(names.get(label, label))
+        names = self.label_names()
+        return names[label] if 0 <= label < len(names) else str(label)
 
 
 def _digest(texts: list[str]) -> str:

@@ -33,7 +33,7 @@ class YamlSource:
             raise AuditFileError(path, 1, "the file is empty")
         try:
             self.root = safe_yaml.compose(self.text)  # nodes only, and the alias bound, before any object is built
-            self.data = safe_yaml.load(self.text)
+            self.data = safe_yaml.construct(self.root)
         except yaml.constructor.ConstructorError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else None
             raise AuditFileError(path, line, f"{exc.problem}: spec files are read with yaml.safe_load, which builds "

@@ -35,6 +35,11 @@ class Intervention:
     def edit(self, activation: torch.Tensor, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
+    def __post_init__(self):
+        # every edit at ``positions`` validates them here; edits without positions (ProjectOut) or with
+        # their own vocabulary (Patch) override this
+        check_position(self.positions, EDIT, name="positions")
+
     def _key(self, kind: str, *parameters) -> str:
         """``kind(module path,reads input,parameters...)``: where the edit is and what identifies it."""
         return f"{kind}({','.join(map(str, (self.site.module_path, self.site.reads_input, *parameters)))})"
@@ -52,9 +57,6 @@ class ZeroAblation(Intervention):
     site: Site
     positions: str = "all"
 
-    def __post_init__(self):
-        check_position(self.positions, EDIT, name="positions")
-
     @property
     def key(self) -> str:
         return self._key("zero", self.positions)
@@ -70,9 +72,6 @@ class MeanAblation(Intervention):
     site: Site
     mean: torch.Tensor
     positions: str = "all"
-
-    def __post_init__(self):
-        check_position(self.positions, EDIT, name="positions")
 
     @property
     def key(self) -> str:
@@ -93,9 +92,6 @@ class ResampleAblation(Intervention):
     donors: torch.Tensor
     seed: int = 0
     positions: str = "all"
-
-    def __post_init__(self):
-        check_position(self.positions, EDIT, name="positions")
 
     @property
     def key(self) -> str:
@@ -150,7 +146,7 @@ class Transform(Intervention):
     positions: str | int = "all"
 
     def __post_init__(self):
-        check_position(self.positions, EDIT, name="positions")
+        super().__post_init__()
         if self.name is None:
             if not isinstance(getattr(self.fn, "key", None), str):
                 raise CheckError(f"Transform at {self.site.name!r}: give name= (it identifies fn in the cache), "
@@ -214,9 +210,6 @@ class Steer(Intervention):
     vector: torch.Tensor
     alpha: float = 1.0
     positions: str = "all"
-
-    def __post_init__(self):
-        check_position(self.positions, EDIT, name="positions")
 
     @property
     def key(self) -> str:

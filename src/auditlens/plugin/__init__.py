@@ -7,6 +7,7 @@ the session's ``finish()`` writes the report. The library never imports this pac
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import types
@@ -101,10 +102,7 @@ def _progress_line(config):
         terminal = config.pluginmanager.getplugin("terminalreporter")
         if terminal is None:  # -p no:terminal
             return
-        if capture is None:
-            terminal.write_line(f"auditlens: {message}")
-            return
-        with capture.global_and_fixture_disabled():
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
             terminal.write_line(f"auditlens: {message}")  # on a line of its own
 
     return None if hasattr(config, "workerinput") else write  # xdist workers have no terminal of their own

@@ -36,13 +36,17 @@ def _deciding(audit: dict) -> dict | None:
     return checks[0] if checks else None
 
 
-def _paired(previous: dict, audit: dict, metric: str):
-    """The paired interval of new - old for ``metric``, when both measured it on the same examples."""
-    old, new = _deciding(previous), _deciding(audit)
+def _paired(old: dict | None, new: dict | None, metrics) -> dict:
+    """Paired intervals of new - old for ``metrics`` the two deciding checks measured on the same examples."""
     if not old or not new or not old.get("data_digest") or old.get("data_digest") != new.get("data_digest"):
-        return None
-    before, after = old.get("per_example", {}).get(metric), new.get("per_example", {}).get(metric)
-    return paired_difference(before, after) if before and after else None
+        return {}
+    intervals = {}
+    for metric in metrics:
+        before, after = old.get("per_example", {}).get(metric), new.get("per_example", {}).get(metric)
+        interval = paired_difference(before, after) if before and after else None
+        if interval is not None:
+            intervals[metric] = interval
+    return intervals
 
 
 def _outcome(audit: dict) -> str:
@@ -78,7 +82,8 @@ def _compare_audits(model_id: str, before: dict, model: dict, tolerance: float, 
             found["known_failures"].append(f"{model_id}: {audit['nodeid']} ({now}; {was} in the baseline)")
         elif was in FAILING and now == "passed":
             change = "newly passing"
-        paired = {metric: interval for metric in deltas if (interval := _paired(previous, audit, metric))}
+        deciding = _deciding(audit)
+        paired = _paired(_deciding(previous), deciding, deltas)
         if now == "passed":  # a failing audit's metrics are part of its one regression, not more of them
             for metric, delta in deltas.items():
                 direction, interval = _direction(audit, metric), paired.get(metric)
@@ -86,7 +91,7 @@ def _compare_audits(model_id: str, before: dict, model: dict, tolerance: float, 
                     continue
                 if interval is not None:
                     worse = interval.high < 0 if direction > 0 else interval.low > 0
-                    why = f"paired difference {delta:+.3f}, 95% CI {interval}, n={_deciding(audit)['n']}"
+                    why = f"paired difference {delta:+.3f}, 95% CI {interval}, n={deciding['n']}"
                 else:
                     worse, why = direction * delta < -tolerance, f"beyond tolerance {tolerance}"
                 if worse:

@@ -11,9 +11,10 @@ from .outcomes import OUTCOMES
 
 
 def _signature(check: dict) -> str:
-    """What makes two checks the same measurement (the YAML and Python forms of one audit)."""
-    keys = ("check", "site", "concept", "n", "data_digest", "metrics")
-    return json.dumps({k: check.get(k) for k in keys if not k.startswith("seconds_")}, sort_keys=True, default=str)
+    """What makes two checks the same measurement (the YAML and Python forms of one audit): timings aside."""
+    same = {k: check.get(k) for k in ("check", "site", "concept", "n", "data_digest")}
+    same["metrics"] = {k: v for k, v in check["metrics"].items() if not k.startswith("seconds_")}
+    return json.dumps(same, sort_keys=True, default=str)
 
 
 def figures_of(report: dict) -> tuple[dict, dict]:
@@ -30,8 +31,7 @@ def figures_of(report: dict) -> tuple[dict, dict]:
                 figures[(model["id"], audit["nodeid"], "loop")] = loop_chart(checks, metric, decided)
                 continue
             for index, check in enumerate(checks):
-                signature = _signature({**check, "metrics": {k: v for k, v in check["metrics"].items()
-                                                             if not k.startswith("seconds_")}})
+                signature = _signature(check)
                 if signature in drawn:
                     same_as[(model["id"], audit["nodeid"], index)] = drawn[signature]
                     continue
