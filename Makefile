@@ -25,11 +25,12 @@ test: setup
 	$(PYTHON) -m pytest tests
 
 # Exit 1 (some audits failed) is a finding, not a broken run: the cheated twins are meant to fail.
+# Any other status fails the command: interrupted (2), usage error (4), report not written (7).
 audit: setup
 	@$(PYTHON) -m pytest audits --audit-report $(REPORT); status=$$?; \
-	echo "audit results written to $(REPORT)/"; \
+	if [ $$status -le 1 ]; then echo "audit results written to $(REPORT)/"; fi; \
 	if [ $$status -eq 1 ]; then echo "some audits failed: see the failures above, $(REPORT)/summary.md and $(REPORT)/report.html"; fi; \
-	if [ $$status -gt 1 ]; then exit $$status; fi
+	if [ $$status -gt 1 ]; then echo "the audit run did not complete (exit status $$status): see above"; exit $$status; fi
 
 bench: setup
 	$(PYTHON) bench/capture.py

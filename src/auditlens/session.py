@@ -73,6 +73,7 @@ class SessionOutcome:
     report: dict | None = None
     paths: dict[str, Path] = field(default_factory=dict)
     baseline_error: str | None = None
+    write_error: str | None = None  # the report could not be written (the previous one is left as it was)
     gate_status: int | None = None  # with fail_on_regression and a baseline: the gate's exit status
 
     @property
@@ -91,12 +92,17 @@ class AuditSession:
         self.subjects: dict = {}  # model id -> Subject
         self.concepts: dict = {}  # concept name -> Concept
         self.records: list[dict] = []  # AuditRecord.to_dict() of every audit, in the order they ended
+        self.planned: dict[str, str] = {}  # node id -> model, of every audit the run meant to run
         try:
             self.store = ActivationStore(directory=options.cache_dir) if options.cache_dir else None
         except OSError as exc:
             why = "it is a file" if Path(options.cache_dir).is_file() else (exc.strerror or str(exc))
             raise AuditlensError(f"the activation cache directory {options.cache_dir} cannot be used: {why}; "
                                  "give a directory (it is created if missing)") from None
+        report_dir = Path(options.report_dir)
+        if report_dir.exists() and not report_dir.is_dir():  # found now, not after every audit has run
+            raise AuditlensError(f"the report directory {report_dir} is a file; give a directory "
+                                 "(--audit-report DIR, created if missing)")
         self.started = time.time()
         self._defaults = None
         self._progress = None
@@ -160,7 +166,19 @@ class AuditSession:
             needs += subject.needs[logged:]
         return executed, list(dict.fromkeys(needs))
 
+    def plan(self, audits: dict[str, str]) -> None:
+        """The audits (node id -> model) this run means to run: those that never end are listed as not run."""
+        self.planned.update(audits)
+
     def add_record(self, record: dict) -> None:
+        """Keep an audit's record; one per audit. A later record replaces an earlier one (the audit ended
+        again), except that a ``lost`` one never replaces a finished one: a worker that dies after an
+        audit's call, before its teardown, does not undo what the audit found."""
+        for index, earlier in enumerate(self.records):
+            if earlier["nodeid"] == record["nodeid"]:
+                if record["outcome"] != "lost" or earlier["outcome"] == "lost":
+                    self.records[index] = record
+                return
         self.records.append(record)
 
     def leaked_hooks(self) -> dict[str, int]:
@@ -182,17 +200,21 @@ class AuditSession:
             return {}
         return {m["id"]: sum(a.get("duration") or 0.0 for a in m["audits"]) for m in report["models"]}
 
-    def finish(self) -> SessionOutcome:
-        """Build the report from the records, compare it with the baseline if there is one, write it."""
-        if not self.records:
+    def finish(self, interrupted: str | None = None) -> SessionOutcome:
+        """Build the report from the records, compare it with the baseline if there is one, write it.
+        ``interrupted`` says why the run stopped before its end (Ctrl-C, SIGTERM, --maxfail): then no
+        model gets a verdict, and the audits that did not run are listed."""
+        if not self.records and not (interrupted and self.planned):
             return SessionOutcome()
         from .report import build_report, compare_reports, read_report, write_report
         from .report.compare import gate_status
         from .report.model import run_metadata
+        from .report.writers import ReportWriteError
 
         o = self.options
         run = run_metadata(o.seed, self.started, time.time() - self.started, o.loading())
-        report = build_report(self.records, run, order=o.models)
+        run["interrupted"] = interrupted
+        report = build_report(self.records, run, order=o.models, planned=self.planned)
         outcome = SessionOutcome(report=report)
         if o.baseline:
             try:
@@ -202,5 +224,8 @@ class AuditSession:
             else:
                 if o.fail_on_regression:
                     outcome.gate_status = gate_status(report["comparison"], report)
-        outcome.paths = write_report(report, o.report_dir)
+        try:
+            outcome.paths = write_report(report, o.report_dir)
+        except ReportWriteError as exc:
+            outcome.write_error = str(exc)
         return outcome

@@ -17,6 +17,7 @@ import pytest
 from ..declarative import SUFFIXES
 from ..errors import AuditlensError
 from ..session import AuditSession
+from .interruption import handle_sigterm, restore_sigterm
 from .items import AuditFile
 from .options import SESSION_PLUGIN, add_options, concept_for, read_options, session_of, subject_for
 from .run_hooks import SessionHooks
@@ -34,7 +35,10 @@ def pytest_configure(config):
     except AuditlensError as exc:
         raise pytest.UsageError(str(exc)) from None
     _share_cores_among_workers(config)
-    config.pluginmanager.register(SessionHooks(session, config), SESSION_PLUGIN)
+    hooks = SessionHooks(session, config)
+    if not hasattr(config, "workerinput"):  # the controller's SIGTERM ends the run with a report saying so
+        hooks.previous_sigterm = handle_sigterm()
+    config.pluginmanager.register(hooks, SESSION_PLUGIN)
     _register_concept_fixtures(config, session)
 
 
@@ -42,6 +46,7 @@ def pytest_unconfigure(config):
     hooks = config.pluginmanager.get_plugin(SESSION_PLUGIN)
     if hooks is not None:
         hooks.session.close()
+        restore_sigterm(hooks.previous_sigterm)
 
 
 @pytest.hookimpl(wrapper=True)

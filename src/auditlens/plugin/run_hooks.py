@@ -8,8 +8,10 @@ import json
 import pytest
 
 from ..report.record import AuditRecord
+from ..report.writers import REPORT_NOT_WRITTEN_EXIT
 from ..results import recording
-from .nodeids import model_of, plain_nodeid
+from .interruption import why_interrupted
+from .nodeids import item_model, model_of, plain_nodeid
 from .records import metric_comparison, record_for
 from .summary import write_summary
 
@@ -23,6 +25,18 @@ class SessionHooks:
         self.session, self.config = session, config
         self.outcome = None  # what session.finish() did
         self.leaks: dict[str, int] = {}
+        self.interrupt: BaseException | None = None  # the KeyboardInterrupt that ended the run, if one did
+        self.previous_sigterm = None  # the SIGTERM handler to put back at the end
+
+    def pytest_collection_finish(self, session):
+        """What this run means to run (without xdist; with it, the workers' collections say)."""
+        if not hasattr(self.config, "workerinput"):
+            self.session.plan({plain_nodeid(i.nodeid): m for i in session.items if (m := item_model(i)) is not None})
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        models = self.session.options.models
+        self.session.plan({n: m for i in ids if (m := model_of(n := plain_nodeid(i), models)) is not None})
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):
@@ -64,14 +78,19 @@ class SessionHooks:
     def pytest_assertrepr_compare(self, config, op, left, right):
         return metric_comparison(op, left, right)
 
-    def pytest_sessionfinish(self, session):
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.interrupt = excinfo.value
+
+    def pytest_sessionfinish(self, session, exitstatus):
         self.leaks = self.session.leaked_hooks()
         if self.leaks:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if hasattr(self.config, "workerinput"):  # xdist workers send their records to the controller
             return
-        self.outcome = self.session.finish()
-        if self.outcome.baseline_error:
+        self.outcome = self.session.finish(interrupted=why_interrupted(session, exitstatus, self.interrupt))
+        if self.outcome.write_error:
+            session.exitstatus = REPORT_NOT_WRITTEN_EXIT
+        elif self.outcome.baseline_error:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
         elif self.outcome.gate_status is not None and not self.leaks and session.exitstatus in (0, 1):
             session.exitstatus = self.outcome.gate_status  # known failures pass the gate; regressions: 6

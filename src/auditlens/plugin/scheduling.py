@@ -16,6 +16,8 @@ from xdist.scheduler import LoadGroupScheduling
 
 from .nodeids import model_of
 
+RETRIES_AFTER_A_CRASH = 1
+
 
 class ModelGroupScheduling(LoadGroupScheduling):
     """Groups by model; the longest groups go first (longest-processing-time order), costed by the
@@ -26,6 +28,7 @@ class ModelGroupScheduling(LoadGroupScheduling):
         self.models = tuple(models)
         self.seconds = dict(seconds or {})
         self._ordered = False
+        self.crashes: dict[str, int] = {}  # node id -> how many workers died running it
 
     def _cost(self, scope: str, nodeids: dict) -> float:
         model = scope.removeprefix("auditlens-model:") if scope.startswith("auditlens-model:") else None
@@ -42,6 +45,24 @@ class ModelGroupScheduling(LoadGroupScheduling):
             self.workqueue.clear()
             self.workqueue.update(ordered)
         super()._assign_work_unit(node)
+
+    def remove_node(self, node) -> str | None:
+        """A worker that died: the audit it was running is reported lost and goes back in the queue with
+        the rest of its group once (a worker killed from outside should not cost the audit), but not
+        twice: pytest-xdist would requeue it every time, so an audit that kills its worker ran, and
+        crashed, once per restarted worker until the run gave up."""
+        workload = self.assigned_work.get(node, {})
+        crashed = next((nodeid for unit in workload.values() for nodeid, done in unit.items() if not done), None)
+        if crashed is None:
+            return super().remove_node(node)
+        self.crashes[crashed] = self.crashes.get(crashed, 0) + 1
+        for unit in workload.values():
+            if crashed in unit and self.crashes[crashed] > RETRIES_AFTER_A_CRASH:
+                unit[crashed] = True
+        super().remove_node(node)
+        for scope in [s for s, unit in self.workqueue.items() if all(unit.values())]:
+            del self.workqueue[scope]
+        return crashed
 
     def _split_scope(self, nodeid: str) -> str:
         if nodeid.rfind("@") > nodeid.rfind("]"):  # an xdist_group tag, where pytest-xdist could add it

@@ -17,6 +17,9 @@ def write_summary(terminal, leaks: dict[str, int], outcome) -> None:
         return
     report = outcome.report
     terminal.section("auditlens verdicts")
+    if report["run"].get("interrupted"):
+        terminal.write_line(f"the run was interrupted ({report['run']['interrupted']}): no model has a verdict",
+                            red=True)
     width = max((len(m["id"]) for m in report["models"]), default=0)
     for model in report["models"]:
         known = f"  (known truth: {model['truth']})" if model.get("truth") else ""
@@ -28,4 +31,7 @@ def write_summary(terminal, leaks: dict[str, int], outcome) -> None:
         terminal.section("auditlens: against the baseline")
         for line in render_comparison(report["comparison"]).splitlines():
             terminal.write_line(line, red=line.startswith("regressions: ") and line != "regressions: 0")
-    terminal.write_line(f"audit report: {outcome.paths.get('html', '')}")
+    if outcome.write_error:
+        terminal.write_line(f"audit report NOT written: {outcome.write_error}", red=True)
+    else:
+        terminal.write_line(f"audit report: {outcome.paths.get('html', '')}")

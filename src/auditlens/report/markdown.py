@@ -47,6 +47,8 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
     lines = ["# auditlens report", "",
              f"auditlens {run.get('auditlens')}, seed {run.get('seed')}, "
              f"commit {run.get('git_commit') or 'unknown'}", "",
+             *([f"**This run was interrupted** ({_cell(run['interrupted'])}): no model has a verdict.", ""]
+               if run.get("interrupted") else []),
              "| model | verdict | audits | forward passes (run / needed) | why |",
              "|---|---|---|---|---|"]
     for model in report["models"]:
@@ -71,6 +73,11 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
             lines += ["", f"## {title}", ""]
             lines += [f"- `{_code(model)}` **{_cell(audit['name'])}**: {_cell(audit.get(why) or '')}"
                       for model, audit in listed[:max_failures]]
+    not_run = [(m["id"], nodeid) for m in report["models"] for nodeid in m.get("not_run", [])]
+    if not_run:
+        lines += ["", "## Audits that did not run", ""]
+        lines += [f"- `{_code(model)}` `{_code(nodeid)}`" for model, nodeid in not_run[:max_failures]]
+        lines += [f"- … and {len(not_run) - max_failures} more"] if len(not_run) > max_failures else []
     uncertain = [(m["id"], a) for m in report["models"] for a in m["audits"] if a.get("uncertain")]
     if uncertain:
         lines += ["", "## Uncertain audits (an interval straddles its threshold)", ""]

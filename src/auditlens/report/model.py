@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from ..accounting import lower_bound
 from .outcomes import count, normalize
-from .verdict import verdict_for
+from .verdict import incomplete_verdict, verdict_for
 
 SCHEMA = "auditlens.report/2"  # 2: one outcome vocabulary (outcomes.py), decided_by, vacuous, evidence
 
@@ -91,17 +91,26 @@ def audit_entry(record: dict) -> dict:
     }
 
 
-def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = ()) -> dict:
+def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = (),
+                 planned: dict[str, str] | None = None) -> dict:
     """The report from the plugin's per-test records. Models come in ``order`` (the run's --model
-    order), then any others sorted; audits sorted by node id: the same whatever the scheduling."""
+    order), then any others sorted; audits sorted by node id: the same whatever the scheduling.
+    ``planned`` (node id -> model) lists what the run meant to run: each model's ``not_run`` is what
+    never ended. A run whose ``run["interrupted"]`` says why it stopped gives no model a verdict, nor
+    does a model some of whose audits never ended."""
     records = [r for r in records if r.get("model")]
-    present = {r["model"] for r in records}
+    planned = planned or {}
+    present = {r["model"] for r in records} | set(planned.values())
     ids = [m for m in dict.fromkeys(order) if m in present] + sorted(present - set(order))
+    ended = {r["nodeid"] for r in records}
     report_models = []
     for model in ids:
         mine = [r for r in records if r["model"] == model]
         audits = [audit_entry(r) for r in sorted(mine, key=lambda r: r["nodeid"])]
+        not_run = sorted(n for n, m in planned.items() if m == model and n not in ended)
         verdict = verdict_for(model, audits)
+        if run.get("interrupted") or not_run:  # what did not run might have failed
+            verdict = incomplete_verdict(model, run.get("interrupted"), len(audits), not_run)
         first = next((r for r in mine if r.get("fingerprint")), {})
         report_models.append({
             "id": model, "verdict": verdict.verdict, "reason": verdict.reason, "evidence": verdict.evidence,
@@ -110,7 +119,7 @@ def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = ()) 
             "forward_passes": sum(a["forward_passes"] for a in audits),
             # the union over audits: two audits asking for the same inputs need one pass, not two
             "forward_passes_lower_bound": lower_bound(n for r in mine for n in r.get("needs", [])),
-            "audits": audits,
+            "audits": audits, "not_run": not_run,
         })
     return {"schema": SCHEMA, "run": run, "models": report_models}
 

@@ -4,7 +4,8 @@
   steer) failed;
 - ``learned``: every audit that ran passed, and each could have failed;
 - ``inconclusive``: no audit ran, an audit ended in error or was lost, an audit passed vacuously
-  (it could not have failed), or only non-mechanistic assertions failed.
+  (it could not have failed), or only non-mechanistic assertions failed; and a model some of whose
+  audits never ran, or any model of a run that was interrupted (what did not run might have failed).
 
 The reason names the strongest evidence: the check, site and metric against its threshold.
 """
@@ -90,3 +91,13 @@ def verdict_for(model: str, audits: Iterable[dict]) -> Verdict:
         return Verdict(model, "inconclusive", "no audit ran")
     idle = ", ".join(f"{n} {o}" for o in NOT_RUN if (n := sum(a["outcome"] == o for a in audits)))
     return Verdict(model, "learned", f"all {len(by['passed'])} audits that ran passed" + (f" ({idle})" if idle else ""))
+
+
+def incomplete_verdict(model: str, interrupted: str | None, ended: int, not_run: list[str]) -> Verdict:
+    """A run that stopped early, or a model some of whose audits never ended, decides nothing: what did
+    not run might have failed."""
+    missing = f"{len(not_run)} of its audits did not run" if not_run else "every audit of this model ended"
+    if interrupted:
+        return Verdict(model, "inconclusive", f"the run was interrupted ({interrupted}) after {ended} audit(s) of "
+                                              f"this model ended; {missing}: no verdict")
+    return Verdict(model, "inconclusive", f"{missing} (first: {not_run[0]}): no verdict")

@@ -1,32 +1,30 @@
-"""Reading and writing reports; every write is atomic (a temporary file renamed into place)."""
+"""Reading and writing reports. A report is written whole or not at all: the three files are rendered
+in memory, written into a fresh staging directory, then moved into place under a lock on the report
+directory, so a failed render or a full disk leaves the previous report as it was, and two sessions
+writing one directory never mix their files."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from ..errors import AuditlensError
 from .model import SCHEMA
 from .outcomes import count, normalize
 
 SCHEMA_1 = "auditlens.report/1"
+REPORT_NOT_WRITTEN_EXIT = 7  # the session's exit status when its report could not be written
+LOCK_NAME = ".auditlens-report.lock"
+LOCK_SECONDS = 120
 
 
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o666 & ~umask)  # mkstemp makes it private; a report is for reading
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
+class ReportWriteError(AuditlensError):
+    """The report could not be written; the previous one, if any, is left as it was."""
 
 
 def read_report(path: str | Path) -> dict:
@@ -90,14 +88,66 @@ def _from_schema_1(data: dict) -> dict:
     return {**data, "schema": SCHEMA, "upgraded_from": SCHEMA_1}
 
 
-def write_report(report: dict, directory: str | Path) -> dict[str, Path]:
-    """report.json, report.html and summary.md in ``directory``; returns their paths."""
+def check_report_dir(directory: str | Path) -> Path:
+    """``directory`` usable for a report (created if missing), or ReportWriteError saying why not."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ReportWriteError(f"the report directory {directory} is a file; give a directory "
+                               "(--audit-report DIR, created if missing)")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportWriteError(f"cannot create the report directory {directory}: {exc.strerror or exc}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ReportWriteError(f"the report directory {directory} is not writable")
+    return directory
+
+
+def render_report(report: dict) -> dict[str, str]:
+    """The text of each file, by file name; ReportWriteError names the one that could not be rendered."""
     from .html import render_html
     from .markdown import render_markdown
 
-    directory = Path(directory)
-    paths = {"json": directory / "report.json", "html": directory / "report.html", "markdown": directory / "summary.md"}
-    atomic_write(paths["json"], json.dumps(report, indent=1, sort_keys=False) + "\n")
-    atomic_write(paths["markdown"], render_markdown(report))
-    atomic_write(paths["html"], render_html(report))
-    return paths
+    renderers = {"report.json": lambda r: json.dumps(r, indent=1, sort_keys=False) + "\n",
+                 "summary.md": render_markdown, "report.html": render_html}
+    texts = {}
+    for name, render in renderers.items():
+        try:
+            texts[name] = render(report)
+        except Exception as exc:  # a rendering bug must not leave a half-new report behind
+            raise ReportWriteError(f"could not render {name} ({type(exc).__name__}: {exc}); "
+                                   "no file of the report was written") from exc
+    return texts
+
+
+def write_report(report: dict, directory: str | Path) -> dict[str, Path]:
+    """report.json, report.html and summary.md in ``directory``, all three or none; returns their paths."""
+    directory = check_report_dir(directory)
+    texts = render_report(report)
+    try:
+        with FileLock(directory / LOCK_NAME, timeout=LOCK_SECONDS):
+            staging = Path(tempfile.mkdtemp(prefix=".report-", dir=directory))
+            try:
+                for name, text in texts.items():
+                    _write_synced(staging / name, text)
+                for name in sorted(texts, key=lambda n: n == "report.json"):  # json last: whoever polls
+                    os.replace(staging / name, directory / name)  # report.json finds the others new already
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except Timeout:
+        raise ReportWriteError(f"another session held the report directory {directory} for over {LOCK_SECONDS} s; "
+                               "the report was not written") from None
+    except OSError as exc:
+        raise ReportWriteError(f"could not write the report into {directory}: {exc.strerror or exc}; "
+                               "the previous report there is left as it was") from None
+    return {"json": directory / "report.json", "html": directory / "report.html", "markdown": directory / "summary.md"}
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
