@@ -1,7 +1,6 @@
 """Runs that stop before their end, workers that die, reports that cannot be written (issue 16: 1, 4, 7)."""
 
 import json
-import signal
 import sys
 
 import pytest

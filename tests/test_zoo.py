@@ -39,7 +39,10 @@ def test_build_is_atomic_and_cached(tmp_path, monkeypatch):
     organism = Organism(name="toy", family="toy", description="", truth="learned", seed=3, build=builder)
     directory = build(organism)
     assert (directory / METADATA_FILE).is_file() and build(organism) == directory and calls == [3]
-    assert [p.name for p in tmp_path.iterdir()] == [directory.name]  # no staging directory left behind
+    visible = [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    builds = [p.name for p in tmp_path.glob(f".{directory.name}.build-*")]
+    assert visible == [directory.name] and len(builds) == 1  # the link, and the one build it points at
+    assert directory.resolve().name == builds[0]
 
 
 def test_a_failed_build_leaves_nothing(tmp_path, monkeypatch):
@@ -52,7 +55,8 @@ def test_a_failed_build_leaves_nothing(tmp_path, monkeypatch):
     organism = Organism(name="broken", family="toy", description="", build=broken)
     with pytest.raises(RuntimeError):
         build(organism)
-    assert not organism_dir(organism).exists() and list(tmp_path.iterdir()) == []
+    assert not organism_dir(organism).exists()
+    assert [p.name for p in tmp_path.iterdir()] == [f".{organism_dir(organism).name}.lock"]  # no staging left
 
 
 def test_recipe_changes_with_the_seed():

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from filelock import FileLock
 
 from ..errors import ModelLoadError, closest
 from ..progress import report
 from ..quiet import quiet_transformers
 from .organism import METADATA_FILE, Organism, cache_root, organism_dir
 from .organisms import BUILTIN
+from .training import deterministic_training
 
 __all__ = ["METADATA_FILE", "Organism", "build", "cache_root", "get", "list_organisms", "organism_dir", "register",
            "resolve_fixture"]
@@ -55,7 +59,8 @@ def get(name: str) -> Organism:
 
 
 def resolve_fixture(name: str) -> tuple[Path, dict]:
-    """The directory of fixture ``name``, building it first if needed, and its metadata."""
+    """The directory of fixture ``name``, building it first if needed, and its metadata. The directory
+    is the build itself, not the link to it: a rebuild that swaps in a new one does not pull it away."""
     organism = get(name)
     if organism.locate is not None:
         if "@" in name:
@@ -68,28 +73,56 @@ def resolve_fixture(name: str) -> tuple[Path, dict]:
         report(f"training fixture:{name} on first use (cached in {directory.parent}) ...")
         build(organism)
         report(f"fixture:{name} built in {time.perf_counter() - started:.1f} s")
+    directory = directory.resolve()
     return directory, {**json.loads((directory / METADATA_FILE).read_text()), "datasets": organism.datasets}
 
 
 def build(organism: Organism, force: bool = False) -> Path:
-    """Build ``organism`` into its cache directory atomically (a half-built one is never visible)."""
+    """Build ``organism`` into its cache directory. One process builds it at a time (a lock per
+    organism; the others wait, then find it built); the build goes into a directory of its own and a
+    link is swapped onto it in one step, so a reader never sees a missing or half-built organism, even
+    with ``force``. Builds superseded more than GRACE_SECONDS ago, and staging left by killed builds,
+    are removed by the next build."""
     directory = organism_dir(organism)
     if organism.build is None or ((directory / METADATA_FILE).is_file() and not force):
         return directory
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{organism.name}-", dir=directory.parent))
-    try:
-        with quiet_transformers():
-            metadata = organism.build(staging, organism.seed)
-        metadata = {
-            "fixture": organism.name, "family": organism.family, "truth": organism.truth,
-            "seed": organism.seed, "recipe": organism.recipe_hash, **metadata,
-        }
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=1, sort_keys=True))
-        if directory.exists():
-            shutil.rmtree(directory)
-        staging.rename(directory)
-    finally:
-        if staging.exists():
+    with FileLock(directory.parent / f".{directory.name}.lock"):
+        if (directory / METADATA_FILE).is_file() and not force:  # built while this process waited
+            return directory
+        _remove_stale_builds(directory)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.build-", dir=directory.parent))
+        try:
+            with quiet_transformers(), deterministic_training():
+                metadata = organism.build(staging, organism.seed)
+            metadata = {
+                "fixture": organism.name, "family": organism.family, "truth": organism.truth,
+                "seed": organism.seed, "recipe": organism.recipe_hash, **metadata,
+            }
+            (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=1, sort_keys=True))
+            _swap_in(staging, directory)
+        except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            raise
     return directory
+
+
+GRACE_SECONDS = 600  # how long a superseded build stays for readers that resolved it before the swap
+
+
+def _swap_in(build_dir: Path, directory: Path) -> None:
+    """Point ``directory`` (a symbolic link) at ``build_dir`` in one rename."""
+    link = directory.parent / f".{directory.name}.link-{os.getpid()}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(build_dir.name)
+    if directory.is_dir() and not directory.is_symlink():  # a build from before builds were linked
+        directory.rename(directory.parent / f".{directory.name}.build-old-{os.getpid()}")
+    os.replace(link, directory)
+
+
+def _remove_stale_builds(directory: Path) -> None:
+    """Under the organism's lock: builds nothing links to any more, once past their grace period."""
+    current = directory.resolve().name if directory.is_symlink() else None
+    for old in directory.parent.glob(f".{directory.name}.build-*"):
+        if old.name != current and time.time() - old.stat().st_mtime > GRACE_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)

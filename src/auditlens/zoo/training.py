@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
 from ..inputs import pad_token_lists
+
+
+@contextlib.contextmanager
+def deterministic_training():
+    """The same weights on every machine: one thread (a reduction split over more threads sums in
+    another order, and the weights drift apart over hundreds of steps) and deterministic kernels.
+    The caller's settings are restored after."""
+    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(strict, warn_only=warn_only)
 
 
 def pad(rows: list[list[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
