@@ -1,11 +1,13 @@
 """An on-disk activation cache: a second session reads what the first computed instead of re-running
 forward passes. Entries are safetensors files named by a hash of their key (no user text reaches a
-path, so nothing can escape the directory), written atomically, and checked against a checksum on
-every read: a corrupted entry is reported, deleted and recomputed, never used."""
+path, so nothing can escape the directory), written atomically, and authenticated on every read by an
+HMAC of their key and bytes under a secret kept outside the directory (see ``cache_key``): a
+corrupted or forged entry is reported, deleted and recomputed, never used."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import tempfile
 import warnings
@@ -16,16 +18,24 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 
-def _digest(tensor: torch.Tensor) -> str:
-    return hashlib.sha256(tensor.contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+from .cache_key import cache_secret
 
 
 class DiskCache:
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, secret: bytes | None = None):
+        """``secret``: the HMAC key (default: ``cache_key.cache_secret``, from outside the directory)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.corrupted = 0
+        self.secret = secret if secret is not None else cache_secret(self.directory)
+        self.corrupted = 0  # entries refused: damaged, altered, or written under another key
         self.failed_writes = 0
+
+    def _mac(self, key: tuple, tensor: torch.Tensor) -> str:
+        """HMAC-SHA256 over the entry's key, dtype, shape and bytes."""
+        mac = hmac.new(self.secret, digestmod=hashlib.sha256)
+        mac.update(f"{key!r}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        mac.update(tensor.contiguous().view(torch.uint8).numpy().tobytes())
+        return mac.hexdigest()
 
     def path(self, key: tuple) -> Path:
         name = hashlib.blake2b(repr(key).encode(), digest_size=20).hexdigest()
@@ -41,8 +51,10 @@ class DiskCache:
             with safe_open(str(path), framework="pt") as handle:
                 metadata = handle.metadata() or {}
             tensor = load_file(str(path))["value"]
-            if metadata.get("key") != repr(key) or metadata.get("sha256") != _digest(tensor):
-                raise ValueError("checksum or key mismatch")
+            if metadata.get("key") != repr(key):
+                raise ValueError("it belongs to another key")
+            if not hmac.compare_digest(metadata.get("hmac", ""), self._mac(key, tensor)):
+                raise ValueError("it fails authentication: altered, or written under another cache key")
         except (SafetensorError, ValueError, KeyError, OSError) as exc:
             self.corrupted += 1
             warnings.warn(f"auditlens: cache entry {path} is corrupted ({exc}); it is deleted and recomputed",
@@ -60,7 +72,7 @@ class DiskCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, staging = tempfile.mkstemp(prefix=".entry-", suffix=".safetensors", dir=path.parent)
             os.close(handle)
-            save_file({"value": value}, staging, metadata={"key": repr(key), "sha256": _digest(value)})
+            save_file({"value": value}, staging, metadata={"key": repr(key), "hmac": self._mac(key, value)})
             os.replace(staging, path)
         except (OSError, SafetensorError) as exc:
             self.failed_writes += 1
