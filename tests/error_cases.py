@@ -172,6 +172,67 @@ def cache_dir_is_a_file():
     AuditSession(SessionOptions(cache_dir="cache"))
 
 
+def _damaged_weights(blob: bytes):
+    path = _saved()
+    (path / "model.safetensors").write_bytes(blob)
+    load_subject(path)
+
+
+def truncated_safetensors():
+    data = (_saved("whole") / "model.safetensors").read_bytes()
+    _damaged_weights(data[: len(data) // 2])
+
+
+def garbage_safetensors():
+    _damaged_weights(b"\x00not safetensors" * 64)
+
+
+def header_bomb_safetensors():
+    import struct
+
+    _damaged_weights(struct.pack("<Q", 2**40) + b"{")
+
+
+def non_utf8_concept():
+    Path("c.yaml").write_bytes(b"examples:\n  - {text: 'caf\xe9', label: 0}\n")
+    load_concept("c.yaml")
+
+
+def non_utf8_jsonl():
+    Path("c.yaml").write_text("file: data.jsonl\n")
+    Path("data.jsonl").write_bytes(b'{"text": "ok", "label": 0}\n{"text": "caf\xe9", "label": 1}\n')
+    load_concept("c.yaml")
+
+
+def lone_surrogate_yaml():
+    Path("c.yaml").write_text('examples:\n  - {text: "a\\ud800b", label: 0}\n')
+    load_concept("c.yaml")
+
+
+def lone_surrogate_jsonl():
+    Path("c.yaml").write_text("pair_file: pairs.jsonl\n")
+    Path("pairs.jsonl").write_text('{"base": "a\\udc00", "source": "b", "label": 0}\n')
+    load_concept("c.yaml")
+
+
+def non_utf8_audit_file():
+    Path("a.audit.yaml").write_bytes(b"audits:\n  - name: caf\xe9\n")
+    load_audit_file("a.audit.yaml")
+
+
+def concept_file_outside():
+    Path("probes").mkdir()
+    Path("probes/c.yaml").write_text("file: ../../../../etc/passwd\n")
+    load_concept("probes/c.yaml")
+
+
+def report_dir_is_a_file():
+    from auditlens.session import AuditSession, SessionOptions
+
+    Path("reports").write_text("a file")
+    AuditSession(SessionOptions(report_dir=Path("reports")))
+
+
 def tensor_as_inputs():
     capture(load_subject(build("gpt2")), torch.randint(2, 30, (10, 4)), ["layer:0"])
 
@@ -211,6 +272,12 @@ CASES = [
     ("an activation cache directory that is a file", cache_dir_is_a_file), ("a site whose output holds no tensor", unreadable_site),
     ("a perturbation factory passed uncalled", perturbation_factory_uncalled),
     ("a label name the model does not have", unknown_label_name),
+    ("a truncated safetensors file", truncated_safetensors), ("a garbage safetensors file", garbage_safetensors),
+    ("a safetensors header bomb", header_bomb_safetensors), ("a concept file that is not UTF-8", non_utf8_concept),
+    ("a JSONL data file that is not UTF-8", non_utf8_jsonl), ("a lone surrogate in YAML", lone_surrogate_yaml),
+    ("a lone surrogate in JSONL", lone_surrogate_jsonl), ("an audit file that is not UTF-8", non_utf8_audit_file),
+    ("a concept data file outside its directory", concept_file_outside),
+    ("a report directory that is a file", report_dir_is_a_file),
 ]
 
 

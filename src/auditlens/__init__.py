@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 _HOMES = {
     **dict.fromkeys(("AblateResult", "EraseResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult",
                      "ablate", "erase", "patch", "probe", "steer"), ".checks"),
-    **dict.fromkeys(("Concept", "CounterfactualPair", "load_concept"), ".concepts"),
+    **dict.fromkeys(("Concept", "CounterfactualPair"), ".concepts"), "load_concept": ".concept_file",
     **dict.fromkeys(("capture", "run"), ".engine"),
     **dict.fromkeys(("AuditlensError", "CaptureError", "CheckError", "ConceptError", "ModelLoadError", "SiteError"),
                     ".errors"),

@@ -3,7 +3,6 @@ only unless pickles are allowed; sharded with accelerate when a device_map is gi
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import re
@@ -14,13 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoint_files import TOKENIZER_FILES, check_weights
 from .errors import ModelLoadError
 from .quiet import quiet_transformers
 from .subject import KINDS, Subject
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -163,42 +161,6 @@ def _is_hub_id(text: str) -> bool:
     return bool(_HUB_ID.match(text)) and not text.startswith((".", "/", "~"))
 
 
-def _check_index(directory: Path, index: str, allow_pickle: bool) -> None:
-    """Every file a checkpoint index names lies inside the model directory, and is safetensors unless
-    pickles are allowed: an index must not let a pickle in by the side door."""
-    try:
-        weight_map = json.loads((directory / index).read_text()).get("weight_map") or {}
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ModelLoadError(f"{directory / index} is not a readable checkpoint index: {exc}") from None
-    for name in sorted(set(map(str, weight_map.values()))):
-        target = (directory / name).resolve()
-        if not target.is_relative_to(directory.resolve()):
-            raise ModelLoadError(f"{directory / index} names {name!r}, outside the model directory; an index may "
-                                 "only name files beside it")
-        if not name.endswith(".safetensors") and not allow_pickle:
-            raise ModelLoadError(f"{directory / index} names {name!r}, a pickle checkpoint; loading a pickle can "
-                                 "run arbitrary code. Convert it to safetensors, or pass allow_pickle=True "
-                                 "(--audit-allow-pickle) if you trust it")
-
-
-def _check_weights(directory: Path, allow_pickle: bool) -> None:
-    files = [p.name for p in directory.iterdir() if p.is_file()]
-    safe = [f for f in files if f.endswith(".safetensors") or f.endswith(".safetensors.index.json")]
-    pickled = [f for f in files if f.endswith(_PICKLE_SUFFIXES) and f not in _TOKENIZER_FILES]
-    for index in (f for f in files if f.endswith(".index.json")):
-        _check_index(directory, index, allow_pickle)
-    if safe:
-        return
-    if pickled and not allow_pickle:
-        raise ModelLoadError(
-            f"{directory} holds only pickle checkpoints ({', '.join(sorted(pickled))}); loading a pickle "
-            "can run arbitrary code. Convert it to safetensors, or pass allow_pickle=True "
-            "(--audit-allow-pickle) if you trust it"
-        )
-    if not pickled:
-        raise ModelLoadError(f"{directory} has no model weights (*.safetensors); is it a save_pretrained directory?")
-
-
 def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_code, placement=None):
     import transformers
 
@@ -212,7 +174,7 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
     else:
         if not (directory / "config.json").is_file():
             raise ModelLoadError(f"{directory} has no config.json; is it a save_pretrained directory?")
-        _check_weights(directory, allow_pickle)
+        check_weights(directory, allow_pickle)
     where = str(directory) if is_local else source
     try:
         config = transformers.AutoConfig.from_pretrained(where, trust_remote_code=trust_remote_code)
@@ -262,7 +224,7 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
         hint = "" if allow_pickle else " (only safetensors weights are read unless allow_pickle=True)"
         raise ModelLoadError(f"cannot load the weights of {source}{hint}: {str(exc).splitlines()[0]}") from exc
     _check_loading_info(source, kind, type(model).__name__, info, forced)
-    if tokenizer is None and (not is_local or any((directory / f).exists() for f in _TOKENIZER_FILES)):
+    if tokenizer is None and (not is_local or any((directory / f).exists() for f in TOKENIZER_FILES)):
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as exc:

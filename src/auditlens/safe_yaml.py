@@ -1,7 +1,11 @@
 """YAML as auditlens reads it: ``yaml.SafeLoader`` (plain data only), refusing a document whose aliases
-(``*name``) would expand it past a bound, so a file of a few hundred bytes cannot become megabytes."""
+(``*name``) would expand it past a bound, so a file of a few hundred bytes cannot become megabytes, and
+a string holding a lone surrogate (``"\\ud800"``: no character, which tokenizers cannot encode). Text
+files (YAML, JSONL) are read as UTF-8, and a byte that is not is named by its line."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import yaml
 
@@ -18,12 +22,48 @@ class AliasBombError(yaml.YAMLError):
         super().__init__(self.problem)
 
 
+class NotTextError(ValueError):
+    """A file that is not UTF-8 text, or a string that is not text; ``line`` is 1-based."""
+
+    def __init__(self, line: int, message: str):
+        self.line = line
+        super().__init__(message)
+
+
+def read_utf8(path: str | Path) -> str:
+    """The file's text; NotTextError names the line and the byte when it is not UTF-8 (OSError as usual)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise NotTextError(line, f"not UTF-8 text: byte 0x{data[exc.start]:02X} at column {column}; save the "
+                                 "file as UTF-8") from None
+
+
+def has_lone_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+class LoneSurrogateError(yaml.YAMLError):
+    """A string holding a lone surrogate escape: refused with the line it is on."""
+
+    def __init__(self, mark):
+        self.problem_mark = mark
+        self.problem = ("a string holds a lone surrogate (an escape such as \"\\ud800\" with no pair), which is "
+                        "not a character; write the character itself")
+        super().__init__(self.problem)
+
+
 def _expanded(node, sizes: dict) -> int:
     """How many values ``node`` stands for once every alias is expanded (each shared node counted once per use)."""
     known = sizes.get(id(node))
     if known is not None:
         return known
     size = 1
+    if isinstance(node, yaml.ScalarNode) and has_lone_surrogate(node.value):
+        raise LoneSurrogateError(node.start_mark)
     if isinstance(node, yaml.SequenceNode):
         size += sum(_expanded(child, sizes) for child in node.value)
     elif isinstance(node, yaml.MappingNode):

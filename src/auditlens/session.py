@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .concepts import concept_files, load_concept
+from .concept_file import concept_files, load_concept
 from .errors import AuditlensError
 from .hooks import live_hook_count
 from .loading import load_subject

@@ -26,9 +26,11 @@ class YamlSource:
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            self.text = self.path.read_text()
+            self.text = safe_yaml.read_utf8(self.path)
         except OSError as exc:
             raise AuditFileError(path, None, f"cannot read the file: {exc.strerror}") from exc
+        except safe_yaml.NotTextError as exc:
+            raise AuditFileError(path, exc.line, str(exc)) from None
         if not self.text.strip():
             raise AuditFileError(path, 1, "the file is empty")
         try:
