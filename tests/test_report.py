@@ -42,7 +42,9 @@ def test_writes_are_atomic_and_readable(tmp_path):
     report = build_report([record("m1", results=[probe_check(0.95)])], RUN)
     paths = write_report(report, tmp_path)
     assert read_report(paths["json"]) == json.loads(json.dumps(report))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json", "summary.md"]  # no temp files
+    # no staging left: the three files and the lock other sessions' writers wait on
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".auditlens-report.lock", "report.html", "report.json",
+                                                          "summary.md"]
 
 
 def test_a_file_that_is_not_a_report_is_named(tmp_path):

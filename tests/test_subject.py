@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from auditlens import ConceptError, ModelLoadError, load_subject
+from auditlens import AuditlensError, ConceptError, ModelLoadError, load_subject
 from auditlens.zoo.vocab import word_tokenizer
 from tiny_models import VOCAB, build
 
@@ -237,3 +237,13 @@ def test_a_checkpoint_index_cannot_let_a_pickle_in(tmp_path):
 def test_a_checkpoint_index_cannot_reach_outside_its_directory(tmp_path):
     with pytest.raises(ModelLoadError, match=r"names '../elsewhere.safetensors', outside the model directory"):
         load_subject(_indexed(tmp_path, "../elsewhere.safetensors"))
+
+
+def test_a_directory_without_a_tokenizer_loads_with_its_layers_and_says_so_on_text(saved_dir):
+    for name in [p.name for p in saved_dir.iterdir() if p.name not in ("config.json", "model.safetensors")]:
+        (saved_dir / name).unlink()
+    subject = load_subject(saved_dir)
+    assert (subject.kind, subject.n_layers, subject.tokenizer) == ("classifier", 3, None)
+    subject.encode([[3, 4, 5]])  # token ids still work
+    with pytest.raises(AuditlensError, match="has no tokenizer, so text inputs cannot be encoded"):
+        subject.encode(["some text"])
