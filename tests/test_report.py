@@ -110,6 +110,9 @@ def test_report_render_and_diff_commands(tmp_path, capsys):
     (tmp_path / "new" / "report.html").unlink()
     assert main(["report", "render", str(tmp_path / "new" / "report.json")]) == 0
     assert (tmp_path / "new" / "report.html").is_file()
+    (tmp_path / "new" / "summary.md").unlink()
+    assert main(["report", "render", str(tmp_path / "new")]) == 0  # a report directory renders in place
+    assert (tmp_path / "new" / "summary.md").is_file() and not (tmp_path / "summary.md").exists()
     assert main(["report", "diff", str(tmp_path / "old" / "report.json"), str(tmp_path / "new" / "report.json"),
                  "--fail-on-regression"]) == 6
     assert "m: verdict learned -> cheated" in capsys.readouterr().out

@@ -78,10 +78,10 @@ def _report(args) -> int:
 
     if args.report_command == "render":
         data = read_report(args.report)
-        out = Path(args.out) if args.out else Path(args.report).parent
+        home = Path(args.report) if Path(args.report).is_dir() else Path(args.report).parent
+        out = Path(args.out) if args.out else home
         paths = write_report(data, out)
-        print(f"wrote {paths['html']} and {paths['markdown']}" + ("" if out == Path(args.report).parent
-                                                                   else f" and {paths['json']}"))
+        print(f"wrote {paths['html']} and {paths['markdown']}" + ("" if out == home else f" and {paths['json']}"))
         return 0
     comparison = compare_reports(read_report(args.old), read_report(args.new), args.tolerance)
     print(render_comparison(comparison))
