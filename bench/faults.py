@@ -51,7 +51,8 @@ def repo(scratch: Path, audit: str) -> Path:
 
 def pytest_run(path: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--model", "fixture:count-learned", *args]
-    return subprocess.run(command, cwd=path, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "KILL_FLAG": str(path / "killed-once")}  # the worker is killed the first time only
+    return subprocess.run(command, cwd=path, capture_output=True, text=True, timeout=600, env=env)
 
 
 def report_of(path: Path) -> dict:
@@ -75,11 +76,12 @@ def interrupted(stop: str, *args: str):
 def worker_killed(scratch: Path) -> str | None:
     path = repo(scratch, """
         import os, signal
+        from pathlib import Path
         import pytest
 
         @pytest.fixture
-        def dies(tmp_path_factory):
-            flag = tmp_path_factory.getbasetemp().parent.parent / "killed-once"
+        def dies():
+            flag = Path(os.environ["KILL_FLAG"])
             if not flag.exists():
                 flag.write_text("")
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -88,6 +90,8 @@ def worker_killed(scratch: Path) -> str | None:
         def test_2(subject): pass
         """)
     pytest_run(path, "-n", "1")
+    if not (path / "killed-once").exists():
+        return "the worker was never killed"
     audits = report_of(path)["models"][0]["audits"]
     ids = [a["nodeid"] for a in audits]
     if len(ids) != len(set(ids)) or len(ids) != 2:

@@ -36,8 +36,9 @@ def report_of(repo, directory="reports"):
     ("os.kill(os.getpid(), signal.SIGTERM)", "SIGTERM received", 2),
 ])
 def test_an_interrupted_run_writes_a_report_that_claims_no_verdict(audit_repo, stop, why, status):
-    audit_repo.makepyfile(test_audit=audits(stop))
-    audit_repo.runpytest_subprocess(*MODEL)  # a complete, earlier run would have said "learned"
+    if "SIGTERM" in stop:  # SIGTERM used to leave the previous, complete report in place, stale
+        audit_repo.makepyfile(test_audit=audits("pass"))
+        audit_repo.runpytest_subprocess(*MODEL).assert_outcomes(passed=4)
     audit_repo.makepyfile(test_audit=audits(stop))
     result = audit_repo.runpytest_subprocess(*MODEL)
     assert result.ret == status
@@ -84,8 +85,8 @@ def dies():
     # the worker is killed mid-audit the first time only (from outside, say): the retry decides
     "once, mid-audit": ("""
 @pytest.fixture
-def dies(tmp_path_factory):
-    flag = tmp_path_factory.getbasetemp().parent.parent / "killed-once"
+def dies():
+    flag = Path(os.environ["KILL_FLAG"])
     if not flag.exists():
         flag.write_text("")
         os.kill(os.getpid(), signal.SIGKILL)
@@ -101,11 +102,13 @@ def dies():
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 @pytest.mark.parametrize("when", KILLERS)
-def test_a_killed_worker_leaves_each_audit_once_with_its_final_outcome(audit_repo, when):
+def test_a_killed_worker_leaves_each_audit_once_with_its_final_outcome(audit_repo, monkeypatch, when):
     pytest.importorskip("xdist")
     fixture, final = KILLERS[when]
+    monkeypatch.setenv("KILL_FLAG", str(audit_repo.path / "killed-once"))
     audit_repo.makepyfile(test_audit=f"""
 import os, signal
+from pathlib import Path
 import pytest
 {fixture}
 def test_1(subject, dies):
@@ -121,6 +124,7 @@ def test_2(subject):
     assert len(model["audits"]) == 2, result.stdout.str()
     assert outcomes == {"test_1[fixture:count-learned]": final, "test_2[fixture:count-learned]": "passed"}
     assert model["verdict"] == ("learned" if final == "passed" else "inconclusive")
+    assert "replacing crashed worker" in result.stdout.str()  # a worker did die
 
 
 def test_an_audit_that_never_ended_leaves_its_model_without_a_verdict():

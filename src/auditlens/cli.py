@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     build = zoo_commands.add_parser("build", help="build organisms into the zoo cache (all by default)")
     build.add_argument("names", nargs="*", help="organism names (default: every trained organism)")
     build.add_argument("--force", action="store_true", help="rebuild even if a build of this recipe exists")
+    build.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="organisms built at once, one process each (default: one per core)")
     validate = commands.add_parser("validate", help="check audit files (*.audit.yaml) and concept files "
                                                      "(probes/*.yaml) without running a model")
     validate.add_argument("paths", nargs="+", help="files or directories")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             return init_repository(args.directory)
         if args.zoo_command == "list":
             return _zoo_list()
-        return _zoo_build(args.names, args.force)
+        return _zoo_build(args.names, args.force, args.workers)
     except AuditlensError as exc:
         print(f"auditlens: {exc}", file=sys.stderr)
         return 2
@@ -109,20 +111,27 @@ def _zoo_list() -> int:
     return 0
 
 
-def _zoo_build(names: list[str], force: bool) -> int:
+def _zoo_build(names: list[str], force: bool, workers: int | None = None) -> int:
     from rich.progress import Progress
 
-    from .zoo.registry import build, get, list_organisms
+    from .zoo.build_pool import build_many, default_workers
+    from .zoo.registry import get, list_organisms
 
+    if workers is not None and workers < 1:
+        raise AuditlensError(f"--workers must be 1 or more; got {workers}")
     organisms = [get(n) for n in names] if names else [o for o in list_organisms() if o.build is not None]
+    trained = [o.name for o in organisms if o.build is not None]
+    workers = min(workers or default_workers(), max(1, len(trained)))
+    started = time.perf_counter()
     with Progress() as progress:
-        task = progress.add_task("building the zoo", total=len(organisms))
-        for organism in organisms:
-            progress.update(task, description=f"building {organism.name}")
-            started = time.perf_counter()
-            directory = build(organism, force=force)
-            progress.console.print(f"{organism.name}: {directory} ({time.perf_counter() - started:.1f} s)")
+        task = progress.add_task(f"building {len(trained)} organisms, {workers} at a time", total=len(trained))
+
+        def done(name, directory, seconds):
+            progress.console.print(f"{name}: {directory} ({seconds:.1f} s)")
             progress.advance(task)
+
+        build_many(trained, force=force, workers=workers, done=done)
+    print(f"zoo: {len(trained)} organisms ready in {time.perf_counter() - started:.1f} s ({workers} processes)")
     return 0
 
 
