@@ -78,6 +78,17 @@ def test_cli_lists_and_builds(capsys):
     assert main(["zoo", "build", "count-learned"]) == 0
     assert main(["zoo", "build", "nope"]) == 2
     assert "no fixture named 'nope'" in capsys.readouterr().err
+    assert main(["zoo", "build", "--workers", "0"]) == 2
+    assert "--workers must be 1 or more; got 0" in capsys.readouterr().err
+
+
+def test_cli_builds_organisms_in_parallel_processes(capsys):
+    from auditlens.cli import main
+
+    assert main(["zoo", "build", "--workers", "2", "count-learned", "count-cheated"]) == 0
+    out = capsys.readouterr().out
+    assert "count-learned: " in out and "count-cheated: " in out
+    assert "zoo: 2 organisms ready in" in out and "(2 processes)" in out
 
 
 def test_minilm_needs_its_package(monkeypatch):

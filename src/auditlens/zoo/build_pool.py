@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from ..errors import ModelLoadError
+
 
 def _build_one(name: str, force: bool) -> tuple[str, str, float]:
     from .registry import build, get
@@ -52,5 +54,5 @@ def build_many(names: Sequence[str], force: bool = False, workers: int | None = 
                 done(name, built[name], seconds)
     if errors:
         name, exc = errors[0]
-        raise type(exc)(f"building fixture:{name} failed: {exc}") if isinstance(exc, Exception) else exc
+        raise ModelLoadError(f"building fixture:{name} failed: {type(exc).__name__}: {exc}") from exc
     return built
