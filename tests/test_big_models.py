@@ -121,3 +121,23 @@ def test_device_map_without_accelerate_says_what_to_install(sharded, monkeypatch
     monkeypatch.setitem(sys.modules, "accelerate", None)  # import accelerate now raises ImportError
     with pytest.raises(ModelLoadError, match=r"device_map needs the accelerate package: pip install 'auditlens\[big\]'"):
         load_subject(sharded, device_map="auto")
+
+
+def test_an_offloaded_embedding_takes_its_ids_on_the_cpu():
+    """An offloaded (meta) embedding's accelerate hook moves the ids to where it runs."""
+    from auditlens.loading import _input_device
+    from tiny_models import build
+
+    model = build("gpt2")
+    model.get_input_embeddings().weight = torch.nn.Parameter(torch.empty(5, 4, device="meta"))
+    assert _input_device(model) == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_ids_go_to_the_gpu_the_embeddings_are_on_whatever_the_map_says():
+    from auditlens.loading import _input_device
+    from tiny_models import build
+
+    model = build("gpt2").to("cuda")
+    model.hf_device_map = {"": "cuda:0"}  # a map in a form the old lookup did not read
+    assert _input_device(model) == torch.device("cuda", 0)

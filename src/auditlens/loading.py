@@ -128,15 +128,13 @@ def _offload_dir(offload_dir) -> str:
 
 
 def _input_device(model: nn.Module) -> torch.device:
-    """The device the token ids go to: where the input embeddings run (the CPU when offloaded)."""
-    placement = getattr(model, "hf_device_map", None) or {}
+    """The device the token ids go to: where the input embeddings' weight lives. An embedding offloaded
+    by accelerate (its weight on the meta device) has a hook that moves its inputs to where it runs,
+    so its ids start on the CPU."""
     embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    for name, module in model.named_modules():
-        if module is embeddings:
-            where = next((d for prefix, d in placement.items() if name == prefix or name.startswith(f"{prefix}.")
-                          or prefix == ""), None)
-            if isinstance(where, int) or (isinstance(where, str) and where.startswith("cuda")):
-                return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+    weight = getattr(embeddings, "weight", None)
+    if isinstance(weight, torch.Tensor) and weight.device.type != "meta":
+        return weight.device
     return torch.device("cpu")
 
 
