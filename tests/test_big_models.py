@@ -139,5 +139,6 @@ def test_ids_go_to_the_gpu_the_embeddings_are_on_whatever_the_map_says():
     from tiny_models import build
 
     model = build("gpt2").to("cuda")
-    model.hf_device_map = {"": "cuda:0"}  # a map in a form the old lookup did not read
+    assert _input_device(model) == torch.device("cuda", 0)  # no map at all: the old lookup said cpu
+    model.hf_device_map = {"": torch.device("cuda", 0)}  # a device object, which it did not read either
     assert _input_device(model) == torch.device("cuda", 0)
