@@ -1,7 +1,10 @@
 """Wall time of a probe sweep over every block of the 6-layer MiniLM on 4,000 templated sentences,
-split into forward passes (capture) and probe fitting (5-fold CV, probe + control task).
+split into forward passes (capture) and probe fitting (5-fold CV, probe + control task); then the
+same fits by scikit-learn (the reference, and the fitter before the batched one) on the same
+activations, side by side, with the largest accuracy difference between the two.
 
-Last line: ``probe sweep: T s (forward F s, fitting P s)``.
+Last line: ``probe sweep: T s (forward F s, fitting P s; scikit-learn S s, X times slower; largest
+accuracy difference D)``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import itertools
 import random
 import time
 
-from auditlens import Concept, load_subject, probe, session_cache
+from auditlens import Concept, capture, load_subject, probe, session_cache
+from auditlens.checks.probe_fit import sklearn_predictions
 
 SUBJECTS = ["dog", "cat", "teacher", "doctor", "child", "farmer", "singer", "pilot", "nurse", "lawyer"]
 VERBS = ["runs", "sleeps", "waits", "laughs", "sings", "works", "reads", "writes"]
@@ -45,7 +49,17 @@ def main() -> None:
     fitting = sum(float(r.seconds_fit) for r in sweep.results)
     print(sweep.explain())
     print(f"forward passes: {subject.forward_passes}; examples: {len(concept)}; layers: {len(sweep.results)}")
-    print(f"probe sweep: {total:.1f} s (forward {forward:.1f} s, fitting {fitting:.1f} s)")
+    labels, control = concept.label_tensor().numpy(), concept.control_labels(0).numpy()
+    activations = capture(subject, concept.inputs(subject), [r.site for r in sweep.results])  # cached
+    started, worst = time.perf_counter(), 0.0
+    for result in sweep.results:
+        features = activations[result.site].numpy()
+        accuracy = (sklearn_predictions(features, labels, 5, 0) == labels).mean()
+        control_accuracy = (sklearn_predictions(features, control, 5, 0) == control).mean()
+        worst = max(worst, abs(accuracy - float(result.accuracy)), abs(control_accuracy - float(result.control_accuracy)))
+    reference = time.perf_counter() - started
+    print(f"probe sweep: {total:.1f} s (forward {forward:.1f} s, fitting {fitting:.1f} s; scikit-learn "
+          f"{reference:.1f} s, {reference / fitting:.1f} times slower; largest accuracy difference {worst:.4f})")
 
 
 if __name__ == "__main__":

@@ -142,3 +142,27 @@ def test_a_module_called_twice_per_pass_is_named_not_mixed_up():
 def test_a_tensor_is_not_inputs(tiny):
     with pytest.raises(CaptureError, match=r"inputs must be Inputs, as subject.encode\(.*got Tensor of shape \(3, 4\)"):
         capture(tiny, torch.randint(2, 30, (3, 4)), "layer:0")
+
+
+def test_results_can_stay_on_the_device_and_equal_the_host_copy(tiny, ragged):
+    on_host = run(tiny, ragged, sites=["layer:0", "layer:1"], position="all", cache=None)
+    kept = run(tiny, ragged, sites=["layer:0", "layer:1"], position="all", cache=None, keep_on_device=True)
+    for site in ("layer:0", "layer:1"):
+        assert kept.activations[site].device == tiny.device and on_host.activations[site].device.type == "cpu"
+        torch.testing.assert_close(kept.activations[site].cpu(), on_host.activations[site], rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("position", ["all", "last", "mean", 1])
+def test_capture_on_cuda_equals_capture_on_cpu(position):
+    model = build("gpt2")
+    cpu, gpu = load_subject(model, id="cpu"), load_subject(build("gpt2"), device="cuda", id="gpu")
+    gpu.model.load_state_dict(model.state_dict())
+    inputs = cpu.encode(ragged_token_lists())
+    expected = capture(cpu, inputs, "layer:1", position=position, cache=None)
+    got = capture(gpu, gpu.encode(ragged_token_lists()), "layer:1", position=position, cache=ActivationCache())
+    assert got.device.type == "cpu" and got.is_pinned()
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    kept = run(gpu, gpu.encode(ragged_token_lists()), sites=["layer:1"], position=position, cache=None,
+               keep_on_device=True).activations["layer:1"]
+    assert kept.device.type == "cuda"

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ..concepts import Concept
 from ..engine import run
@@ -21,6 +15,7 @@ from ..results import CheckResult, Example, not_recorded
 from ..settings import seed_or_default
 from ..sites import alias_table, expand_sites
 from ..stats import Interval, bootstrap_mean
+from .probe_fit import out_of_fold_predictions
 
 BASELINE = "embed"  # in a layer:* sweep: the input to the first block, shown, never the best site
 
@@ -142,24 +137,19 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
 
 def cross_validated_predictions(features: np.ndarray, labels: np.ndarray, folds: int, seed: int,
                                 regularization: float = 1.0) -> np.ndarray:
-    """Out-of-fold predictions of a standardized logistic-regression probe."""
-    # Newton-Cholesky: a few exact steps; lbfgs needed hundreds on control tasks (random labels)
-    model = make_pipeline(StandardScaler(),
-                          LogisticRegression(C=regularization, solver="newton-cholesky", max_iter=200))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return cross_val_predict(model, features, labels, cv=splitter)
+    """Out-of-fold predictions of a standardized logistic-regression probe (see ``probe_fit``)."""
+    return out_of_fold_predictions(features, [(labels, folds)], seed, regularization)[0]
 
 
 def _fit_site(subject, concept, site, position, features, labels, control, folds, seed, regularization,
               seconds_forward) -> ProbeResult:
     started = time.perf_counter()
-    correct = (cross_validated_predictions(features, labels, folds, seed, regularization) == labels).astype(float)
     control_folds = min(folds, int(np.bincount(control).min()))
+    label_sets = [(labels, folds)] + ([(control, control_folds)] if control_folds >= 2 else [])
+    predictions = out_of_fold_predictions(features, label_sets, seed, regularization)  # fitted together
+    correct = (predictions[0] == labels).astype(float)
     if control_folds >= 2:
-        control_correct = (cross_validated_predictions(features, control, control_folds, seed, regularization)
-                           == control).astype(float)
+        control_correct = (predictions[1] == control).astype(float)
     else:  # a control class too rare to split: the probe cannot beat its majority guess
         control_correct = (control == np.bincount(control).argmax()).astype(float)
     seconds_fit = time.perf_counter() - started

@@ -21,7 +21,7 @@ from ..settings import default_store
 from ..sites import Site
 from ..storage import ActivationStore
 from . import read_ahead
-from .forward import forward
+from .forward import forward, to_host
 
 DEFAULT = object()  # the running session's store (settings.default_store)
 
@@ -35,8 +35,8 @@ def _shape(value) -> str:
 
 @dataclass(frozen=True)
 class RunResult:
-    activations: dict[str, torch.Tensor]  # by site name: [n, d] or [n, t, d], float32 on CPU
-    scores: torch.Tensor | None  # [n, C] behaviour readout, float32 on CPU
+    activations: dict[str, torch.Tensor]  # by site name: [n, d] or [n, t, d], float32 on CPU (or the device)
+    scores: torch.Tensor | None  # [n, C] behaviour readout, float32 on CPU (or the device)
 
 
 def run(
@@ -49,12 +49,14 @@ def run(
     readout=None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     cache: ActivationStore | None = DEFAULT,
+    keep_on_device: bool = False,
 ) -> RunResult:
     """Activations at ``sites`` and/or the ``readout`` scores of ``subject`` on ``inputs``.
 
     What the store (``cache``; default: the session's, None: none) holds costs no forward pass;
     otherwise one pass per batch reads everything missing, plus what ``read_ahead`` plans for later
-    checks on the same inputs.
+    checks on the same inputs. Results come back on the CPU, or with ``keep_on_device`` on the
+    subject's device, where a GPU consumer can use them without a copy to the host and back.
     """
     check_position(position, READ)
     if not isinstance(inputs, Inputs):
@@ -78,7 +80,8 @@ def run(
             if cache is not None else read_ahead.Extras()
         reads = [(s, position, False) for s in missing] + [(s, at, True) for s, at in extras.sites]
         readouts = ([(wanted, False)] if wanted is not None else []) + [(r, True) for r in extras.readouts]
-        site_values, readout_values = forward(subject, inputs, reads, readouts, interventions, batch_size)
+        site_values, readout_values = forward(subject, inputs, reads, readouts, interventions, batch_size,
+                                              keep_on_device=keep_on_device)
         for (site, at, optional), value in zip(reads, site_values):
             if value is None:  # an extra that could not be read
                 continue
@@ -98,7 +101,12 @@ def run(
             cache.note_read(subject.fingerprint, ("site", site, position))
         if readout is not None:
             cache.note_read(subject.fingerprint, ("readout", readout))
-    return RunResult({s.name: found[s.name] for s in resolved}, scores)
+    values = [found[s.name] for s in resolved] + [scores]
+    if keep_on_device:
+        values = [v if v is None or v.device == subject.device else v.to(subject.device) for v in values]
+    else:  # an entry a keep_on_device run stored may sit on the device
+        values = to_host(values)
+    return RunResult(dict(zip([s.name for s in resolved], values[:-1])), values[-1])
 
 
 def _cached_scores(cache, readout, key_of) -> torch.Tensor | None:

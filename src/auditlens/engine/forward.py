@@ -1,5 +1,7 @@
 """One forward pass per batch: hooks read every site asked for, reduce at hook time into preallocated
-tensors, and the readouts take what they need from the output."""
+tensors on the activations' own device (no copy to the host, so no sync, inside a hook), and the
+readouts take what they need from the output. The results reach the host at the end, one copy per
+tensor (into pinned memory, then one sync), unless the caller keeps them on the device."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ class _Filler:
             if self.width is not None:
                 shape = (self.n_examples, self.width, *part.shape[2:])
             with torch.inference_mode(False):  # an ordinary tensor: the caller may edit it in place
-                self.tensor = torch.empty(shape, dtype=torch.float32)
+                self.tensor = torch.empty(shape, dtype=torch.float32, device=part.device)
         rows = slice(start, start + part.shape[0])
         if self.width is None:
             self.tensor[rows].copy_(part.detach())
@@ -38,9 +40,10 @@ class _Filler:
         return self.tensor if not self.failed and self.filled == self.n_examples else None
 
 
-def forward(subject, inputs, reads, readouts, interventions, batch_size):
+def forward(subject, inputs, reads, readouts, interventions, batch_size, keep_on_device: bool = False):
     """One pass per batch. ``reads``: (site, position, optional) triples; ``readouts``: (readout,
-    optional) pairs. Returns their values in order; an optional read that failed gives None."""
+    optional) pairs. Returns their values in order (on the CPU, or where they were computed with
+    ``keep_on_device``); an optional read that failed gives None."""
     n_examples, width = len(inputs), inputs.input_ids.shape[1]
     site_fillers = [_Filler(n_examples, width if at == "all" else None) for _, at, _ in reads]
     readout_fillers = [_Filler(n_examples, None) for _ in readouts]
@@ -80,22 +83,41 @@ def forward(subject, inputs, reads, readouts, interventions, batch_size):
     model = subject.model
     with torch.inference_mode(), intervene(model, *interventions), hooked(model, hooks):
         for indices, batch in inputs.batches(batch_size):
-            token = current_batch.set(Batch(indices, batch.attention_mask))
+            mask = batch.attention_mask.to(subject.device)  # once per batch, for the model and every hook
+            token = current_batch.set(Batch(indices, mask))
             try:
-                output = model(
-                    input_ids=batch.input_ids.to(subject.device),
-                    attention_mask=batch.attention_mask.to(subject.device),
-                )
+                output = model(input_ids=batch.input_ids.to(subject.device), attention_mask=mask)
             finally:
                 current_batch.reset(token)
             subject.forward_passes += 1
             for (candidate, _), filler in zip(readouts, readout_fillers):
-                filler.add(int(indices[0]), candidate.reduce(output, Batch(indices, batch.attention_mask)))
+                filler.add(int(indices[0]), candidate.reduce(output, Batch(indices, mask)))
     site_values = [_checked(filler, site.name, "activations", optional)
                    for filler, (site, _, optional) in zip(site_fillers, reads)]
     readout_values = [_checked(filler, "the output", "scores", optional)
                       for filler, (_, optional) in zip(readout_fillers, readouts)]
-    return site_values, readout_values
+    if keep_on_device:
+        return site_values, readout_values
+    return to_host(site_values), to_host(readout_values)
+
+
+def to_host(values: list) -> list:
+    """Tensors on the CPU: from an accelerator, one non-blocking copy each into pinned memory, then
+    one sync for them all; CPU tensors (and None) as they are."""
+    moved, devices = [], set()
+    for value in values:
+        if value is None or value.device.type == "cpu":
+            moved.append(value)
+            continue
+        with torch.inference_mode(False):
+            host = torch.empty(value.shape, dtype=value.dtype, pin_memory=value.device.type == "cuda")
+        host.copy_(value, non_blocking=value.device.type == "cuda")
+        moved.append(host)
+        devices.add(value.device)
+    for device in devices:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return moved
 
 
 def _checked(filler: _Filler, where: str, what: str, optional: bool) -> torch.Tensor | None:
