@@ -63,7 +63,25 @@ def _replace_primary(value, new: torch.Tensor):
     return type(value)((new, *value[1:])) if isinstance(value, tuple) else [new, *value[1:]]
 
 
+def _sliced(site: Site, fn: ActivationFn) -> ActivationFn:
+    """``fn`` on the site's slice of the last axis (one head's part of the projection's input); what it
+    returns replaces that slice only."""
+    start, stop = site.features
+
+    def on_slice(activation: torch.Tensor, batch: Batch):
+        new = fn(activation[..., start:stop], batch)
+        if new is None:
+            return None
+        whole = activation.clone()
+        whole[..., start:stop] = new
+        return whole
+
+    return on_slice
+
+
 def _hook_for(site: Site, fn: ActivationFn):
+    if site.features is not None:
+        fn = _sliced(site, fn)
     if site.reads_input:
 
         def pre_hook(module, args, kwargs):

@@ -26,6 +26,15 @@ _ATTENTION_CHILDREN = ("attention.output.dense", "attn", "self_attn", "attention
 _MLP_CHILDREN = ("mlp", "ffn", "feed_forward", "output.dense")
 INDEXED_KINDS = ("layer", "attn", "mlp")  # kind:N aliases; "embed" stands alone
 _ALIAS = re.compile(r"^(layer|attn|mlp):(-?\d+|\*)$")
+_HEAD = re.compile(r"^head:(-?\d+|\*)\.(-?\d+|\*)$")
+# the attention's output projection, whose input is every head's output side by side (per block)
+_OUTPUT_PROJECTIONS = ("attn.c_proj", "self_attn.o_proj", "attention.output.dense", "attention.out_lin",
+                       "self_attention.dense")
+
+
+def is_head_name(name: str) -> bool:
+    """``head:L.H`` (L and H may be negative or ``*``): a head site or pattern, by its shape."""
+    return _HEAD.match(name) is not None
 
 
 def parse_alias(name: str) -> tuple[str, int | str] | None:
@@ -44,9 +53,20 @@ class Site:
     name: str
     module_path: str
     reads_input: bool = False  # True: the module's first positional input, not its output
+    features: tuple[int, int] | None = None  # a slice of the last axis (one attention head): [start, stop)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def key(self) -> tuple:
+        """What is read or edited, whatever the site is called (caches and edits are keyed by it)."""
+        return (self.module_path, self.reads_input) + ((self.features,) if self.features else ())
+
+    @property
+    def module_site(self) -> Site:
+        """The whole module side this site is a slice of (itself when it is no slice)."""
+        return self if self.features is None else Site(self.name, self.module_path, self.reads_input)
 
 
 def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
@@ -117,12 +137,55 @@ def _build_alias_table(found) -> dict[str, Site]:
     return table
 
 
+def head_layout(model: nn.Module) -> tuple[list[str], int, int]:
+    """Per block, the path of the attention's output projection; the number of heads; each head's width.
+    SiteError when the model has no blocks, no projection this knows, or no head count in its config."""
+    found = find_blocks(model)
+    if found is None:
+        raise SiteError(f"head sites need a list of transformer blocks; {type(model).__name__} has none")
+    path, blocks = found
+    projections = []
+    for index, block in enumerate(blocks):
+        child = _child_path(block, _OUTPUT_PROJECTIONS)
+        if child is None:
+            raise SiteError(f"head sites: block {index} of {type(model).__name__} has none of the attention output "
+                            f"projections known ({', '.join(_OUTPUT_PROJECTIONS)})")
+        projections.append(f"{path}.{index}.{child}")
+    heads = config_int(model, "num_attention_heads", "n_head", "n_heads")
+    projection = model.get_submodule(projections[0])
+    weight = getattr(projection, "weight", None)
+    width = getattr(projection, "in_features", None) or getattr(projection, "nx", None) or (
+        weight.shape[0] if weight is not None and type(projection).__name__ == "Conv1D" else None)
+    if not heads or not width or width % heads:
+        raise SiteError(f"head sites: cannot tell the heads of {type(model).__name__} (heads {heads}, projection "
+                        f"input width {width})")
+    return projections, heads, width // heads
+
+
+def _head_site(model: nn.Module, name: str, layer: int, head: int) -> Site:
+    projections, heads, width = head_layout(model)
+    count = len(projections)
+    if not -count <= layer < count:
+        raise SiteError(f"site {name!r}: {type(model).__name__} has {count} blocks, so the layer must be in "
+                        f"{-count}..{count - 1}")
+    if not -heads <= head < heads:
+        raise SiteError(f"site {name!r}: each block has {heads} heads, so the head must be in {-heads}..{heads - 1}")
+    head %= heads
+    return Site(name, projections[layer % count], reads_input=True, features=(head * width, (head + 1) * width))
+
+
 def resolve_site(model: nn.Module, name: str | Site) -> Site:
     """Turn a site name into a Site, or raise SiteError listing what would be valid."""
     if isinstance(name, Site):
         return name
     if not isinstance(name, str) or not name:
         raise SiteError(f"a site must be a non-empty string such as 'layer:0'; got {name!r}")
+    if name.startswith("head:"):
+        match = _HEAD.match(name)
+        if match is None or "*" in name:
+            what = "a pattern: give it to a sweep (at=...)" if match else "not of the form head:LAYER.HEAD"
+            raise SiteError(f"site {name!r} is {what}; e.g. head:1.0 (head 0 of block 1), head:1.* or head:*.*")
+        return _head_site(model, name, int(match.group(1)), int(match.group(2)))
     table = alias_table(model)
     alias = parse_alias(name)
     if alias and alias[1] != "*" and table:
@@ -161,7 +224,14 @@ def _unknown_site_message(model, name, table, modules) -> str:
 
 
 def expand_sites(model: nn.Module, pattern: str) -> list[Site]:
-    """``layer:*`` / ``attn:*`` / ``mlp:*`` become one Site per block; other names one Site."""
+    """``layer:*`` / ``attn:*`` / ``mlp:*`` become one Site per block, ``head:L.*`` one per head of
+    block L, ``head:*.H`` head H of every block, ``head:*.*`` every head; other names one Site."""
+    head = _HEAD.match(pattern) if isinstance(pattern, str) else None
+    if head is not None and "*" in pattern:
+        projections, heads, _ = head_layout(model)
+        layers = range(len(projections)) if head.group(1) == "*" else [int(head.group(1))]
+        chosen = range(heads) if head.group(2) == "*" else [int(head.group(2))]
+        return [resolve_site(model, f"head:{layer}.{h}") for layer in layers for h in chosen]
     alias = parse_alias(pattern) if isinstance(pattern, str) else None
     if alias is None or alias[1] != "*":
         return [resolve_site(model, pattern)]

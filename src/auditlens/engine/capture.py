@@ -70,7 +70,7 @@ def run(
     def key_of(what: tuple) -> tuple:
         return scope + (("readout", what[1]) if what[0] == "readout" else ("site", *what))
 
-    site_key = {s.name: key_of((s.module_path, s.reads_input, position)) for s in resolved}
+    site_key = {s.name: key_of((*s.key, position)) for s in resolved}
     found = {name: cache.get(key) for name, key in site_key.items()} if cache is not None else {}
     scores = _cached_scores(cache, readout, key_of) if readout is not None else None
     missing = [s for s in resolved if found.get(s.name) is None]
@@ -88,7 +88,7 @@ def run(
             if not optional:
                 found[site.name] = value
             if cache is not None:
-                cache.put(key_of((site.module_path, site.reads_input, at)), value, disk=not optional)
+                cache.put(key_of((*site.key, at)), value, disk=not optional)
         for (candidate, optional), value in zip(readouts, readout_values):
             if value is None:
                 continue

@@ -60,8 +60,9 @@ def forward(subject, inputs, reads, readouts, interventions, batch_size, keep_on
                 filler = site_fillers[index]
                 if filler.failed:
                     continue
+                part = activation if site.features is None else activation[..., slice(*site.features)]
                 try:
-                    filler.add(start, reduce(activation, mask, at, site.name, batch.indices))
+                    filler.add(start, reduce(part, mask, at, site.name, batch.indices))
                 except CaptureError:
                     if not optional:
                         raise
@@ -79,7 +80,8 @@ def forward(subject, inputs, reads, readouts, interventions, batch_size, keep_on
         read.on_unreadable = unreadable
         return read
 
-    hooks = [(reads[indices[0]][0], reader(indices)) for indices in by_module.values()]
+    # one hook per module side; a head's read takes its slice in the reader
+    hooks = [(reads[indices[0]][0].module_site, reader(indices)) for indices in by_module.values()]
     model = subject.model
     with torch.inference_mode(), intervene(model, *interventions), hooked(model, hooks):
         for indices, batch in inputs.batches(batch_size):

@@ -41,7 +41,7 @@ def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, c
     extras = Extras()
     if budget <= 0:
         return extras
-    asked = {(s.module_path, s.reads_input, position) for s in asked_sites}
+    asked = {(*s.key, position) for s in asked_sites}
     if readout is not None:
         asked.add(("readout", readout.key))
     width = subject.hidden_size
@@ -55,7 +55,7 @@ def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, c
         (extras.readouts if what[0] == "readout" else extras.sites).append(item)
 
     def take_site(site: Site, at) -> None:
-        take((site.module_path, site.reads_input, at), width and n_examples * width * FLOAT_BYTES, (site, at))
+        take((*site.key, at), width and n_examples * width * FLOAT_BYTES, (site, at))
 
     def take_readout(candidate) -> None:
         columns = candidate.columns(subject)

@@ -42,7 +42,7 @@ class Intervention:
 
     def _key(self, kind: str, *parameters) -> str:
         """``kind(module path,reads input,parameters...)``: where the edit is and what identifies it."""
-        return f"{kind}({','.join(map(str, (self.site.module_path, self.site.reads_input, *parameters)))})"
+        return f"{kind}({','.join(map(str, (*self.site.key, *parameters)))})"
 
 
 def _blend(activation, replacement, batch, positions):
