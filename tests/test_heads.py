@@ -94,3 +94,41 @@ audits:
 """)
     result = audit_repo.runpytest("--model", "fixture:count-learned", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+MLP_PROJECTION = {"gpt2": "transformer.h.1.mlp.c_proj", "bert": "bert.encoder.layer.1.output.dense",
+                  "llama": "model.layers.1.mlp.down_proj", "distilbert": "distilbert.transformer.layer.1.ffn.lin2"}
+
+
+def test_neurons_are_the_mlp_hidden_units_its_output_projection_reads(tiny_subject):
+    subject = tiny_subject
+    inputs = subject.encode([[3, 4, 5, 6], [7, 8, 9, 10]])
+    seen = []
+    module = subject.model.get_submodule(MLP_PROJECTION[subject.id])
+    handle = module.register_forward_hook(lambda m, args, output: seen.append(args[0].detach().clone()))
+    try:
+        every = capture(subject, inputs, "neurons:1", position="all", cache=None)
+    finally:
+        handle.remove()
+    torch.testing.assert_close(every, seen[-1])
+    one = capture(subject, inputs, "neuron:1.5", position="all", cache=None)
+    torch.testing.assert_close(one, every[..., 5:6])
+    assert [s.name for s in expand_sites(subject.model, "neurons:*")] == ["neurons:0", "neurons:1", "neurons:2"]
+    width = every.shape[-1]  # 128 for the GPT-2 (4 d), 64 for the others
+    with pytest.raises(SiteError, match=f"each MLP has {width} hidden units, so the unit must be in -{width}"):
+        subject.site(f"neuron:1.{width}")
+
+
+def test_zeroing_a_neuron_silences_that_unit_only(tiny_subject):
+    subject = tiny_subject
+    inputs = subject.encode([[3, 4, 5, 6]])
+    clean = capture(subject, inputs, "neurons:1", position="all", cache=None)
+    seen = []
+    module = subject.model.get_submodule(MLP_PROJECTION[subject.id])
+    handle = module.register_forward_hook(lambda m, args, output: seen.append(args[0].detach().clone()))
+    try:
+        run(subject, inputs, sites=["layer:2"], interventions=[ZeroAblation(subject.site("neuron:1.5"))], cache=None)
+    finally:
+        handle.remove()
+    assert seen[-1][..., 5].abs().max() == 0
+    torch.testing.assert_close(seen[-1][..., :5], clean[..., :5])

@@ -30,11 +30,16 @@ _HEAD = re.compile(r"^head:(-?\d+|\*)\.(-?\d+|\*)$")
 # the attention's output projection, whose input is every head's output side by side (per block)
 _OUTPUT_PROJECTIONS = ("attn.c_proj", "self_attn.o_proj", "attention.output.dense", "attention.out_lin",
                        "self_attention.dense")
+# the MLP's output projection, whose input is its hidden units after the nonlinearity (per block)
+_MLP_PROJECTIONS = ("mlp.c_proj", "mlp.down_proj", "output.dense", "ffn.lin2", "mlp.dense_4h_to_h")
+_NEURON = re.compile(r"^neuron:(-?\d+)\.(-?\d+)$")
+_NEURONS = re.compile(r"^neurons:(-?\d+|\*)$")
 
 
-def is_head_name(name: str) -> bool:
-    """``head:L.H`` (L and H may be negative or ``*``): a head site or pattern, by its shape."""
-    return _HEAD.match(name) is not None
+def is_component_name(name: str) -> bool:
+    """A component site or pattern by its shape: ``head:L.H`` (L, H may be negative or ``*``),
+    ``neuron:L.I`` or ``neurons:L``."""
+    return any(pattern.match(name) for pattern in (_HEAD, _NEURON, _NEURONS))
 
 
 def parse_alias(name: str) -> tuple[str, int | str] | None:
@@ -137,29 +142,51 @@ def _build_alias_table(found) -> dict[str, Site]:
     return table
 
 
-def head_layout(model: nn.Module) -> tuple[list[str], int, int]:
-    """Per block, the path of the attention's output projection; the number of heads; each head's width.
-    SiteError when the model has no blocks, no projection this knows, or no head count in its config."""
+def _projections(model: nn.Module, candidates: tuple[str, ...], what: str) -> tuple[list[str], int]:
+    """Per block, the path of the first of ``candidates`` it has, and that module's input width."""
     found = find_blocks(model)
     if found is None:
-        raise SiteError(f"head sites need a list of transformer blocks; {type(model).__name__} has none")
+        raise SiteError(f"{what} sites need a list of transformer blocks; {type(model).__name__} has none")
     path, blocks = found
     projections = []
     for index, block in enumerate(blocks):
-        child = _child_path(block, _OUTPUT_PROJECTIONS)
+        child = _child_path(block, candidates)
         if child is None:
-            raise SiteError(f"head sites: block {index} of {type(model).__name__} has none of the attention output "
-                            f"projections known ({', '.join(_OUTPUT_PROJECTIONS)})")
+            raise SiteError(f"{what} sites: block {index} of {type(model).__name__} has none of the projections "
+                            f"known ({', '.join(candidates)})")
         projections.append(f"{path}.{index}.{child}")
-    heads = config_int(model, "num_attention_heads", "n_head", "n_heads")
     projection = model.get_submodule(projections[0])
     weight = getattr(projection, "weight", None)
     width = getattr(projection, "in_features", None) or getattr(projection, "nx", None) or (
         weight.shape[0] if weight is not None and type(projection).__name__ == "Conv1D" else None)
-    if not heads or not width or width % heads:
+    if not width:
+        raise SiteError(f"{what} sites: cannot tell the input width of {projections[0]}")
+    return projections, width
+
+
+def head_layout(model: nn.Module) -> tuple[list[str], int, int]:
+    """Per block, the path of the attention's output projection; the number of heads; each head's width.
+    SiteError when the model has no blocks, no projection this knows, or no head count in its config."""
+    projections, width = _projections(model, _OUTPUT_PROJECTIONS, "head")
+    heads = config_int(model, "num_attention_heads", "n_head", "n_heads")
+    if not heads or width % heads:
         raise SiteError(f"head sites: cannot tell the heads of {type(model).__name__} (heads {heads}, projection "
                         f"input width {width})")
     return projections, heads, width // heads
+
+
+def _neuron_site(model: nn.Module, name: str, layer: int, unit: int | None) -> Site:
+    """``neurons:L`` (every hidden unit of block L's MLP, after the nonlinearity) or ``neuron:L.I``."""
+    projections, width = _projections(model, _MLP_PROJECTIONS, "neuron")
+    count = len(projections)
+    if not -count <= layer < count:
+        raise SiteError(f"site {name!r}: {type(model).__name__} has {count} blocks, so the layer must be in "
+                        f"{-count}..{count - 1}")
+    if unit is not None and not -width <= unit < width:
+        raise SiteError(f"site {name!r}: each MLP has {width} hidden units, so the unit must be in "
+                        f"{-width}..{width - 1}")
+    features = None if unit is None else (unit % width, unit % width + 1)
+    return Site(name, projections[layer % count], reads_input=True, features=features)
 
 
 def _head_site(model: nn.Module, name: str, layer: int, head: int) -> Site:
@@ -186,6 +213,15 @@ def resolve_site(model: nn.Module, name: str | Site) -> Site:
             what = "a pattern: give it to a sweep (at=...)" if match else "not of the form head:LAYER.HEAD"
             raise SiteError(f"site {name!r} is {what}; e.g. head:1.0 (head 0 of block 1), head:1.* or head:*.*")
         return _head_site(model, name, int(match.group(1)), int(match.group(2)))
+    if name.startswith(("neuron:", "neurons:")):
+        one, every = _NEURON.match(name), _NEURONS.match(name)
+        if every and every.group(1) != "*":
+            return _neuron_site(model, name, int(every.group(1)), None)
+        if one:
+            return _neuron_site(model, name, int(one.group(1)), int(one.group(2)))
+        what = ("a pattern: give it to a sweep (at=...)" if every
+                else "not of the form neuron:LAYER.UNIT or neurons:LAYER")
+        raise SiteError(f"site {name!r} is {what}; e.g. neuron:1.7 (hidden unit 7 of block 1's MLP) or neurons:1")
     table = alias_table(model)
     alias = parse_alias(name)
     if alias and alias[1] != "*" and table:
@@ -232,6 +268,8 @@ def expand_sites(model: nn.Module, pattern: str) -> list[Site]:
         layers = range(len(projections)) if head.group(1) == "*" else [int(head.group(1))]
         chosen = range(heads) if head.group(2) == "*" else [int(head.group(2))]
         return [resolve_site(model, f"head:{layer}.{h}") for layer in layers for h in chosen]
+    if pattern == "neurons:*":
+        return [resolve_site(model, f"neurons:{layer}") for layer in range(n_layers(model))]
     alias = parse_alias(pattern) if isinstance(pattern, str) else None
     if alias is None or alias[1] != "*":
         return [resolve_site(model, pattern)]

@@ -17,7 +17,7 @@ import jsonschema
 from ..checks import ProbeSweep
 from ..errors import closest
 from ..registry import CHECKS
-from ..sites import INDEXED_KINDS, is_head_name, parse_alias
+from ..sites import INDEXED_KINDS, is_component_name, parse_alias
 from .conditions import parse_condition
 from .entry import CONCEPT_ARGUMENTS, AuditEntry
 from .yaml_source import AuditFileError, YamlSource
@@ -207,11 +207,12 @@ def _entry(source, index, entry, concepts, file_models) -> AuditEntry:
 def _check_site(source, index, check, where, site) -> None:
     """Sites resolve against the model at run time; here only an alias-shaped name is checked."""
     kind, colon, rest = str(site).partition(":")
-    if not colon or parse_alias(str(site)) is not None or is_head_name(str(site)):
+    if not colon or parse_alias(str(site)) is not None or is_component_name(str(site)):
         return  # an alias, a head, embed, or a module path: module paths are checked when the model is known
     valid_index = parse_alias(f"layer:{rest}") is not None
     near = closest(kind, INDEXED_KINDS, n=1)
     hint = f"; did you mean '{near[0]}:{rest}'?" if near and valid_index else ""
     raise AuditFileError(source.path, source.line_of(["audits", index, check, "at"]),
                     f"{where}, key '{check}.at': {site!r} is not a site{hint} Sites: embed, layer:N, attn:N, "
-                    "mlp:N (N may be negative or *), head:L.H (head H of block L), or a module path")
+                    "mlp:N (N may be negative or *), head:L.H (head H of block L), neuron:L.I, neurons:L, "
+                    "or a module path")
