@@ -10,16 +10,18 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _HOMES = {
-    **dict.fromkeys(("AblateResult", "EraseResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult",
-                     "ablate", "erase", "patch", "probe", "steer"), ".checks"),
+    **dict.fromkeys(("AblateResult", "EraseResult", "FaithfulnessResult", "MinimalityResult", "NecessityResult",
+                     "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate", "erase", "faithfulness",
+                     "minimality", "necessity", "patch", "probe", "steer"), ".checks"),
+    "Circuit": ".circuits",
     **dict.fromkeys(("Concept", "CounterfactualPair"), ".concepts"), "load_concept": ".concept_file",
     **dict.fromkeys(("capture", "run"), ".engine"),
     **dict.fromkeys(("AuditlensError", "CaptureError", "CheckError", "ConceptError", "ModelLoadError", "SiteError"),
                     ".errors"),
     "live_hook_count": ".hooks",
     "Inputs": ".inputs",
-    **dict.fromkeys(("LinearEraser", "MeanAblation", "Patch", "ProjectOut", "ResampleAblation", "Steer", "Transform",
-                     "ZeroAblation", "intervene"), ".interventions"),
+    **dict.fromkeys(("LinearEraser", "MeanAblation", "PartialMean", "Patch", "ProjectOut", "ResampleAblation", "Steer",
+                     "Transform", "ZeroAblation", "intervene"), ".interventions"),
     **dict.fromkeys(("ClassifierLogits", "NextTokenLogits", "logit_margin", "predictions"), ".readout"),
     "Site": ".sites",
     "ActivationStore": ".storage",

@@ -34,6 +34,9 @@ _GENERATED = {"inputs": _ref("inputs"), "max_examples": {"type": "integer", "min
               "description": {"type": "string"}}
 _LABEL = {"type": ["integer", "string"]}
 _TOLERANCE = {"type": "number", "minimum": 0}
+_COMPONENT = r"^(head:-?\d+\.-?\d+|neuron:-?\d+\.-?\d+|neurons:-?\d+|mlp:-?\d+|attn:-?\d+)$"
+_CIRCUIT = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "pattern": _COMPONENT},
+            "description": "components: head:L.H, neuron:L.I, neurons:L, mlp:L, attn:L"}
 
 CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
     RegisteredCheck("probe", checks.probe, checks.ProbeResult, "concept", _arguments(
@@ -50,6 +53,11 @@ CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
         ("concept", "at"), concept=_ref("concept"), at=_ref("site"), alpha={"type": "number", "exclusiveMinimum": 0},
         data=_ref("concept"), target={"type": "integer", "minimum": 0}, position=_ref("position"),
         positions=_ref("positions"), method={"enum": ["mean-difference", "probe"]})),
+    *(RegisteredCheck(name, function, result, "concept", _arguments(
+        ("concept", "circuit"), concept=_ref("concept"), circuit=_CIRCUIT, reference=_ref("concept")))
+      for name, function, result in (("necessity", checks.necessity, checks.NecessityResult),
+                                     ("faithfulness", checks.faithfulness, checks.FaithfulnessResult),
+                                     ("minimality", checks.minimality, checks.MinimalityResult))),
     RegisteredCheck("expect_label", behaviour.expect_label, behaviour.BehaviourResult, "generated", _arguments(
         ("inputs", "label"), **_GENERATED, label=_LABEL)),
     RegisteredCheck("expect_invariant", behaviour.expect_invariant, behaviour.BehaviourResult, "generated", _arguments(

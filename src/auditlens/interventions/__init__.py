@@ -9,6 +9,7 @@ from ..hooks import intervene
 from .edits import (
     Intervention,
     MeanAblation,
+    PartialMean,
     Patch,
     ProjectOut,
     ResampleAblation,
@@ -19,5 +20,5 @@ from .edits import (
 )
 from .leace import LinearEraser
 
-__all__ = ["Intervention", "LinearEraser", "MeanAblation", "Patch", "ProjectOut", "ResampleAblation", "Steer",
-           "Transform", "ZeroAblation", "intervene", "tensor_key"]
+__all__ = ["Intervention", "LinearEraser", "MeanAblation", "PartialMean", "Patch", "ProjectOut", "ResampleAblation",
+           "Steer", "Transform", "ZeroAblation", "intervene", "tensor_key"]

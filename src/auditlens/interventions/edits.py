@@ -231,3 +231,25 @@ def _fit_length(tensor: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     pad = torch.zeros(tensor.shape[0], like.shape[1] - tensor.shape[1], *tensor.shape[2:], dtype=tensor.dtype,
                       device=tensor.device)
     return torch.cat([tensor, pad], dim=1)
+
+
+@dataclass(frozen=True)
+class PartialMean(Intervention):
+    """Replace some feature ranges of the last axis (heads, hidden units) with their ``mean`` ([d]) at
+    every position, leave the rest: how a circuit's members, or everything but them, are ablated."""
+
+    site: Site
+    mean: torch.Tensor
+    ranges: tuple[tuple[int, int], ...]
+    positions: str = "all"
+
+    @property
+    def key(self) -> str:
+        return self._key("partial-mean", self.ranges, tensor_key(self.mean))
+
+    def edit(self, activation, batch):
+        replaced = torch.zeros(activation.shape[-1], dtype=torch.bool, device=activation.device)
+        for start, stop in self.ranges:
+            replaced[start:stop] = True
+        mean = self.mean.to(activation.device, activation.dtype)
+        return torch.where(replaced, mean, activation)

@@ -1,0 +1,201 @@
+"""Circuit checks, after the IOI circuit evaluation (Wang et al. 2022), on a concept's labelled examples
+with mean ablation over a reference (default: the concept's inputs):
+
+- ``necessity``: ablating the circuit's components drops the accuracy;
+- ``faithfulness``: ablating everything *outside* the circuit (every other head and MLP) keeps it:
+  (F(circuit) - F(nothing)) / (F(model) - F(nothing)), F the accuracy, "nothing" every head and MLP
+  ablated;
+- ``minimality``: each member matters: removing it from the circuit lowers the faithfulness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..circuits import Circuit, complement, ranges_by_site, universe
+from ..concepts import Concept
+from ..engine import run
+from ..errors import CheckError
+from ..interventions import PartialMean
+from ..results import CheckResult
+from ..settings import seed_or_default
+from ..stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Interval
+from .behaviour_change import behaviour, behaviour_change, nothing_to_lose
+
+
+@dataclass(frozen=True, kw_only=True)
+class NecessityResult(CheckResult):
+    """Behaviour before and after mean-ablating every component of a circuit."""
+
+    mechanistic = True
+    figure_metrics = ("accuracy_before", "accuracy_after", "accuracy_drop")
+
+    concept: str = ""
+    components: tuple[str, ...] = ()
+    accuracy_before: float = 0.0
+    accuracy_before_ci: Interval | None = None
+    behaviour_chance: float = 0.0
+    accuracy_after: float = 0.0
+    accuracy_drop: float = 0.0
+    accuracy_drop_ci: Interval | None = None
+    margin_change: float = 0.0
+    examples: tuple = ()
+
+    def vacuous_reason(self, metric: str, op: str) -> str | None:
+        return nothing_to_lose(self, metric, op)
+
+    def headline(self) -> str:
+        return (f"necessity of {self.site} ({', '.join(self.components)}) on {self.subject}, {self.concept!r}, "
+                f"n={self.n}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaithfulnessResult(CheckResult):
+    """How much of the model's accuracy above 'everything ablated' the circuit alone keeps."""
+
+    mechanistic = True
+    figure_metrics = ("faithfulness",)
+
+    concept: str = ""
+    components: tuple[str, ...] = ()
+    faithfulness: float = 0.0
+    faithfulness_ci: Interval | None = None
+    accuracy_model: float = 0.0
+    accuracy_circuit: float = 0.0
+    accuracy_nothing: float = 0.0
+
+    def vacuous_reason(self, metric: str, op: str) -> str | None:
+        if self.accuracy_model - self.accuracy_nothing > 1.0 / max(self.n, 1):
+            return None
+        return (f"ablating every head and MLP leaves the accuracy at {self.accuracy_nothing:.3f} against "
+                f"{self.accuracy_model:.3f}: there is nothing for a circuit to explain")
+
+    def headline(self) -> str:
+        return (f"faithfulness of {self.site} ({len(self.components)} components) on {self.subject}, "
+                f"{self.concept!r}, n={self.n}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MinimalityResult(CheckResult):
+    """The faithfulness lost by removing each member from the circuit."""
+
+    mechanistic = True
+    figure_metrics = ("faithfulness", "min_member_drop")
+
+    concept: str = ""
+    components: tuple[str, ...] = ()
+    faithfulness: float = 0.0
+    member_drops: tuple[tuple[str, float], ...] = ()  # (member, faithfulness lost without it)
+    min_member_drop: float = 0.0
+    weakest_member: str = ""
+
+    def headline(self) -> str:
+        return (f"minimality of {self.site} ({len(self.components)} components) on {self.subject}, "
+                f"{self.concept!r}, n={self.n}; weakest member {self.weakest_member}")
+
+
+class _Ablations:
+    """Mean values of every projection input over the reference, and ablations built from them."""
+
+    def __init__(self, subject, reference):
+        self.subject = subject
+        sites = list(ranges_by_site(subject, universe(subject)))
+        per_example = run(subject, reference, sites=sites, position="mean").activations
+        weights = reference.lengths.float()[:, None]
+        self.means = {site: (per_example[site.name] * weights).sum(0) / weights.sum() for site in sites}
+
+    def replacing(self, grouped) -> list[PartialMean]:
+        return [PartialMean(site, self.means[site], tuple(spans)) for site, spans in grouped.items()]
+
+    def members(self, circuit: Circuit) -> list[PartialMean]:
+        return self.replacing(ranges_by_site(self.subject, circuit.components))
+
+    def outside(self, circuit: Circuit) -> list[PartialMean]:
+        return self.replacing(complement(self.subject, circuit))
+
+    def everything(self) -> list[PartialMean]:
+        return self.replacing(ranges_by_site(self.subject, universe(self.subject)))
+
+
+def _setup(subject, concept, circuit, reference, seed):
+    seed = seed_or_default(seed)
+    concept.require_examples("circuit checks")
+    circuit = Circuit.of(circuit)
+    ablations = _Ablations(subject, (reference or concept).inputs(subject))
+    return seed, circuit, ablations
+
+
+def _correct(subject, concept, interventions) -> np.ndarray:
+    result = behaviour(subject, concept.inputs(subject), concept.label_tensor(), interventions,
+                       answer_tokens=concept.answer_token_ids(subject))
+    return result.correct.numpy().astype(np.float64)
+
+
+def necessity(subject, concept: Concept, circuit, *, reference: Concept | None = None,
+              seed: int | None = None) -> NecessityResult:
+    """Mean-ablate every component of ``circuit`` (a Circuit or a list of components) at once."""
+    seed, circuit, ablations = _setup(subject, concept, circuit, reference, seed)
+    change = behaviour_change(subject, concept, ablations.members(circuit), seed)
+    return NecessityResult(check="necessity", subject=subject.id, site=f"circuit:{circuit.name}", n=len(concept),
+                           concept=concept.name, components=circuit.components, **change.fields())
+
+
+def _faithfulness(model, circuit_only, nothing, seed: int) -> tuple[float, Interval | None]:
+    """The ratio, and its paired bootstrap interval over examples (resamples with no room left out)."""
+    def ratio(index):
+        room = model[index].mean(axis=-1) - nothing[index].mean(axis=-1)
+        kept = circuit_only[index].mean(axis=-1) - nothing[index].mean(axis=-1)
+        return kept, room
+
+    kept, room = ratio(np.arange(len(model)))
+    value = float(kept / room) if room > 0 else float("nan")
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(model), size=(DEFAULT_RESAMPLES, len(model)))
+    kept_b, room_b = ratio(index)
+    valid = room_b > 0
+    if valid.sum() < DEFAULT_RESAMPLES // 2:
+        return value, None
+    tail = (1 - DEFAULT_LEVEL) / 2
+    low, high = np.quantile(kept_b[valid] / room_b[valid], [tail, 1 - tail])
+    return value, Interval(float(low), float(high), DEFAULT_LEVEL)
+
+
+def faithfulness(subject, concept: Concept, circuit, *, reference: Concept | None = None,
+                 seed: int | None = None) -> FaithfulnessResult:
+    """Keep only ``circuit`` (mean-ablate every other head and MLP) and compare with the whole model
+    and with everything ablated."""
+    seed, circuit, ablations = _setup(subject, concept, circuit, reference, seed)
+    model = _correct(subject, concept, [])
+    circuit_only = _correct(subject, concept, ablations.outside(circuit))
+    nothing = _correct(subject, concept, ablations.everything())
+    value, interval = _faithfulness(model, circuit_only, nothing, seed)
+    return FaithfulnessResult(check="faithfulness", subject=subject.id, site=f"circuit:{circuit.name}",
+                              n=len(concept), concept=concept.name, components=circuit.components,
+                              faithfulness=value, faithfulness_ci=interval, accuracy_model=float(model.mean()),
+                              accuracy_circuit=float(circuit_only.mean()), accuracy_nothing=float(nothing.mean()),
+                              per_example={"circuit_correct": torch.as_tensor(circuit_only)},
+                              data_digest=concept.inputs(subject).digest)
+
+
+def minimality(subject, concept: Concept, circuit, *, reference: Concept | None = None,
+               seed: int | None = None) -> MinimalityResult:
+    """For each member: the faithfulness of the circuit without it, against the whole circuit's."""
+    seed, circuit, ablations = _setup(subject, concept, circuit, reference, seed)
+    if len(circuit.components) < 2:
+        raise CheckError(f"minimality of circuit {circuit.name!r} needs at least two members; it has "
+                         f"{list(circuit.components)}")
+    model = _correct(subject, concept, [])
+    nothing = _correct(subject, concept, ablations.everything())
+    whole, _ = _faithfulness(model, _correct(subject, concept, ablations.outside(circuit)), nothing, seed)
+    drops = []
+    for member in circuit.components:
+        without, _ = _faithfulness(model, _correct(subject, concept, ablations.outside(circuit.without(member))),
+                                   nothing, seed)
+        drops.append((member, float(whole - without)))
+    weakest = min(drops, key=lambda item: item[1])
+    return MinimalityResult(check="minimality", subject=subject.id, site=f"circuit:{circuit.name}", n=len(concept),
+                            concept=concept.name, components=circuit.components, faithfulness=whole,
+                            member_drops=tuple(drops), min_member_drop=weakest[1], weakest_member=weakest[0])

@@ -1,0 +1,86 @@
+"""Circuits (issue 18, item 2): necessity, faithfulness and minimality of a set of components."""
+
+import pytest
+import torch
+
+from auditlens import CheckError, SiteError
+from auditlens.checks import FaithfulnessResult, faithfulness, minimality, necessity
+from auditlens.circuits import Circuit, _subtract, complement, universe
+from auditlens.interventions import PartialMean
+from auditlens.sites import Site
+
+
+def test_the_counting_circuit_is_necessary_in_the_learned_twin_only(learned, cheated, concepts):
+    """The learned twin counts in its first attention layer; the cheated one reads a marker elsewhere."""
+    data = concepts["more_a_than_b"]
+    assert float(necessity(learned, data, ["attn:0", "mlp:0"]).accuracy_drop) >= 0.4
+    assert float(necessity(cheated, data, ["attn:0", "mlp:0"]).accuracy_drop) <= 0.1
+
+
+def test_faithfulness_is_one_for_everything_and_measures_a_part(learned, concepts):
+    data = concepts["more_a_than_b"]
+    whole = faithfulness(learned, data, universe(learned))
+    assert whole.faithfulness == pytest.approx(1.0) and whole.accuracy_nothing < whole.accuracy_model
+    part = faithfulness(learned, data, ["head:1.0"])
+    assert part.faithfulness < 0.5 and part.faithfulness_ci is not None
+    assert part.faithfulness_ci.low <= part.faithfulness <= part.faithfulness_ci.high
+
+
+def test_minimality_names_the_member_the_circuit_does_not_need(learned, concepts):
+    result = minimality(learned, concepts["more_a_than_b"], ["attn:0", "attn:1", "mlp:0"])
+    drops = dict(result.member_drops)
+    assert drops["attn:0"] > 0.5 and result.weakest_member == "attn:1" and result.min_member_drop < 0.1
+
+
+def test_the_complement_covers_every_other_head_and_mlp(learned):
+    everything = complement(learned, Circuit("none-left", tuple(universe(learned))))
+    assert everything == {}
+    outside = complement(learned, Circuit("one head", ("head:0.1",)))
+    spans = {site.module_path: ranges for site, ranges in outside.items()}
+    start, stop = learned.site("head:0.1").features
+    heads_width = learned.site("head:0.3").features[1]
+    assert spans["transformer.h.0.attn.c_proj"] == [(0, start), (stop, heads_width)]
+    assert spans["transformer.h.1.attn.c_proj"] == [(0, heads_width)]
+    assert spans["transformer.h.1.mlp.c_proj"] == [(0, learned.model.get_submodule("transformer.h.1.mlp.c_proj").nx)]
+    assert _subtract((0, 10), [(2, 4), (6, 7)]) == [(0, 2), (4, 6), (7, 10)]
+
+
+def test_a_partial_mean_replaces_its_ranges_only():
+    edit = PartialMean(Site("s", "m", True), torch.arange(6.0), ((1, 3), (5, 6)))
+    out = edit.edit(torch.full((1, 2, 6), -1.0), None)
+    assert out[0, 0].tolist() == [-1.0, 1.0, 2.0, -1.0, -1.0, 5.0]
+
+
+@pytest.mark.parametrize("circuit, error, message", [
+    (["layer:1"], SiteError, "not a circuit component"),
+    ([], CheckError, "has no components"),
+    (["head:0.0", "head:0.0"], CheckError, "names a component twice"),
+    (["head:7.0"], SiteError, "has 2 blocks"),
+])
+def test_a_bad_circuit_says_what_would_be_valid(learned, concepts, circuit, error, message):
+    with pytest.raises(error, match=message):
+        necessity(learned, concepts["more_a_than_b"], circuit)
+
+
+def test_minimality_needs_two_members(learned, concepts):
+    with pytest.raises(CheckError, match="needs at least two members"):
+        minimality(learned, concepts["more_a_than_b"], ["attn:0"])
+
+
+def test_a_faithfulness_with_nothing_to_explain_is_vacuous():
+    result = FaithfulnessResult(check="faithfulness", subject="m", site="circuit:c", n=100, faithfulness=float("nan"),
+                                accuracy_model=0.5, accuracy_circuit=0.5, accuracy_nothing=0.5)
+    assert "nothing for a circuit to explain" in result.vacuous_reason("faithfulness", ">=")
+
+
+def test_an_audit_file_holds_a_circuit_to_its_mechanism(audit_repo):
+    audit_repo.makefile(".audit.yaml", circuit="""
+audits:
+  - name: the count needs the first attention layer and MLP
+    necessity: {concept: more_a_than_b, circuit: ["attn:0", "mlp:0"]}
+    expect: {accuracy_drop: ">= 0.3"}
+""")
+    result = audit_repo.runpytest("--model", "fixture:count-learned", "--model", "fixture:count-cheated",
+                                  "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*fixture:count-cheated*cheated*necessity at circuit:attn:0+mlp:0*"])
