@@ -10,9 +10,10 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _HOMES = {
-    **dict.fromkeys(("AblateResult", "EraseResult", "FaithfulnessResult", "MinimalityResult", "NecessityResult",
-                     "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate", "erase", "faithfulness",
-                     "minimality", "necessity", "patch", "probe", "steer"), ".checks"),
+    **dict.fromkeys(("AblateResult", "AttributionResult", "EraseResult", "FaithfulnessResult", "MinimalityResult",
+                     "NecessityResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate",
+                     "attribute", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer"),
+                    ".checks"),
     "Circuit": ".circuits",
     **dict.fromkeys(("Concept", "CounterfactualPair"), ".concepts"), "load_concept": ".concept_file",
     **dict.fromkeys(("capture", "run"), ".engine"),

@@ -1,12 +1,13 @@
 """The audit API: each check returns a frozen result with its evidence and an ``explain()``."""
 
 from .ablate import AblateResult, ablate
+from .attribute import AttributionResult, attribute
 from .circuit import FaithfulnessResult, MinimalityResult, NecessityResult, faithfulness, minimality, necessity
 from .erase import EraseResult, erase
 from .patch import PatchResult, patch
 from .probe import ProbeResult, ProbeSweep, probe
 from .steer import SteerResult, concept_direction, steer
 
-__all__ = ["AblateResult", "EraseResult", "FaithfulnessResult", "MinimalityResult", "NecessityResult", "PatchResult",
-           "ProbeResult", "ProbeSweep", "SteerResult", "ablate", "concept_direction", "erase", "faithfulness",
-           "minimality", "necessity", "patch", "probe", "steer"]
+__all__ = ["AblateResult", "AttributionResult", "EraseResult", "FaithfulnessResult", "MinimalityResult",
+           "NecessityResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate", "attribute",
+           "concept_direction", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer"]
