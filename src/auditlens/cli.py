@@ -1,4 +1,5 @@
-"""The ``auditlens`` command: ``validate``, ``init``, ``zoo list`` and ``zoo build``."""
+"""The ``auditlens`` command: ``validate``, ``init``, ``discover``, ``schema``, ``report``, ``zoo list`` and
+``zoo build``."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def main(argv: list[str] | None = None) -> int:
                                                      "(probes/*.yaml) without running a model")
     validate.add_argument("paths", nargs="+", help="files or directories")
     validate.add_argument("--probes", default="probes", help="the concept directory audits refer to (default probes)")
+    discover = commands.add_parser("discover", help="draft an audit file: a circuit found by attribution "
+                                                    "patching, with thresholds from what was measured")
+    discover.add_argument("concept", help="a labelled concept of the probes directory (what the circuit must carry)")
+    discover.add_argument("--pairs", required=True, help="a concept with counterfactual pairs, for the attribution")
+    discover.add_argument("--model", required=True, help="the model: a directory, a hub id or fixture:NAME")
+    discover.add_argument("--over", default="head:*.*", help="components to rank (default head:*.*)")
+    discover.add_argument("--top", type=int, default=3, help="how many become the circuit (default 3)")
+    discover.add_argument("--probes", default="probes", help="the concept directory (default probes)")
+    discover.add_argument("--out", default=None, help="the draft (default audits/discovered_CONCEPT.audit.yaml)")
     schema_command = commands.add_parser("schema", help="print the JSON Schema of audit or concept files")
     schema_command.add_argument("kind", choices=["audit", "concept"])
     report = commands.add_parser("report", help="re-render or compare reports")
@@ -60,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "report":
             return _report(args)
+        if args.command == "discover":
+            return _discover(args)
         if args.command == "init":
             from .scaffold import init_repository
 
@@ -108,6 +120,26 @@ def _zoo_list() -> int:
         built = "shipped" if organism.locate else ("yes" if is_built else "no")
         table.add_row(organism.name, organism.family, organism.truth or "-", built, organism.description)
     Console().print(table)
+    return 0
+
+
+def _discover(args) -> int:
+    from pathlib import Path
+
+    from .concept_file import load_concept
+    from .discover import discover, write_draft
+    from .loading import load_subject
+
+    if args.top < 1:
+        raise AuditlensError(f"--top must be 1 or more; got {args.top}")
+    subject = load_subject(args.model)
+    concept = load_concept(Path(args.probes) / f"{args.concept}.yaml")
+    pairs = load_concept(Path(args.probes) / f"{args.pairs}.yaml")
+    text, found = discover(subject, concept, pairs, over=args.over, top=args.top)
+    path = write_draft(text, args.out or Path("audits") / f"discovered_{args.concept}.audit.yaml")
+    print(f"wrote {path}: circuit {', '.join(found['circuit'])} (necessity drop {found['accuracy_drop']:.3f}, "
+          f"faithfulness {found['faithfulness']:.3f}, attribution vs patching Spearman "
+          f"{found['rank_correlation']:.2f}); review it before use")
     return 0
 
 
