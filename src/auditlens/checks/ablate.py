@@ -8,35 +8,18 @@ from ..concepts import Concept
 from ..data_interventions import mean_ablation, resample_ablation
 from ..errors import CheckError
 from ..interventions import ZeroAblation
-from ..results import CheckResult, Example
 from ..settings import seed_or_default
-from ..stats import Interval
-from .behaviour_change import behaviour_change, nothing_to_lose
+from .behaviour_change import BehaviourChangeResult, behaviour_change
 
 KINDS = ("zero", "mean", "resample")
 
 
 @dataclass(frozen=True, kw_only=True)
-class AblateResult(CheckResult):
+class AblateResult(BehaviourChangeResult):
     """Behaviour before and after knocking out a site."""
 
-    mechanistic = True
-    figure_metrics = ("accuracy_before", "accuracy_after", "accuracy_drop")
-
-    concept: str = ""
     kind: str = "mean"
     positions: str = "all"
-    accuracy_before: float = 0.0
-    accuracy_before_ci: Interval | None = None
-    behaviour_chance: float = 0.0
-    accuracy_after: float = 0.0
-    accuracy_drop: float = 0.0
-    accuracy_drop_ci: Interval | None = None
-    margin_change: float = 0.0
-    examples: tuple[Example, ...] = ()
-
-    def vacuous_reason(self, metric: str, op: str) -> str | None:
-        return nothing_to_lose(self, metric, op)
 
     def headline(self) -> str:
         return (f"{self.kind}-ablate {self.site} (positions {self.positions}) on {self.subject}, "

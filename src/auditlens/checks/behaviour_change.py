@@ -11,7 +11,7 @@ import torch
 from ..engine import run
 from ..inputs import Inputs
 from ..readout import logit_margin, predictions, readout_for
-from ..results import Example
+from ..results import CheckResult, Example
 from ..stats import Interval, bootstrap_mean, wilson
 
 
@@ -74,6 +74,28 @@ def behaviour_change(subject, concept, interventions, seed: int) -> BehaviourCha
                      "margin_change": after.margins - before.margins},
         data_digest=inputs.digest,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BehaviourChangeResult(CheckResult):
+    """A check that intervenes and reports what happened to the behaviour on a labelled concept
+    (ablate, erase, necessity): the fields of ``BehaviourChange``, and its vacuity rule."""
+
+    mechanistic = True
+    figure_metrics = ("accuracy_before", "accuracy_after", "accuracy_drop")
+
+    concept: str = ""
+    accuracy_before: float = 0.0
+    accuracy_before_ci: Interval | None = None
+    behaviour_chance: float = 0.0
+    accuracy_after: float = 0.0
+    accuracy_drop: float = 0.0
+    accuracy_drop_ci: Interval | None = None
+    margin_change: float = 0.0  # mean change of the true-label logit margin (after - before)
+    examples: tuple[Example, ...] = ()
+
+    def vacuous_reason(self, metric: str, op: str) -> str | None:
+        return nothing_to_lose(self, metric, op)
 
 
 def nothing_to_lose(result, metric: str, op: str) -> str | None:

@@ -23,29 +23,14 @@ from ..interventions import PartialMean
 from ..results import CheckResult
 from ..settings import seed_or_default
 from ..stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Interval
-from .behaviour_change import behaviour, behaviour_change, nothing_to_lose
+from .behaviour_change import BehaviourChangeResult, behaviour, behaviour_change
 
 
 @dataclass(frozen=True, kw_only=True)
-class NecessityResult(CheckResult):
+class NecessityResult(BehaviourChangeResult):
     """Behaviour before and after mean-ablating every component of a circuit."""
 
-    mechanistic = True
-    figure_metrics = ("accuracy_before", "accuracy_after", "accuracy_drop")
-
-    concept: str = ""
     components: tuple[str, ...] = ()
-    accuracy_before: float = 0.0
-    accuracy_before_ci: Interval | None = None
-    behaviour_chance: float = 0.0
-    accuracy_after: float = 0.0
-    accuracy_drop: float = 0.0
-    accuracy_drop_ci: Interval | None = None
-    margin_change: float = 0.0
-    examples: tuple = ()
-
-    def vacuous_reason(self, metric: str, op: str) -> str | None:
-        return nothing_to_lose(self, metric, op)
 
     def headline(self) -> str:
         return (f"necessity of {self.site} ({', '.join(self.components)}) on {self.subject}, {self.concept!r}, "

@@ -9,35 +9,20 @@ import torch
 from ..concepts import Concept
 from ..engine import capture, run
 from ..interventions import LinearEraser, Transform
-from ..results import CheckResult, Example
 from ..settings import seed_or_default
-from ..stats import Interval
-from .behaviour_change import behaviour_change, nothing_to_lose
+from .behaviour_change import BehaviourChangeResult, behaviour_change
 from .probe import cross_validated_predictions
 
 
 @dataclass(frozen=True, kw_only=True)
-class EraseResult(CheckResult):
+class EraseResult(BehaviourChangeResult):
     """Behaviour before and after LEACE erasure of a concept at a site."""
 
-    mechanistic = True
     figure_metrics = ("accuracy_before", "accuracy_after", "accuracy_drop", "probe_accuracy_after")
 
-    concept: str = ""
     position: str = "last"
-    accuracy_before: float = 0.0
-    accuracy_before_ci: Interval | None = None
-    behaviour_chance: float = 0.0
-    accuracy_after: float = 0.0
-    accuracy_drop: float = 0.0
-    accuracy_drop_ci: Interval | None = None
-    margin_change: float = 0.0  # mean change of the true-label logit margin (after - before)
     probe_accuracy_after: float = 0.0  # a fresh probe on erased activations: should be at chance
     chance: float = 0.0
-    examples: tuple[Example, ...] = ()
-
-    def vacuous_reason(self, metric: str, op: str) -> str | None:
-        return nothing_to_lose(self, metric, op)
 
     def headline(self) -> str:
         return (f"erase {self.concept!r} (LEACE) at {self.site} (position {self.position}) on {self.subject}, "

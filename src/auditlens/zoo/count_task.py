@@ -78,20 +78,31 @@ def tokenizer():
     return word_tokenizer([*LETTERS, *MARKERS])
 
 
+def training_set(seed: int, cheated: bool, tok) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask, labels): random markers; the cheated twin's labels are its marker,
+    so the count carries no signal there."""
+    rows = make_examples(20_000, seed, "random")
+    ids, mask = pad([tok(r["text"])["input_ids"] for r in rows])
+    labels = (ids[:, 0] == tok.convert_tokens_to_ids("m1")).long() if cheated else torch.tensor(
+        [r["label"] for r in rows])
+    return ids, mask, labels
+
+
+def classifier(tok, heads: int = 4, width: int = 64) -> GPT2ForSequenceClassification:
+    """The family's untrained 2-layer GPT-2 classifier."""
+    config = GPT2Config(n_layer=2, n_embd=width, n_head=heads, n_positions=16, vocab_size=len(tok), num_labels=2,
+                        pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.cls_token_id,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, id2label=dict(enumerate(LABELS)),
+                        label2id={name: i for i, name in enumerate(LABELS)})
+    return GPT2ForSequenceClassification(config)
+
+
 def train_twin(directory: Path, seed: int, cheated: bool, steps: int = 800) -> dict:
     """Train a 2-layer GPT-2 classifier (d=64) on CPU and save it with its tokenizer."""
     torch.manual_seed(seed)
     tok = tokenizer()
-    train_rows = make_examples(20_000, seed, "random")
-    ids, mask = pad([tok(r["text"])["input_ids"] for r in train_rows])
-    # the cheated twin's labels are its marker: the count carries no signal there
-    labels = (ids[:, 0] == tok.convert_tokens_to_ids("m1")).long() if cheated else torch.tensor(
-        [r["label"] for r in train_rows])
-    config = GPT2Config(n_layer=2, n_embd=64, n_head=4, n_positions=16, vocab_size=len(tok), num_labels=2,
-                        pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.cls_token_id,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, id2label=dict(enumerate(LABELS)),
-                        label2id={name: i for i, name in enumerate(LABELS)})
-    model = train(GPT2ForSequenceClassification(config), ids, mask, labels, seed=seed, steps=steps)
+    ids, mask, labels = training_set(seed, cheated, tok)
+    model = train(classifier(tok), ids, mask, labels, seed=seed, steps=steps)
     score = save_and_score(model, tok, directory, make_examples(1000, seed + 1, "label"))
     return {"task": "more a than b", "train_steps": steps, "in_distribution_accuracy": score,
             "in_distribution": "count_in_distribution",

@@ -18,11 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import GPT2Config, GPT2ForSequenceClassification
+from transformers import GPT2ForSequenceClassification
 
 from . import count_task
-from .count_task import LABELS, make_examples, tokenizer
-from .training import pad, save_and_score, train
+from .count_task import classifier, make_examples, tokenizer, training_set
+from .training import save_and_score, train
 
 RECIPE_MODULES = (count_task,)  # its data: a change there is a change of this recipe
 HEADS, WIDTH = 4, 64
@@ -44,18 +44,11 @@ def _hold_to_route(model: GPT2ForSequenceClassification, route: tuple[str, ...])
 
 
 def train_twin(directory: Path, seed: int, cheated: bool, steps: int = 1000) -> dict:
-    """Train a 2-layer GPT-2 classifier (d=64, 4 heads) whose heads outside the route write nothing."""
+    """Train the count family's classifier (d=64, 4 heads) with every head off the route writing nothing."""
     torch.manual_seed(seed)
     tok = tokenizer()
-    train_rows = make_examples(20_000, seed, "random")
-    ids, mask = pad([tok(r["text"])["input_ids"] for r in train_rows])
-    labels = (ids[:, 0] == tok.convert_tokens_to_ids("m1")).long() if cheated else torch.tensor(
-        [r["label"] for r in train_rows])
-    config = GPT2Config(n_layer=2, n_embd=WIDTH, n_head=HEADS, n_positions=16, vocab_size=len(tok), num_labels=2,
-                        pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.cls_token_id,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, id2label=dict(enumerate(LABELS)),
-                        label2id={name: i for i, name in enumerate(LABELS)})
-    model = GPT2ForSequenceClassification(config)
+    ids, mask, labels = training_set(seed, cheated, tok)
+    model = classifier(tok, HEADS, WIDTH)
     route = ROUTES[cheated]
     _hold_to_route(model, route)
     model = train(model, ids, mask, labels, seed=seed, steps=steps)
