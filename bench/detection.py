@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from auditlens.zoo.build_pool import build_many
 from auditlens.zoo.registry import build, get, list_organisms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,12 +39,10 @@ def main() -> None:
     names = spec_names(args.seeds)
 
     started = time.perf_counter()
-    with Progress() as progress:
-        task = progress.add_task("building the zoo", total=len(names))
-        for name in names:
-            progress.update(task, description=f"building {name}")
-            build(get(name))
-            progress.advance(task)
+    trained = [n for n in names if get(n).build is not None]
+    with Progress() as progress:  # in parallel processes, one per core (auditlens zoo build does the same)
+        task = progress.add_task("building the zoo", total=len(trained))
+        build_many(trained, done=lambda name, directory, seconds: progress.advance(task))
     build_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as report:
