@@ -84,3 +84,52 @@ audits:
                                   "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*fixture:count-cheated*cheated*necessity at circuit:attn:0+mlp:0*"])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("components: [head:0.1, mlp:0]\ncomponent: x\n", "unknown key 'component'; did you mean 'components'?"),
+    ("components: [layer:1]\n", r"components\[0\] 'layer:1' is not a component"),
+    ("components: []\n", "components must be a non-empty list"),
+    ("- head:0.1\n", "a circuit file is a mapping"),
+])
+def test_a_bad_circuit_file_is_named(tmp_path, text, message):
+    from auditlens import load_circuit
+
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(CheckError, match=message):
+        load_circuit(tmp_path / "c.yaml")
+    with pytest.raises(CheckError, match="no circuit file at"):
+        load_circuit(tmp_path / "missing.yaml")
+
+
+def test_an_audit_file_names_a_circuit_file_beside_it(audit_repo):
+    (audit_repo.path / "circuits").mkdir()
+    (audit_repo.path / "circuits" / "count.yaml").write_text(
+        "name: count\ndescription: the first attention layer and MLP\ncomponents: [attn:0, mlp:0]\n")
+    audit_repo.makefile(".audit.yaml", named="""
+audits:
+  - name: the count circuit is necessary
+    necessity: {concept: more_a_than_b, circuit: circuits/count.yaml}
+    expect: {accuracy_drop: ">= 0.3"}
+""")
+    result = audit_repo.runpytest("--model", "fixture:count-learned", "--model", "fixture:count-cheated",
+                                  "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*fixture:count-cheated*cheated*necessity at circuit:count*"])
+
+
+@pytest.mark.parametrize("name, message", [
+    ("circuits/nope.yaml", "no circuit file at"),
+    ("../outside.yaml", "lies outside the audit file's directory"),
+])
+def test_validate_names_a_missing_or_escaping_circuit_file_at_its_line(tmp_path, monkeypatch, name, message):
+    from auditlens.declarative import read_audit_file
+
+    monkeypatch.delenv("AUDITLENS_ALLOW_OUTSIDE_FILES", raising=False)
+    (tmp_path / "outside.yaml").write_text("components: [attn:0]\n")
+    (tmp_path / "audits").mkdir()
+    path = tmp_path / "audits" / "a.audit.yaml"
+    path.write_text(f"audits:\n  - name: x\n    necessity: {{concept: c, circuit: {name}}}\n"
+                    "    expect: {accuracy_drop: '>= 0.3'}\n")
+    _, errors = read_audit_file(path, {"c"})
+    assert len(errors) == 1 and errors[0].line == 3 and message in str(errors[0])

@@ -14,7 +14,7 @@ _HOMES = {
                      "NecessityResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate",
                      "attribute", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer"),
                     ".checks"),
-    "Circuit": ".circuits",
+    **dict.fromkeys(("Circuit", "load_circuit"), ".circuits"),
     **dict.fromkeys(("Concept", "CounterfactualPair"), ".concepts"), "load_concept": ".concept_file",
     **dict.fromkeys(("capture", "run"), ".engine"),
     **dict.fromkeys(("AuditlensError", "CaptureError", "CheckError", "ConceptError", "ModelLoadError", "SiteError"),

@@ -8,11 +8,20 @@ its complement among every head and every MLP, can be ablated by replacing range
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from .errors import CheckError, SiteError
+import yaml
+
+from . import safe_yaml
+from .errors import CheckError, SiteError, closest
 from .sites import Site, head_layout, n_layers, parse_alias
+
+COMPONENT_PATTERN = r"^(head:-?\d+\.-?\d+|neuron:-?\d+\.-?\d+|neurons:-?\d+|mlp:-?\d+|attn:-?\d+)$"
+CIRCUIT_KEYS = ("name", "description", "components")
 
 COMPONENTS = ("heads (head:L.H), MLP hidden units (neuron:L.I), whole MLPs (mlp:L or neurons:L) or attention "
               "layers (attn:L)")
@@ -42,6 +51,45 @@ class Circuit:
 
     def without(self, component: str) -> Circuit:
         return Circuit(f"{self.name} - {component}", tuple(c for c in self.components if c != component))
+
+
+def load_circuit(path: str | Path) -> Circuit:
+    """A circuit file: ``name`` (default: the file's stem), ``description``, ``components`` (a list of
+    head:L.H, neuron:L.I, neurons:L, mlp:L, attn:L). Errors name the file and the key."""
+    path = Path(path)
+    try:
+        raw = safe_yaml.load(safe_yaml.read_utf8(path))
+    except FileNotFoundError:
+        raise CheckError(f"no circuit file at {path}") from None
+    except safe_yaml.NotTextError as exc:
+        raise CheckError(f"{path}:{exc.line}: {exc}") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise CheckError(f"{path}: not a readable YAML file: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(raw, dict):
+        raise CheckError(f"{path}: a circuit file is a mapping of {', '.join(CIRCUIT_KEYS)}; got {type(raw).__name__}")
+    for key in raw:
+        if key not in CIRCUIT_KEYS:
+            near = closest(str(key), CIRCUIT_KEYS, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise CheckError(f"{path}: unknown key {key!r}{hint} Allowed: {', '.join(CIRCUIT_KEYS)}")
+    components = raw.get("components")
+    if not isinstance(components, list) or not components or not all(isinstance(c, str) for c in components):
+        raise CheckError(f"{path}: components must be a non-empty list of component names ({COMPONENTS})")
+    for index, component in enumerate(components):
+        if not re.match(COMPONENT_PATTERN, component):
+            raise CheckError(f"{path}: components[{index}] {component!r} is not a component; give {COMPONENTS}")
+    return Circuit(str(raw.get("name", path.stem)), tuple(components), str(raw.get("description", "")))
+
+
+def circuit_beside(audit_file: str | Path, name: str) -> Circuit:
+    """The circuit file ``name`` an audit file names, relative to its directory and inside it (unless
+    AUDITLENS_ALLOW_OUTSIDE_FILES=1, as for concept files)."""
+    base = Path(audit_file).parent
+    path = base / name
+    if os.environ.get("AUDITLENS_ALLOW_OUTSIDE_FILES", "") != "1" and not path.resolve().is_relative_to(base.resolve()):
+        raise CheckError(f"circuit file {name!r} lies outside the audit file's directory {base}; circuit files must "
+                         "be beside it or below (set AUDITLENS_ALLOW_OUTSIDE_FILES=1 to allow files elsewhere)")
+    return load_circuit(path)
 
 
 def component_ranges(subject, component: str) -> tuple[Site, tuple[int, int]]:

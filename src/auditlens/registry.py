@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import behaviour, checks
+from .circuits import COMPONENT_PATTERN
 from .results import CheckResult
 
 
@@ -34,9 +35,10 @@ _GENERATED = {"inputs": _ref("inputs"), "max_examples": {"type": "integer", "min
               "description": {"type": "string"}}
 _LABEL = {"type": ["integer", "string"]}
 _TOLERANCE = {"type": "number", "minimum": 0}
-_COMPONENT = r"^(head:-?\d+\.-?\d+|neuron:-?\d+\.-?\d+|neurons:-?\d+|mlp:-?\d+|attn:-?\d+)$"
-_CIRCUIT = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "pattern": _COMPONENT},
-            "description": "components: head:L.H, neuron:L.I, neurons:L, mlp:L, attn:L"}
+_CIRCUIT = {"oneOf": [
+    {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "pattern": COMPONENT_PATTERN},
+     "description": "components: head:L.H, neuron:L.I, neurons:L, mlp:L, attn:L"},
+    {"type": "string", "pattern": r"\.ya?ml$", "description": "a circuit file, relative to the audit file"}]}
 
 CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
     RegisteredCheck("probe", checks.probe, checks.ProbeResult, "concept", _arguments(

@@ -15,7 +15,8 @@ from pathlib import Path
 import jsonschema
 
 from ..checks import ProbeSweep
-from ..errors import closest
+from ..circuits import circuit_beside
+from ..errors import CheckError, closest
 from ..registry import CHECKS
 from ..sites import INDEXED_KINDS, is_component_name, parse_alias
 from .conditions import parse_condition
@@ -182,6 +183,12 @@ def _entry(source, index, entry, concepts, file_models) -> AuditEntry:
                             f"Concepts in probes/: {', '.join(sorted(concepts)) or 'none'}")
     if "at" in arguments:
         _check_site(source, index, check, where, arguments["at"])
+    if isinstance(arguments.get("circuit"), str):  # a circuit file: read now, so a bad one is found here
+        try:
+            circuit_beside(source.path, arguments["circuit"])
+        except CheckError as exc:
+            raise AuditFileError(source.path, source.line_of(["audits", index, check, "circuit"]),
+                                 f"{where}, key '{check}.circuit': {exc}") from None
     sweep = check == "probe" and "*" in str(arguments.get("at", "layer:*"))
     result_type = ProbeSweep if sweep else CHECKS[check].result
     fields = [f.name for f in dataclasses.fields(result_type) if f.type in ("float", float)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import behaviour
+from ..circuits import circuit_beside
 from ..errors import CheckError
 from ..registry import CHECKS
 
@@ -34,6 +35,8 @@ class AuditEntry:
             result = check.function(subject, **_behaviour_arguments(self.arguments, concept))
         else:
             arguments = {k: concept(v) if k in CONCEPT_ARGUMENTS else v for k, v in self.arguments.items()}
+            if isinstance(arguments.get("circuit"), str):  # a circuit file, beside or below the audit file
+                arguments["circuit"] = circuit_beside(self.path, arguments["circuit"])
             target = arguments.pop("pairs") if "pairs" in arguments else arguments.pop("concept")
             result = check.function(subject, target, **arguments)
         missed = []
