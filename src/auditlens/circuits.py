@@ -18,7 +18,7 @@ import yaml
 
 from . import safe_yaml
 from .errors import CheckError, SiteError, closest
-from .sites import Site, head_layout, n_layers, parse_alias
+from .sites import Site, head_layout, input_width, n_layers, parse_alias
 
 COMPONENT_PATTERN = r"^(head:-?\d+\.-?\d+|neuron:-?\d+\.-?\d+|neurons:-?\d+|mlp:-?\d+|attn:-?\d+)$"
 CIRCUIT_KEYS = ("name", "description", "components")
@@ -115,8 +115,7 @@ def _input_of(site: Site) -> Site:
 
 
 def _width(subject, site: Site) -> int:
-    module = subject.model.get_submodule(site.module_path)
-    return getattr(module, "in_features", None) or getattr(module, "nx", None) or module.weight.shape[0]
+    return input_width(subject.model.get_submodule(site.module_path))
 
 
 def universe(subject) -> list[str]:

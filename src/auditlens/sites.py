@@ -6,7 +6,9 @@ activation, or a short alias resolved per architecture:
 - ``embed``   the residual stream entering block 0 (the input of the first block),
 - ``layer:N`` the output of block N (the residual stream after block N; negative N counts back),
 - ``attn:N``  what block N's attention sublayer writes, before the residual add,
-- ``mlp:N``   what block N's feed-forward sublayer writes, before the residual add.
+- ``mlp:N``   what block N's feed-forward sublayer writes, before the residual add;
+- ``head:L.H``, ``neurons:L``, ``neuron:L.I``: slices of the input of block L's attention or MLP
+  output projection (one head; the MLP's hidden units, all or one).
 """
 
 from __future__ import annotations
@@ -142,8 +144,22 @@ def _build_alias_table(found) -> dict[str, Site]:
     return table
 
 
+_PROJECTIONS: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
+
+
+def input_width(module: nn.Module) -> int | None:
+    """The width of a projection's input: a Linear's in_features, GPT-2's Conv1D nx (its weight is [in, out])."""
+    weight = getattr(module, "weight", None)
+    return getattr(module, "in_features", None) or getattr(module, "nx", None) or (
+        weight.shape[0] if weight is not None and type(module).__name__ == "Conv1D" else None)
+
+
 def _projections(model: nn.Module, candidates: tuple[str, ...], what: str) -> tuple[list[str], int]:
-    """Per block, the path of the first of ``candidates`` it has, and that module's input width."""
+    """Per block, the path of the first of ``candidates`` it has, and that module's input width (found
+    once per model: every head or neuron site of every pass resolves through here)."""
+    known = _PROJECTIONS.setdefault(model, {})
+    if candidates in known:
+        return known[candidates]
     found = find_blocks(model)
     if found is None:
         raise SiteError(f"{what} sites need a list of transformer blocks; {type(model).__name__} has none")
@@ -155,13 +171,18 @@ def _projections(model: nn.Module, candidates: tuple[str, ...], what: str) -> tu
             raise SiteError(f"{what} sites: block {index} of {type(model).__name__} has none of the projections "
                             f"known ({', '.join(candidates)})")
         projections.append(f"{path}.{index}.{child}")
-    projection = model.get_submodule(projections[0])
-    weight = getattr(projection, "weight", None)
-    width = getattr(projection, "in_features", None) or getattr(projection, "nx", None) or (
-        weight.shape[0] if weight is not None and type(projection).__name__ == "Conv1D" else None)
+    width = input_width(model.get_submodule(projections[0]))
     if not width:
         raise SiteError(f"{what} sites: cannot tell the input width of {projections[0]}")
-    return projections, width
+    known[candidates] = projections, width
+    return known[candidates]
+
+
+def _index(name: str, value: int, count: int, owner: str, items: str, noun: str) -> int:
+    """``value`` as an index into ``count`` things (negative counts back), or SiteError naming the range."""
+    if not -count <= value < count:
+        raise SiteError(f"site {name!r}: {owner} has {count} {items}, so the {noun} must be in {-count}..{count - 1}")
+    return value % count
 
 
 def head_layout(model: nn.Module) -> tuple[list[str], int, int]:
@@ -178,27 +199,17 @@ def head_layout(model: nn.Module) -> tuple[list[str], int, int]:
 def _neuron_site(model: nn.Module, name: str, layer: int, unit: int | None) -> Site:
     """``neurons:L`` (every hidden unit of block L's MLP, after the nonlinearity) or ``neuron:L.I``."""
     projections, width = _projections(model, _MLP_PROJECTIONS, "neuron")
-    count = len(projections)
-    if not -count <= layer < count:
-        raise SiteError(f"site {name!r}: {type(model).__name__} has {count} blocks, so the layer must be in "
-                        f"{-count}..{count - 1}")
-    if unit is not None and not -width <= unit < width:
-        raise SiteError(f"site {name!r}: each MLP has {width} hidden units, so the unit must be in "
-                        f"{-width}..{width - 1}")
-    features = None if unit is None else (unit % width, unit % width + 1)
-    return Site(name, projections[layer % count], reads_input=True, features=features)
+    path = projections[_index(name, layer, len(projections), type(model).__name__, "blocks", "layer")]
+    if unit is not None:
+        unit = _index(name, unit, width, "each MLP", "hidden units", "unit")
+    return Site(name, path, reads_input=True, features=None if unit is None else (unit, unit + 1))
 
 
 def _head_site(model: nn.Module, name: str, layer: int, head: int) -> Site:
     projections, heads, width = head_layout(model)
-    count = len(projections)
-    if not -count <= layer < count:
-        raise SiteError(f"site {name!r}: {type(model).__name__} has {count} blocks, so the layer must be in "
-                        f"{-count}..{count - 1}")
-    if not -heads <= head < heads:
-        raise SiteError(f"site {name!r}: each block has {heads} heads, so the head must be in {-heads}..{heads - 1}")
-    head %= heads
-    return Site(name, projections[layer % count], reads_input=True, features=(head * width, (head + 1) * width))
+    path = projections[_index(name, layer, len(projections), type(model).__name__, "blocks", "layer")]
+    head = _index(name, head, heads, "each block", "heads", "head")
+    return Site(name, path, reads_input=True, features=(head * width, (head + 1) * width))
 
 
 def resolve_site(model: nn.Module, name: str | Site) -> Site:

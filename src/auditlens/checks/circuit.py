@@ -17,7 +17,7 @@ import torch
 
 from ..circuits import Circuit, complement, ranges_by_site, universe
 from ..concepts import Concept
-from ..engine import run
+from ..data_interventions import token_means
 from ..errors import CheckError
 from ..interventions import PartialMean
 from ..results import CheckResult
@@ -88,9 +88,8 @@ class _Ablations:
     def __init__(self, subject, reference):
         self.subject = subject
         sites = list(ranges_by_site(subject, universe(subject)))
-        per_example = run(subject, reference, sites=sites, position="mean").activations
-        weights = reference.lengths.float()[:, None]
-        self.means = {site: (per_example[site.name] * weights).sum(0) / weights.sum() for site in sites}
+        means = token_means(subject, sites, reference)
+        self.means = {site: means[site.name] for site in sites}
 
     def replacing(self, grouped) -> list[PartialMean]:
         return [PartialMean(site, self.means[site], tuple(spans)) for site, spans in grouped.items()]
