@@ -233,6 +233,24 @@ def report_dir_is_a_file():
     AuditSession(SessionOptions(report_dir=Path("reports")))
 
 
+def head_out_of_range():
+    load_subject(build("gpt2")).site("head:1.7")
+
+
+def circuit_with_a_bad_component():
+    from auditlens import load_circuit
+
+    Path("c.yaml").write_text("components: [head:0.1, layer:1]\n")
+    load_circuit("c.yaml")
+
+
+def circuit_file_outside():
+    Path("audits").mkdir(exist_ok=True)
+    Path("audits/a.audit.yaml").write_text("audits:\n  - name: x\n    necessity: {concept: c, circuit: ../c.yaml}\n"
+                                           "    expect: {accuracy_drop: '>= 0.3'}\n")
+    load_audit_file("audits/a.audit.yaml")
+
+
 def tensor_as_inputs():
     capture(load_subject(build("gpt2")), torch.randint(2, 30, (10, 4)), ["layer:0"])
 
@@ -278,6 +296,8 @@ CASES = [
     ("a lone surrogate in JSONL", lone_surrogate_jsonl), ("an audit file that is not UTF-8", non_utf8_audit_file),
     ("a concept data file outside its directory", concept_file_outside),
     ("a report directory that is a file", report_dir_is_a_file),
+    ("a head index out of range", head_out_of_range), ("a circuit file with a bad component", circuit_with_a_bad_component),
+    ("a circuit file outside the audit file's directory", circuit_file_outside),
 ]
 
 
