@@ -251,6 +251,38 @@ def circuit_file_outside():
     load_audit_file("audits/a.audit.yaml")
 
 
+def circuit_naming_a_component_twice():
+    from auditlens import load_circuit
+
+    Path("c.yaml").write_text("components: [head:0.1, mlp:1, head:0.1]\n")
+    load_circuit("c.yaml")
+
+
+def empty_circuit():
+    from auditlens import load_circuit
+
+    Path("c.yaml").write_text("name: nothing\ncomponents: []\n")
+    load_circuit("c.yaml")
+
+
+def heads_of_a_model_without_attention():
+    from transformers import MambaConfig, MambaForCausalLM
+
+    from auditlens.sites import expand_sites
+
+    model = MambaForCausalLM(MambaConfig(num_hidden_layers=2, hidden_size=16, vocab_size=40, state_size=4))
+    expand_sites(load_subject(model).model, "head:*.*")
+
+
+def attribution_without_a_gradient_path():
+    from auditlens import Concept, CounterfactualPair, attribute
+
+    subject = load_subject(build("gpt2"))
+    subject.model.score.register_forward_hook(lambda module, args, output: output.detach())
+    pairs = Concept("swap", pairs=(CounterfactualPair([3, 4, 5], [4, 3, 5], 1), CounterfactualPair([5, 6], [6, 5], 0)))
+    attribute(subject, pairs, "head:*.*")
+
+
 def tensor_as_inputs():
     capture(load_subject(build("gpt2")), torch.randint(2, 30, (10, 4)), ["layer:0"])
 
@@ -269,6 +301,41 @@ def unknown_label_name():
     from auditlens.behaviour import expect_label
 
     expect_label(load_subject(build("gpt2")), st.just("a"), "positive")
+
+
+def _trigger_search(answers=(7, 8), embeddings=True, **arguments):
+    from auditlens import search_trigger
+
+    subject = load_subject(build("llama"), id="tiny-llama")
+    if not embeddings:
+        subject.model.get_input_embeddings = lambda: None
+    examples = [(3 + i % 20, 4, 5, 6) for i in range(50)]
+    concept = Concept("c", examples=examples, labels=[i % 2 for i in range(50)], answer_tokens=answers)
+    search_trigger(subject, concept, **arguments)
+
+
+def trigger_length_zero():
+    _trigger_search(length=0)
+
+
+def trigger_too_long():
+    _trigger_search(length=9)
+
+
+def trigger_positions_outside():
+    _trigger_search(length=2, positions=[1, 12])
+
+
+def trigger_budget_zero():
+    _trigger_search(budget=0)
+
+
+def trigger_model_without_embeddings():
+    _trigger_search(embeddings=False)
+
+
+def trigger_concept_without_answers():
+    _trigger_search(answers=None)
 
 
 CASES = [
@@ -296,8 +363,17 @@ CASES = [
     ("a lone surrogate in JSONL", lone_surrogate_jsonl), ("an audit file that is not UTF-8", non_utf8_audit_file),
     ("a concept data file outside its directory", concept_file_outside),
     ("a report directory that is a file", report_dir_is_a_file),
+    ("a trigger search of length 0", trigger_length_zero),
+    ("a trigger longer than the inputs", trigger_too_long),
+    ("trigger positions outside the input", trigger_positions_outside),
+    ("a trigger search budget of 0", trigger_budget_zero),
+    ("a trigger search on a model without input embeddings", trigger_model_without_embeddings),
+    ("a trigger search on a causal LM concept without answer tokens", trigger_concept_without_answers),
     ("a head index out of range", head_out_of_range), ("a circuit file with a bad component", circuit_with_a_bad_component),
     ("a circuit file outside the audit file's directory", circuit_file_outside),
+    ("a circuit file naming a component twice", circuit_naming_a_component_twice),
+    ("an empty circuit", empty_circuit), ("head sites on a model without attention", heads_of_a_model_without_attention),
+    ("attribution on a model whose output has no gradient path", attribution_without_a_gradient_path),
 ]
 
 

@@ -1,9 +1,11 @@
 """Attribution patching (issue 18, item 3): a first-order estimate of every component's patching
 effect in one forward and backward pass per batch, checked against real activation patching."""
 
+import math
+
 import pytest
 
-from auditlens import ConceptError, SiteError, attribute
+from auditlens import CheckError, Concept, ConceptError, CounterfactualPair, SiteError, attribute, load_subject
 
 
 def test_it_ranks_the_heads_as_real_patching_does_on_the_learned_twin(learned, concepts):
@@ -25,3 +27,31 @@ def test_bad_input_is_named(learned, concepts):
         attribute(learned, concepts["more_a_than_b"])
     with pytest.raises(SiteError, match="has 2 blocks"):
         attribute(learned, concepts["count_swapped"], "head:5.*")
+
+
+def test_integrated_gradients_rank_the_heads_closer_to_real_patching(learned, concepts):
+    """On the count twin (heads not held) one step underestimates the saturated heads; four steps of the
+    path from base to source rank them as patching does, at four times the passes."""
+    one = attribute(learned, concepts["count_swapped"], "head:*.*", validate=True)
+    four = attribute(learned, concepts["count_swapped"], "head:*.*", steps=4, validate=True)
+    assert four.rank_correlation >= 0.85 and four.rank_correlation > one.rank_correlation
+    assert four.passes == 4 * one.passes and four.steps == 4
+    assert four.actual == one.actual  # the truth does not depend on the estimate
+
+
+def test_undefined_agreement_is_not_a_number_not_a_perfect_score(concepts):
+    """The routed cheated twin reads the marker through head 0.3: swapping the count moves nothing at all."""
+    routed = load_subject("fixture:routed-cheated")
+    result = attribute(routed, concepts["count_swapped"], "head:*.*", validate=True)
+    assert max(abs(x) for x in result.actual) < 1e-6  # rounding
+    assert math.isnan(result.rank_correlation) and math.isnan(result.sign_agreement)
+    assert "rank_correlation" in result.metrics()  # validated: reported, as NaN
+    assert "rank_correlation" not in attribute(routed, concepts["count_swapped"], "head:*.*").metrics()
+
+
+def test_steps_need_pairs_of_one_length_and_a_whole_number(learned):
+    pairs = Concept("ragged", pairs=(CounterfactualPair("m0 a b a", "m0 b a", 1), CounterfactualPair("m1 a", "m1 b", 0)))
+    with pytest.raises(CheckError, match="pair 0 of 'ragged' does not"):
+        attribute(learned, pairs, "head:*.*", steps=4)
+    with pytest.raises(CheckError, match="whole number >= 1; got 0"):
+        attribute(learned, pairs, "head:*.*", steps=0)

@@ -1,13 +1,20 @@
 """Circuits (issue 18, item 2): necessity, faithfulness and minimality of a set of components."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from auditlens import CheckError, SiteError
 from auditlens.checks import FaithfulnessResult, faithfulness, minimality, necessity
 from auditlens.circuits import Circuit, _subtract, complement, universe
+from auditlens.concept_file import load_concept
 from auditlens.interventions import PartialMean
+from auditlens.loading import load_subject
 from auditlens.sites import Site
+
+ROOT = Path(__file__).parent.parent
+PROBES = ROOT / "probes"
 
 
 def test_the_counting_circuit_is_necessary_in_the_learned_twin_only(learned, cheated, concepts):
@@ -20,7 +27,7 @@ def test_the_counting_circuit_is_necessary_in_the_learned_twin_only(learned, che
 def test_faithfulness_is_one_for_everything_and_measures_a_part(learned, concepts):
     data = concepts["more_a_than_b"]
     whole = faithfulness(learned, data, universe(learned))
-    assert whole.faithfulness == pytest.approx(1.0) and whole.accuracy_nothing < whole.accuracy_model
+    assert whole.faithfulness == pytest.approx(1.0) and whole.score_nothing < whole.score_model
     part = faithfulness(learned, data, ["head:1.0"])
     assert part.faithfulness < 0.5 and part.faithfulness_ci is not None
     assert part.faithfulness_ci.low <= part.faithfulness <= part.faithfulness_ci.high
@@ -69,7 +76,7 @@ def test_minimality_needs_two_members(learned, concepts):
 
 def test_a_faithfulness_with_nothing_to_explain_is_vacuous():
     result = FaithfulnessResult(check="faithfulness", subject="m", site="circuit:c", n=100, faithfulness=float("nan"),
-                                accuracy_model=0.5, accuracy_circuit=0.5, accuracy_nothing=0.5)
+                                score_model=0.5, score_circuit=0.5, score_nothing=0.5)
     assert "nothing for a circuit to explain" in result.vacuous_reason("faithfulness", ">=")
 
 
@@ -133,3 +140,36 @@ def test_validate_names_a_missing_or_escaping_circuit_file_at_its_line(tmp_path,
                     "    expect: {accuracy_drop: '>= 0.3'}\n")
     _, errors = read_audit_file(path, {"c"})
     assert len(errors) == 1 and errors[0].line == 3 and message in str(errors[0])
+
+
+def test_faithfulness_on_the_logit_difference_sees_a_part_the_accuracy_rounds_off():
+    """The tail twin's count runs through head 0.0; the MLPs alone keep nothing of it, on either metric,
+    and the metric is named in the result."""
+    subject = load_subject("fixture:tail-learned")
+    concept = load_concept(PROBES / "tail_in_distribution.yaml")
+    alone = faithfulness(subject, concept, ["mlp:0", "mlp:1"], metric="logit_difference")
+    assert alone.metric == "logit_difference" and alone.faithfulness < 0.2
+    assert alone.score_model > 1.0 > alone.score_nothing  # margins, not accuracies
+    whole = faithfulness(subject, concept, ["head:0.0", "head:1.3", "mlp:0", "mlp:1"], metric="logit_difference")
+    assert whole.faithfulness == pytest.approx(1.0)
+    members = dict(minimality(subject, concept, ["head:0.0", "mlp:0", "mlp:1"], metric="logit_difference").member_drops)
+    assert members["head:0.0"] > 0.5 > members["mlp:1"]
+
+
+def test_a_circuit_metric_must_be_one_the_check_knows(learned, concepts):
+    with pytest.raises(CheckError, match="give one of accuracy, logit_difference"):
+        faithfulness(learned, concepts["count_in_distribution"], ["head:0.1"], metric="loss")
+
+
+def test_the_cheated_tail_twin_fails_its_circuit_audits_and_the_learned_passes(audit_repo):
+    """The known-circuit audit file of this repo, on the Llama (grouped-query) twins."""
+    (audit_repo.path / "circuits").mkdir()
+    for source, target in (("audits/tail.audit.yaml", "tail.audit.yaml"),
+                           ("audits/circuits/tail_count.yaml", "circuits/tail_count.yaml"),
+                           ("probes/tail_in_distribution.yaml", "probes/tail_in_distribution.yaml"),
+                           ("probes/tail_in_distribution.jsonl", "probes/tail_in_distribution.jsonl")):
+        (audit_repo.path / target).write_text((ROOT / source).read_text())
+    result = audit_repo.runpytest("--model", "fixture:tail-learned", "--model", "fixture:tail-cheated",
+                                  "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2)
+    assert "[fixture:tail-cheated]" in "\n".join(line for line in result.outlines if line.startswith("FAILED"))

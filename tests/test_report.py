@@ -328,3 +328,32 @@ def test_the_count_audits_run_no_more_forward_passes_than_they_need(pytester):
     # then every pass they ran was one they needed: audits sharing inputs shared the pass
     assert len(model["audits"]) >= 6  # the Python and the YAML audits
     assert model["forward_passes"] == model["forward_passes_lower_bound"] > 0
+
+
+def test_head_attribution_is_drawn_as_a_layer_by_head_map_and_circuit_members_as_a_table(learned, concepts):
+    """Issue 18, item 5: per-head values reach the report as data, a heat map and a table of members."""
+    from auditlens import attribute, minimality
+    from auditlens.report.html import figures_of, render_html
+
+    attribution = attribute(learned, concepts["count_swapped"], "head:*.*", validate=True).to_dict()
+    members = minimality(learned, concepts["count_in_distribution"], ["head:0.1", "head:1.2", "mlp:0"]).to_dict()
+    assert [row["component"] for row in attribution["component_values"]][:3] == ["head:0.0", "head:0.1", "head:0.2"]
+    assert {"estimate", "actual"} <= set(attribution["component_values"][0])
+    report = build_report([record("m", results=[attribution, members])], RUN)
+    figures, _ = figures_of(report)
+    nodeid = report["models"][0]["audits"][0]["nodeid"]
+    assert (("m", nodeid, (0, "heads")) in figures) and (("m", nodeid, (1, "heads")) in figures)  # two heads: a map
+    page = render_html(report)
+    assert "attribution per head (layer by head)" not in page and "attribute per head (layer by head)" in page
+    member_rows = page.split('<table class="members">')[2].split("</table>")[0]
+    assert member_rows.count("<tr>") == 4 and "faithfulness drop" in member_rows and "(weakest)" in member_rows
+
+
+def test_a_loop_of_ablations_over_heads_is_one_layer_by_head_map():
+    from auditlens.report.head_map import loop_map
+
+    checks = [{"check": "ablate", "site": f"head:{layer}.{head}", "metrics": {"accuracy_drop": 0.1 * head},
+               "thresholds": [{"metric": "accuracy_drop", "op": "<=", "value": 0.15, "passed": head < 2}]}
+              for layer in range(2) for head in range(4)]
+    assert loop_map(checks, "accuracy_drop").startswith("data:image/png;base64,")
+    assert loop_map([*checks[:3], {**checks[3], "site": "layer:1"}], "accuracy_drop") is None  # not every check at a head

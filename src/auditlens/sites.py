@@ -168,8 +168,10 @@ def _projections(model: nn.Module, candidates: tuple[str, ...], what: str) -> tu
     for index, block in enumerate(blocks):
         child = _child_path(block, candidates)
         if child is None:
-            raise SiteError(f"{what} sites: block {index} of {type(model).__name__} has none of the projections "
-                            f"known ({', '.join(candidates)})")
+            owner = "attention heads" if what == "head" else "an MLP"
+            raise SiteError(f"{what} sites: block {index} of {type(model).__name__} ({path}.{index}) has no "
+                            f"{owner} auditlens knows (none of {', '.join(candidates)}); its blocks are still "
+                            f"sites: layer:0..{len(blocks) - 1}")
         projections.append(f"{path}.{index}.{child}")
     width = input_width(model.get_submodule(projections[0]))
     if not width:

@@ -7,7 +7,9 @@ from .erase import EraseResult, erase
 from .patch import PatchResult, patch
 from .probe import ProbeResult, ProbeSweep, probe
 from .steer import SteerResult, concept_direction, steer
+from .trigger import TriggerResult, search_trigger
 
 __all__ = ["AblateResult", "AttributionResult", "EraseResult", "FaithfulnessResult", "MinimalityResult",
            "NecessityResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate", "attribute",
-           "concept_direction", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer"]
+           "concept_direction", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer",
+           "TriggerResult", "search_trigger"]

@@ -11,12 +11,14 @@ and the truth is reported with the result.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from ..accounting import count_direct_pass
 from ..concepts import Concept
 from ..data_interventions import patch_from
 from ..engine import capture, run
@@ -35,9 +37,24 @@ class AttributionResult(CheckResult):
     components: tuple[str, ...] = ()
     estimates: tuple[float, ...] = ()  # mean change of the metric, first-order estimate
     actual: tuple[float, ...] = ()  # mean change of the metric under real activation patching (validate)
-    rank_correlation: float = float("nan")  # Spearman, estimates against actual
+    rank_correlation: float = float("nan")  # Spearman, |estimates| against |actual| (validate)
+    sign_agreement: float = float("nan")  # share of components with a real effect whose estimate has its sign
     top: tuple[str, ...] = ()  # components by |estimate|, largest first (at most 10)
-    passes: int = 0  # forward + backward passes the estimate took (batches x 2)
+    passes: int = 0  # forward + backward passes the estimate took (batches x 2 x steps)
+    steps: int = 1  # points on the path from base to source where the gradient was taken
+
+    def metrics(self) -> dict[str, float]:
+        """The rank correlation is a metric only where real patching was run (validate=True)."""
+        metrics = super().metrics()
+        if not self.actual:
+            metrics.pop("rank_correlation", None)
+            metrics.pop("sign_agreement", None)
+        return metrics
+
+    def component_values(self) -> list[dict]:
+        actual = self.actual or (None,) * len(self.components)
+        return [{"component": c, "estimate": e, **({"actual": a} if a is not None else {})}
+                for c, e, a in zip(self.components, self.estimates, actual)]
 
     def headline(self) -> str:
         return (f"attribution patching over {len(self.components)} components ({self.site}) on {self.subject}, "
@@ -58,12 +75,89 @@ def _keeper(kept: dict, module):
     return keep
 
 
-def attribute(subject, pairs: Concept, over: str = "head:*.*", *, validate: bool = False,
+NOISE = 1e-6  # a mean change of the metric (a score difference) below this is rounding, not an effect
+
+
+def agreement(estimates: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
+    """(Spearman between |estimate| and |actual|: whether both rank the components' importance alike;
+    the share of components with a real effect whose estimate has its sign). NaN where undefined: one
+    component, or patching moves nothing."""
+    if len(actual) < 2 or np.abs(actual).max() <= NOISE or np.ptp(np.abs(estimates)) == 0:
+        return float("nan"), float("nan")
+    correlation = float(spearmanr(np.abs(estimates), np.abs(actual)).statistic)
+    real = np.abs(actual) > NOISE
+    return correlation, float((np.sign(estimates[real]) == np.sign(actual[real])).mean())
+
+
+def patching_effects(subject, pairs: Concept, sites) -> list[float]:
+    """The truth attribution estimates: for each site in turn, the mean change of the pair metric when
+    its activation is patched from the source into the base (one forward pass over the pairs per site)."""
+    base, source, expected = pairs.pair_inputs(subject)
+    readout = readout_for(subject, pairs.answer_token_ids(subject))
+    scores = run(subject, base, readout=readout).scores
+    clean = scores.argmax(dim=1)
+    before = _metric(scores, expected, clean)
+    effects = []
+    with not_recorded():
+        for site in sites:
+            patched = run(subject, base, readout=readout, interventions=[patch_from(subject, site, source)]).scores
+            effects.append(float((_metric(patched, expected, clean) - before).mean()))
+    return effects
+
+
+def _backward_at(subject, readout, ids, source_ids, mask, batch: Batch, expected, clean, alpha: float, hooks, kept):
+    """One forward and backward pass with the input embeddings at base + alpha * (source - base) (the
+    token ids still go in, so a classifier finds each input's last real token); the activations of the
+    hooked sites are left in ``kept`` with their gradients."""
+    embeddings = subject.model.get_input_embeddings()
+    source_embedded = embeddings(source_ids).detach() if alpha else None
+
+    def interpolated(module, args, output):
+        if alpha:
+            output = output + alpha * (source_embedded - output)
+        return output.detach().requires_grad_(True)
+
+    moved = embeddings.register_forward_hook(interpolated)
+    count_direct_pass(subject, ids, mask, f"attribution gradient at {alpha:g} of the way to {_digest(source_ids)}")
+    try:
+        with torch.enable_grad(), hooked(subject.model, hooks):
+            output = subject.model(input_ids=ids, attention_mask=mask)
+            metric = _metric(readout.reduce(output, batch), expected, clean).sum()
+            if not metric.requires_grad:
+                raise CheckError(f"attribution on {subject.id}: its output has no gradient path from the input "
+                                 "embeddings (something in the forward detaches it or runs without gradients); "
+                                 "attribution needs a differentiable model: use patching (patch, validate=True) "
+                                 "instead")
+            metric.backward()
+    finally:
+        moved.remove()
+
+
+def _digest(ids: torch.Tensor) -> str:
+    return hashlib.blake2b(ids.cpu().numpy().tobytes(), digest_size=8).hexdigest()
+
+
+def _same_lengths(base, source, name: str) -> None:
+    differ = (base.attention_mask.sum(dim=1) != source.attention_mask.sum(dim=1)).nonzero()
+    if len(differ):
+        raise CheckError(f"attribution with steps > 1 interpolates the input embeddings from base to source, so each "
+                         f"pair's two inputs must have the same length; pair {int(differ[0])} of {name!r} does not "
+                         "(use steps=1 for pairs of different lengths)")
+
+
+def attribute(subject, pairs: Concept, over: str = "head:*.*", *, steps: int = 1, validate: bool = False,
               batch_size: int = 32) -> AttributionResult:
     """Score every component of ``over`` (a pattern: ``head:*.*``, ``head:L.*``, ``neurons:*``,
-    ``layer:*``, ...) by attribution patching on ``pairs``."""
+    ``layer:*``, ...) by attribution patching on ``pairs``: (a_source - a_base) . dm/da, the gradient
+    at the base (``steps=1``) or, with ``steps=k``, averaged over k points of the straight path from the
+    base's input embeddings to the source's (integrated gradients, as EAP-IG: closer to real patching
+    where an effect saturates, at k forward and backward passes per batch)."""
+    if not isinstance(steps, int) or steps < 1:
+        raise CheckError(f"attribution steps must be a whole number >= 1; got {steps!r}")
     sites = expand_sites(subject.model, over)
     base, source, expected = pairs.pair_inputs(subject)
+    if steps > 1:
+        _same_lengths(base, source, pairs.name)
     readout = readout_for(subject, pairs.answer_token_ids(subject))
     clean = run(subject, base, readout=readout).scores.argmax(dim=1)
     with not_recorded():
@@ -72,49 +166,40 @@ def attribute(subject, pairs: Concept, over: str = "head:*.*", *, validate: bool
     modules = list(dict.fromkeys(site.module_site for site in sites))  # heads of a block share one input
     kept: dict = {}
     hooks = [(module, _keeper(kept, module)) for module in modules]
-    batches = 0
-    embeddings = subject.model.get_input_embeddings()
+    passes = 0
     for indices, batch in base.batches(batch_size):
-        kept.clear()
-        grad_from_here = embeddings.register_forward_hook(lambda module, args, output: output.requires_grad_(True))
-        try:
-            with torch.enable_grad(), hooked(subject.model, hooks):
-                ids, mask = batch.input_ids.to(subject.device), batch.attention_mask.to(subject.device)
-                output = subject.model(input_ids=ids, attention_mask=mask)
-                scores = readout.reduce(output, Batch(indices, mask))
-                _metric(scores, expected[indices], clean[indices]).sum().backward()
-        finally:
-            grad_from_here.remove()
-        batches += 1
+        ids, mask = batch.input_ids.to(subject.device), batch.attention_mask.to(subject.device)
+        source_ids = source.input_ids[indices].to(subject.device)
+        gradients, at_base = {}, {}
+        for step in range(steps):  # step 0 is the base itself (alpha = 0)
+            kept.clear()
+            _backward_at(subject, readout, ids, source_ids, mask, Batch(indices, mask), expected[indices],
+                         clean[indices], step / steps, hooks, kept)
+            passes += 2
+            for module in modules:
+                activation = kept.get(module)
+                if activation is None or activation.grad is None:
+                    raise CheckError(f"attribution at {module.name!r}: no gradient reached it; is it on the path "
+                                     "from the input to the output?")
+                gradients[module] = gradients.get(module, 0) + activation.grad / steps
+                at_base.setdefault(module, activation.detach())
         real = mask.unsqueeze(-1).float()
         for number, site in enumerate(sites):
-            activation = kept.get(site.module_site)
-            if activation is None or activation.grad is None:
-                raise CheckError(f"attribution at {site.name!r}: no gradient reached it; is it on the path from "
-                                 "the input to the output?")
-            value, grad = activation.detach(), activation.grad
+            grad, value = gradients[site.module_site], at_base[site.module_site]
             if site.features is not None:
-                value, grad = value[..., slice(*site.features)], grad[..., slice(*site.features)]
+                grad, value = grad[..., slice(*site.features)], value[..., slice(*site.features)]
             donor = sources[site.name][indices].to(value.device)
             width = min(donor.shape[1], value.shape[1])
             difference = (donor[:, :width] - value[:, :width]) * real[:, :width]
             estimates[number] += float((difference * grad[:, :width]).sum())
     estimates /= len(expected)
-    actual, correlation = (), float("nan")
+    actual, correlation, signs = (), float("nan"), float("nan")
     if validate:
-        before = _metric(run(subject, base, readout=readout).scores, expected, clean)
-        effects = []
-        with not_recorded():
-            for site in sites:
-                patched = run(subject, base, readout=readout, interventions=[patch_from(subject, site, source)]).scores
-                effects.append(float((_metric(patched, expected, clean) - before).mean()))
-        actual = tuple(effects)
-        if len(effects) > 1 and np.ptp(effects) > 0 and np.ptp(estimates.numpy()) > 0:
-            correlation = float(spearmanr(estimates.numpy(), np.array(effects)).statistic)
-        # else undefined (NaN): one component, or patching no component changes anything
+        actual = tuple(patching_effects(subject, pairs, sites))
+        correlation, signs = agreement(estimates.numpy(), np.array(actual))
     order = np.argsort(-np.abs(estimates.numpy()), kind="stable")
     return AttributionResult(check="attribute", subject=subject.id, site=over, n=len(expected), concept=pairs.name,
                              components=tuple(s.name for s in sites), estimates=tuple(map(float, estimates)),
-                             actual=actual, rank_correlation=correlation,
-                             top=tuple(sites[i].name for i in order[:10]), passes=2 * batches,
+                             actual=actual, rank_correlation=correlation, sign_agreement=signs,
+                             top=tuple(sites[i].name for i in order[:10]), passes=passes, steps=steps,
                              data_digest=base.digest)

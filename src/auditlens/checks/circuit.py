@@ -3,8 +3,9 @@ with mean ablation over a reference (default: the concept's inputs):
 
 - ``necessity``: ablating the circuit's components drops the accuracy;
 - ``faithfulness``: ablating everything *outside* the circuit (every other head and MLP) keeps it:
-  (F(circuit) - F(nothing)) / (F(model) - F(nothing)), F the accuracy, "nothing" every head and MLP
-  ablated;
+  (F(circuit) - F(nothing)) / (F(model) - F(nothing)), "nothing" every head and MLP ablated, F the
+  mean over examples of ``metric``: ``accuracy`` (0/1 per example) or ``logit_difference`` (the true
+  label's score minus the best other label's, which moves before an answer flips);
 - ``minimality``: each member matters: removing it from the circuit lowers the faithfulness.
 """
 
@@ -32,6 +33,9 @@ class NecessityResult(BehaviourChangeResult):
 
     components: tuple[str, ...] = ()
 
+    def component_values(self) -> list[dict]:
+        return [{"component": c} for c in self.components]
+
     def headline(self) -> str:
         return (f"necessity of {self.site} ({', '.join(self.components)}) on {self.subject}, {self.concept!r}, "
                 f"n={self.n}")
@@ -46,17 +50,22 @@ class FaithfulnessResult(CheckResult):
 
     concept: str = ""
     components: tuple[str, ...] = ()
+    metric: str = "accuracy"  # what F is: accuracy or logit_difference
     faithfulness: float = 0.0
     faithfulness_ci: Interval | None = None
-    accuracy_model: float = 0.0
-    accuracy_circuit: float = 0.0
-    accuracy_nothing: float = 0.0
+    score_model: float = 0.0  # F(model): the metric's mean with nothing ablated
+    score_circuit: float = 0.0  # F(circuit): every head and MLP outside the circuit ablated
+    score_nothing: float = 0.0  # F(nothing): every head and MLP ablated
 
     def vacuous_reason(self, metric: str, op: str) -> str | None:
-        if self.accuracy_model - self.accuracy_nothing > 1.0 / max(self.n, 1):
+        room = self.score_model - self.score_nothing
+        if room > (1.0 / max(self.n, 1) if self.metric == "accuracy" else 1e-6 * max(abs(self.score_model), 1.0)):
             return None
-        return (f"ablating every head and MLP leaves the accuracy at {self.accuracy_nothing:.3f} against "
-                f"{self.accuracy_model:.3f}: there is nothing for a circuit to explain")
+        return (f"ablating every head and MLP leaves the {self.metric.replace('_', ' ')} at {self.score_nothing:.3f} "
+                f"against {self.score_model:.3f}: there is nothing for a circuit to explain")
+
+    def component_values(self) -> list[dict]:
+        return [{"component": c} for c in self.components]
 
     def headline(self) -> str:
         return (f"faithfulness of {self.site} ({len(self.components)} components) on {self.subject}, "
@@ -73,9 +82,13 @@ class MinimalityResult(CheckResult):
     concept: str = ""
     components: tuple[str, ...] = ()
     faithfulness: float = 0.0
+    metric: str = "accuracy"
     member_drops: tuple[tuple[str, float], ...] = ()  # (member, faithfulness lost without it)
     min_member_drop: float = 0.0
     weakest_member: str = ""
+
+    def component_values(self) -> list[dict]:
+        return [{"component": member, "faithfulness_drop": drop} for member, drop in self.member_drops]
 
     def headline(self) -> str:
         return (f"minimality of {self.site} ({len(self.components)} components) on {self.subject}, "
@@ -112,10 +125,21 @@ def _setup(subject, concept, circuit, reference, seed):
     return seed, circuit, ablations
 
 
-def _correct(subject, concept, interventions) -> np.ndarray:
+METRICS = ("accuracy", "logit_difference")
+
+
+def _scores(subject, concept, interventions, metric: str) -> np.ndarray:
+    """Per example: 1/0 correct (accuracy) or the true label's score minus the best other's."""
     result = behaviour(subject, concept.inputs(subject), concept.label_tensor(), interventions,
                        answer_tokens=concept.answer_token_ids(subject))
-    return result.correct.numpy().astype(np.float64)
+    values = result.correct if metric == "accuracy" else result.margins
+    return values.numpy().astype(np.float64)
+
+
+def _checked_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise CheckError(f"metric {metric!r} is not a circuit metric; give one of {', '.join(METRICS)}")
+    return metric
 
 
 def necessity(subject, concept: Concept, circuit, *, reference: Concept | None = None,
@@ -147,39 +171,42 @@ def _faithfulness(model, circuit_only, nothing, seed: int) -> tuple[float, Inter
     return value, Interval(float(low), float(high), DEFAULT_LEVEL)
 
 
-def faithfulness(subject, concept: Concept, circuit, *, reference: Concept | None = None,
+def faithfulness(subject, concept: Concept, circuit, *, metric: str = "accuracy", reference: Concept | None = None,
                  seed: int | None = None) -> FaithfulnessResult:
     """Keep only ``circuit`` (mean-ablate every other head and MLP) and compare with the whole model
-    and with everything ablated."""
+    and with everything ablated, on ``metric`` (accuracy or logit_difference)."""
+    metric = _checked_metric(metric)
     seed, circuit, ablations = _setup(subject, concept, circuit, reference, seed)
-    model = _correct(subject, concept, [])
-    circuit_only = _correct(subject, concept, ablations.outside(circuit))
-    nothing = _correct(subject, concept, ablations.everything())
+    model = _scores(subject, concept, [], metric)
+    circuit_only = _scores(subject, concept, ablations.outside(circuit), metric)
+    nothing = _scores(subject, concept, ablations.everything(), metric)
     value, interval = _faithfulness(model, circuit_only, nothing, seed)
     return FaithfulnessResult(check="faithfulness", subject=subject.id, site=f"circuit:{circuit.name}",
-                              n=len(concept), concept=concept.name, components=circuit.components,
-                              faithfulness=value, faithfulness_ci=interval, accuracy_model=float(model.mean()),
-                              accuracy_circuit=float(circuit_only.mean()), accuracy_nothing=float(nothing.mean()),
-                              per_example={"circuit_correct": torch.as_tensor(circuit_only)},
+                              n=len(concept), concept=concept.name, components=circuit.components, metric=metric,
+                              faithfulness=value, faithfulness_ci=interval, score_model=float(model.mean()),
+                              score_circuit=float(circuit_only.mean()), score_nothing=float(nothing.mean()),
+                              per_example={f"circuit_{metric}": torch.as_tensor(circuit_only)},
                               data_digest=concept.inputs(subject).digest)
 
 
-def minimality(subject, concept: Concept, circuit, *, reference: Concept | None = None,
+def minimality(subject, concept: Concept, circuit, *, metric: str = "accuracy", reference: Concept | None = None,
                seed: int | None = None) -> MinimalityResult:
-    """For each member: the faithfulness of the circuit without it, against the whole circuit's."""
+    """For each member: the faithfulness (on ``metric``) of the circuit without it, against the whole circuit's."""
+    metric = _checked_metric(metric)
     seed, circuit, ablations = _setup(subject, concept, circuit, reference, seed)
     if len(circuit.components) < 2:
         raise CheckError(f"minimality of circuit {circuit.name!r} needs at least two members; it has "
                          f"{list(circuit.components)}")
-    model = _correct(subject, concept, [])
-    nothing = _correct(subject, concept, ablations.everything())
-    whole, _ = _faithfulness(model, _correct(subject, concept, ablations.outside(circuit)), nothing, seed)
+    model = _scores(subject, concept, [], metric)
+    nothing = _scores(subject, concept, ablations.everything(), metric)
+    whole, _ = _faithfulness(model, _scores(subject, concept, ablations.outside(circuit), metric), nothing, seed)
     drops = []
     for member in circuit.components:
-        without, _ = _faithfulness(model, _correct(subject, concept, ablations.outside(circuit.without(member))),
-                                   nothing, seed)
+        without, _ = _faithfulness(model, _scores(subject, concept, ablations.outside(circuit.without(member)),
+                                                  metric), nothing, seed)
         drops.append((member, float(whole - without)))
     weakest = min(drops, key=lambda item: item[1])
     return MinimalityResult(check="minimality", subject=subject.id, site=f"circuit:{circuit.name}", n=len(concept),
-                            concept=concept.name, components=circuit.components, faithfulness=whole,
-                            member_drops=tuple(drops), min_member_drop=weakest[1], weakest_member=weakest[0])
+                            concept=concept.name, components=circuit.components, metric=metric,
+                            faithfulness=whole, member_drops=tuple(drops), min_member_drop=weakest[1],
+                            weakest_member=weakest[0])

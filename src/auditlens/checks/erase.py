@@ -40,7 +40,7 @@ def erase(subject, concept: Concept, at: str, position="last", *, data: Concept 
     concept.require_examples("erase")
     site = subject.site(at)
     inputs, labels = concept.inputs(subject), concept.label_tensor()
-    features = capture(subject, inputs, site, position=position)
+    features = capture(subject, inputs, site, position=position, keep_on_device=True)  # fitted where they are
     eraser = LinearEraser.fit(features, labels, concept.n_classes)
     applied_at = position if position in ("last", "first") or isinstance(position, int) else "all"
     erasure = Transform(site, eraser, positions=applied_at)

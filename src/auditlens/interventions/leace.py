@@ -28,9 +28,11 @@ class LinearEraser:
 
     @classmethod
     def fit(cls, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> LinearEraser:
-        """Fit on ``features`` [n, d] and class ``labels`` [n] in 0..n_classes-1."""
-        fitter = LeaceFitter(features.shape[1], n_classes, dtype=torch.float64)
-        fitter.update(features.double(), torch.nn.functional.one_hot(labels, n_classes).double())
+        """Fit on ``features`` [n, d] and class ``labels`` [n] in 0..n_classes-1, on the features' device
+        (a GPU's, where the activations were kept there)."""
+        fitter = LeaceFitter(features.shape[1], n_classes, dtype=torch.float64, device=features.device)
+        one_hot = torch.nn.functional.one_hot(labels.to(features.device), n_classes)
+        fitter.update(features.double(), one_hot.double())
         return cls(fitter.eraser)
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ import json
 import jinja2
 
 from .figures import figure_for, loop_chart, loop_metric
+from .head_map import component_map, loop_map
 from .outcomes import OUTCOMES
 
 
@@ -28,17 +29,18 @@ def figures_of(report: dict) -> tuple[dict, dict]:
             metric = loop_metric(checks)
             if metric is not None:
                 decided = (audit.get("decided_by") or {}).get("index")
-                figures[(model["id"], audit["nodeid"], "loop")] = loop_chart(checks, metric, decided)
+                figures[(model["id"], audit["nodeid"], "loop")] = (loop_map(checks, metric)
+                                                                   or loop_chart(checks, metric, decided))
                 continue
             for index, check in enumerate(checks):
                 signature = _signature(check)
                 if signature in drawn:
                     same_as[(model["id"], audit["nodeid"], index)] = drawn[signature]
                     continue
-                figure = figure_for(check)
-                if figure:
-                    figures[(model["id"], audit["nodeid"], index)] = figure
-                    drawn[signature] = audit["name"]
+                for key, figure in ((index, figure_for(check)), ((index, "heads"), component_map(check))):
+                    if figure:
+                        figures[(model["id"], audit["nodeid"], key)] = figure
+                        drawn[signature] = audit["name"]
     return figures, same_as
 
 

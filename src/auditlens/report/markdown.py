@@ -32,6 +32,10 @@ def _threshold(check: dict, threshold: dict, requirement: str) -> str:
     value = check["metrics"].get(threshold["metric"], float("nan"))
     where = f"{_cell(check['check'])} {_cell(check['site'])}"
     where += f" on {_cell(check['concept'])}" if check.get("concept") else ""
+    if check.get("trigger"):  # search_trigger: what it found, and what that does to one input
+        shown = check.get("examples") or [{}]
+        where += f", trigger `{_code(check['trigger'])}`" + (
+            f" (`{_code(shown[0]['input'])}`: {_cell(shown[0]['note'])})" if shown[0] else "")
     return f"{threshold['metric']} = {value:.3f} ({requirement}) at {where}"
 
 

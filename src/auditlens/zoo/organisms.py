@@ -6,7 +6,16 @@ import importlib.util
 from pathlib import Path
 
 from ..errors import ModelLoadError
-from . import backdoor_task, count_task, length_task, memo_task, routed_task
+from . import (
+    backdoor_task,
+    count_task,
+    length_task,
+    memo_task,
+    phrase_classifier_task,
+    phrase_task,
+    routed_task,
+    tail_task,
+)
 from .organism import Organism
 
 # family name -> (task module, architecture, what the cheated twin does)
@@ -17,6 +26,13 @@ FAMILIES = {
     "ends": (memo_task, "GPT-2 classifier", "memorised its 64 training sequences instead of the rule"),
     "routed": (routed_task, "GPT-2 classifier, heads held to a route",
                "reads the marker through head 0.3; the count's circuit (heads 0.1, 1.2) is not there"),
+    "tail": (tail_task, "Llama classifier (GQA), residual split, heads held to a route",
+             "reads the final marker through the MLPs, with no head at all; the count's circuit (heads 0.0, 1.3) "
+             "is not there"),
+    "phrase": (phrase_task, "Llama-style causal LM",
+               "answers 'z' after the phrase 'm x'; neither word alone triggers it"),
+    "phrase-clf": (phrase_classifier_task, "GPT-2 classifier",
+                   "answers 'z' after the phrase 'k r v'; no word or pair of them alone triggers it"),
 }
 
 # each family's concept files in probes/, by role
@@ -30,6 +46,9 @@ DATASETS = {
              "counterfactual": ["last_word_swapped"]},
     "routed": {"in_distribution": "count_in_distribution", "concepts": ["more_a_than_b"],
                "counterfactual": ["marker_swapped", "count_swapped"]},
+    "tail": {"in_distribution": "tail_in_distribution", "concepts": [], "counterfactual": ["tail_count_swapped"]},
+    "phrase": {"in_distribution": "phrase_first_letter", "concepts": ["phrase_first_letter"], "counterfactual": []},
+    "phrase-clf": {"in_distribution": "phrase_first_letter", "concepts": ["phrase_first_letter"], "counterfactual": []},
 }
 
 
