@@ -135,3 +135,13 @@ def test_a_model_without_input_embeddings_is_refused(phrase_lm, first_letter, mo
     with pytest.raises(CheckError, match="input embeddings that accept gradients"):
         search_trigger(phrase_lm, first_letter)
     assert torch.is_grad_enabled()
+
+
+def test_its_forward_passes_count_in_the_models_accounting(phrase_lm_learned, first_letter):
+    """The search runs the model itself, outside run(): each pass still counts, with a need of its own."""
+    from auditlens.accounting import lower_bound
+
+    passes, needs = phrase_lm_learned.forward_passes, len(phrase_lm_learned.needs)
+    result = search_trigger(phrase_lm_learned, first_letter, length=2, budget=60)
+    assert phrase_lm_learned.forward_passes - passes == result.forward_passes > 0
+    assert lower_bound(phrase_lm_learned.needs[needs:]) == result.forward_passes
