@@ -17,6 +17,8 @@ def pytest_sessionstart(session):
 
     missing = [o.name for o in list_organisms() if o.build is not None and not (organism_dir(o) / METADATA_FILE).exists()]
     if missing:
+        print(f"\nauditlens tests: training {len(missing)} zoo organisms first, in parallel (cached after) ...",
+              flush=True)
         build_many(missing)
 
 
