@@ -118,7 +118,6 @@ def _backward_at(subject, readout, ids, source_ids, mask, batch: Batch, expected
         return output.detach().requires_grad_(True)
 
     moved = embeddings.register_forward_hook(interpolated)
-    count_direct_pass(subject, ids, mask, f"attribution gradient at {alpha:g} of the way to {_digest(source_ids)}")
     try:
         with torch.enable_grad(), hooked(subject.model, hooks):
             output = subject.model(input_ids=ids, attention_mask=mask)
@@ -170,9 +169,12 @@ def attribute(subject, pairs: Concept, over: str = "head:*.*", *, steps: int = 1
     for indices, batch in base.batches(batch_size):
         ids, mask = batch.input_ids.to(subject.device), batch.attention_mask.to(subject.device)
         source_ids = source.input_ids[indices].to(subject.device)
+        towards = _digest(source.input_ids[indices])  # hashed on the host: no device sync per step
         gradients, at_base = {}, {}
         for step in range(steps):  # step 0 is the base itself (alpha = 0)
             kept.clear()
+            count_direct_pass(subject, batch.input_ids, batch.attention_mask,
+                              f"attribution gradient at {step / steps:g} of the way to {towards}")
             _backward_at(subject, readout, ids, source_ids, mask, Batch(indices, mask), expected[indices],
                          clean[indices], step / steps, hooks, kept)
             passes += 2
