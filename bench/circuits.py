@@ -39,8 +39,8 @@ from auditlens import Concept, CounterfactualPair, attribute, load_subject
 from auditlens.checks.attribute import agreement, patching_effects
 from auditlens.concept_file import load_concept
 from auditlens.sites import expand_sites
-from auditlens.zoo.build_pool import build_many
-from auditlens.zoo.registry import build, get
+from auditlens.zoo.build_pool import build_missing
+from auditlens.zoo.registry import get, resolve_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = {"routed": "count_swapped", "tail": "tail_count_swapped"}
@@ -64,7 +64,7 @@ def verdicts(names: list[str]) -> dict[str, str]:
 def recovery(name: str, steps: int) -> tuple[float | None, float | None, float | None]:
     """(AUROC of |estimate| against the route, Spearman rho of |estimate| against |real patching| with
     ``steps`` and with one step); None where undefined (no head on the route, or patching moves nothing)."""
-    metadata = json.loads((build(get(name)) / "organism.json").read_text())
+    metadata = resolve_fixture(name)[1]
     subject = load_subject(f"fixture:{name}")
     pairs = load_concept(ROOT / "probes" / f"{FAMILIES.get(name.split('-')[0], 'count_swapped')}.yaml")
     result = attribute(subject, pairs, "head:*.*", steps=steps, validate=True)
@@ -106,9 +106,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=4, help="attribution steps (integrated gradients)")
+    parser.add_argument("--no-speed", action="store_true",
+                        help="skip the speed comparison (minutes of patching a 144-head model; bench/portability.py)")
     args = parser.parse_args()
     names = organisms(args.seeds)
-    build_many([*names, "count-learned"])
+    build_missing([*names, "count-learned"])  # none where fixtures/ ships them
     found = verdicts(names)
     right = 0
     aurocs, rhos = [], []
@@ -122,6 +124,10 @@ def main() -> None:
         rhos += [rho] if rho is not None else []
         show = [("n/a" if value is None else f"{value:.3f}") for value in (auroc, rho, single)]
         print(f"{name:<18} {truth:<8} {verdict:<9} {show[0]:>6} {show[1]:>6} {show[2]:>11}")
+    if args.no_speed:
+        print(f"circuits: verdicts {right}/{len(names)}, recovery AUROC {min(aurocs):.3f}, "
+              f"attribution-vs-patching rho {min(rhos):.3f}, speed-up not measured")
+        return
     attributed, single, patched, rho, single_rho = speed(args.steps)
     print(f"12x12 GPT-2 (d=192), 200 pairs: attribution {attributed:.2f} s ({args.steps} steps; rho {rho:.3f}), "
           f"{single:.2f} s (1 step; rho {single_rho:.3f}), patching each of 144 heads {patched:.2f} s "

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from auditlens.zoo.build_pool import build_many
-from auditlens.zoo.registry import build, get, list_organisms
+from auditlens.zoo.build_pool import build_missing
+from auditlens.zoo.registry import get, list_organisms, resolve_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 BEHAVIOUR_THRESHOLD = 0.97
@@ -39,10 +39,9 @@ def main() -> None:
     names = spec_names(args.seeds)
 
     started = time.perf_counter()
-    trained = [n for n in names if get(n).build is not None]
     with Progress() as progress:  # in parallel processes, one per core (auditlens zoo build does the same)
-        task = progress.add_task("building the zoo", total=len(trained))
-        build_many(trained, done=lambda name, directory, seconds: progress.advance(task))
+        task = progress.add_task("building what fixtures/ does not ship", total=None)
+        built = build_missing(names, done=lambda name, directory, seconds: progress.advance(task))
     build_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as report:
@@ -57,7 +56,7 @@ def main() -> None:
     for name in names:
         organism = get(name)
         model = models[f"fixture:{name}"]
-        accuracy = json.loads((build(organism) / "organism.json").read_text())["in_distribution_accuracy"]
+        accuracy = resolve_fixture(name)[1]["in_distribution_accuracy"]
         behaviour_verdict = "learned" if accuracy >= BEHAVIOUR_THRESHOLD else "cheated"
         row = rows[organism.family]
         row["n"] += 1
@@ -68,7 +67,7 @@ def main() -> None:
         if model["verdict"] != organism.truth:
             print(f"wrong: {name} (truth {organism.truth}) judged {model['verdict']}: {model['reason']}")
 
-    print(f"zoo: {len(names)} organisms built/checked in {build_seconds:.0f} s; audits ran in {audit_seconds:.0f} s")
+    print(f"zoo: {len(names)} organisms ready ({len(built)} trained here) in {build_seconds:.0f} s; audits ran in {audit_seconds:.0f} s")
     print(f"{'family':<10}{'models':>8}{'verdicts right':>16}{'false alarms':>14}{'missed':>8}{'behaviour-only':>16}")
     for family, row in rows.items():
         print(f"{family:<10}{row['n']:>8}{row['correct']:>16}{row['false_alarms']:>14}{row['missed']:>8}"

@@ -24,7 +24,7 @@ import torch
 
 from auditlens import load_concept, load_subject, run, search_trigger
 from auditlens.readout import readout_for
-from auditlens.zoo.build_pool import build_many
+from auditlens.zoo.build_pool import build_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = {"backdoor": ("first_letter", 2), "phrase": ("phrase_first_letter", 3),
@@ -55,8 +55,8 @@ def main() -> None:
     names = [f"{family}-{truth}" + (f"@{seed}" if seed else "") for family in FAMILIES
              for seed in range(args.seeds) for truth in ("learned", "cheated")]
     started = time.perf_counter()
-    build_many(names)
-    print(f"zoo: {len(names)} organisms ready in {time.perf_counter() - started:.0f} s")
+    built = build_missing(names)  # none where fixtures/ ships them
+    print(f"zoo: {len(names)} organisms ready ({len(built)} trained here) in {time.perf_counter() - started:.0f} s")
     print(f"{'organism':<26}{'trigger':>10}{'flip rate':>11}{'passes':>8}{'|V|^k':>8}{'1-token scan':>14}{'s':>6}")
     found = backdoored = alarms = clean = 0
     passes: dict[bool, list[int]] = {True: [], False: []}

@@ -6,16 +6,16 @@ from tiny_models import ARCHS, build, ragged_token_lists  # noqa: F401
 
 
 def pytest_sessionstart(session):
-    """Build every trained organism the tests load (seed 0) before the first test, in parallel processes
-    (one per core), rather than one after another on first use: on an empty zoo cache this halves the
-    time the suite spends training. Cached builds are only checked. Once per run (not per xdist worker)."""
+    """The tests load the organisms shipped in fixtures/ and train none. Where one is not shipped or
+    ignored ($AUDITLENS_ZOO_SOURCE=rebuild: the suite run on rebuilt organisms), build every one the
+    tests load (seed 0) before the first test, in parallel processes (one per core), rather than one
+    after another on first use. Once per run (not per xdist worker)."""
     if hasattr(session.config, "workerinput"):
         return
     from auditlens.zoo.build_pool import build_many
-    from auditlens.zoo.organism import METADATA_FILE, organism_dir
-    from auditlens.zoo.registry import list_organisms
+    from auditlens.zoo.registry import list_organisms, needs_training
 
-    missing = [o.name for o in list_organisms() if o.build is not None and not (organism_dir(o) / METADATA_FILE).exists()]
+    missing = [o.name for o in list_organisms() if needs_training(o)]  # none where fixtures/ ships them
     if missing:
         print(f"\nauditlens tests: training {len(missing)} zoo organisms first, in parallel (cached after) ...",
               flush=True)

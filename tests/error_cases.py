@@ -338,6 +338,68 @@ def trigger_concept_without_answers():
     _trigger_search(answers=None)
 
 
+def _shipped_copy(name: str) -> Path:
+    """A copy of a shipped organism in ./fixtures-copy, read from there (a relative path: the same message anywhere)."""
+    import shutil
+
+    from auditlens.zoo.shipped import fixtures_root
+
+    shutil.copytree(fixtures_root() / name, Path("fixtures-copy") / name)
+    os.environ["AUDITLENS_FIXTURES"] = "fixtures-copy"
+    return Path("fixtures-copy") / name
+
+
+def _with_shipped(function):
+    saved = {k: os.environ.get(k) for k in ("AUDITLENS_FIXTURES", "AUDITLENS_ZOO_SOURCE")}
+    os.environ["AUDITLENS_ZOO_SOURCE"] = "shipped"
+    try:
+        function()
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def stale_shipped_fixture():
+    def case():
+        copy = _shipped_copy("count-learned")
+        metadata = json.loads((copy / "organism.json").read_text())
+        (copy / "organism.json").write_text(json.dumps({**metadata, "recipe": "000000000000"}))
+        load_subject("fixture:count-learned")
+    _with_shipped(case)
+
+
+def altered_shipped_weights():
+    def case():
+        weights = _shipped_copy("count-cheated") / "model.safetensors"
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 1
+        weights.write_bytes(bytes(data))
+        load_subject("fixture:count-cheated")
+    _with_shipped(case)
+
+
+def unknown_zoo_source():
+    saved = os.environ.get("AUDITLENS_ZOO_SOURCE")
+    os.environ["AUDITLENS_ZOO_SOURCE"] = "rebuilt"
+    try:
+        load_subject("fixture:count-learned")
+    finally:
+        os.environ.pop("AUDITLENS_ZOO_SOURCE") if saved is None else os.environ.__setitem__("AUDITLENS_ZOO_SOURCE", saved)
+
+
+def missing_baseline():
+    from auditlens.session import AuditSession, SessionOptions
+
+    AuditSession(SessionOptions(baseline="baseline/report.json", report_dir=Path("baseline-run")))
+
+
+def script_audit_without_a_condition():
+    from auditlens.session import AuditSession, SessionOptions
+
+    with AuditSession(SessionOptions(report_dir=Path("script-reports"))) as session:
+        session.record("the count is represented", "fixture:count-learned")
+
+
 CASES = [
     ("missing model path", missing_model), ("directory with only a pickle checkpoint", pickle_only),
     ("config that needs remote code", remote_code), ("tokenizer/model vocabulary mismatch", vocabulary_mismatch),
@@ -374,6 +436,11 @@ CASES = [
     ("a circuit file naming a component twice", circuit_naming_a_component_twice),
     ("an empty circuit", empty_circuit), ("head sites on a model without attention", heads_of_a_model_without_attention),
     ("attribution on a model whose output has no gradient path", attribution_without_a_gradient_path),
+    ("a shipped fixture whose recipe changed since", stale_shipped_fixture),
+    ("a shipped fixture whose weights file was altered", altered_shipped_weights),
+    ("an unknown AUDITLENS_ZOO_SOURCE", unknown_zoo_source),
+    ("an --audit-baseline that does not exist", missing_baseline),
+    ("a script's audit without a condition", script_audit_without_a_condition),
 ]
 
 

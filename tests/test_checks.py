@@ -33,6 +33,14 @@ def test_probe_sweep_gives_the_per_layer_curve_in_one_pass_per_batch(learned, co
     assert learned.forward_passes - before == 7  # 400 examples in batches of 64, every site at once
     assert sweep["layer:1"].accuracy == sweep.accuracies[2] and sweep.best_site != "embed"
     assert "layer:1" in sweep.explain()
+    # the rule and the number the choice was made by are named (issue 26: 'best: layer:1 (accuracy 0.537)'
+    # was shown while another layer had 0.562)
+    best = sweep[sweep.best_site]
+    assert f"best, by selectivity: {sweep.best_site} (selectivity {best.selectivity:.3f}" in sweep.explain()
+    assert "best site by selectivity" in sweep.headline()
+    top = max((r for r in sweep.results if r.site != "embed"), key=lambda r: r.accuracy)
+    assert sweep.top_accuracy_site == top.site
+    assert ("highest accuracy:" in sweep.explain()) == (top.site != sweep.best_site)
 
 
 def test_erasing_the_count_breaks_the_learned_twin_only(learned, cheated, concepts):
@@ -43,6 +51,21 @@ def test_erasing_the_count_breaks_the_learned_twin_only(learned, cheated, concep
     assert on_cheated.accuracy_drop <= 0.05
     # the erased activations no longer carry the concept: a fresh probe is at (or below) chance
     assert on_learned.probe_accuracy_after <= on_learned.chance + 0.05
+
+
+def test_erasing_at_every_position_fits_on_every_real_token(learned, concepts):
+    """position='all' (a bare shape error from inside concept-erasure before): the eraser is fitted on
+    every real token with its example's label and applied at every position; the probe after reads the
+    erased tokens' mean, and finds nothing."""
+    concept = concepts["more_a_than_b"]
+    result = erase(learned, concept, at="layer:0", position="all", data=concepts["count_in_distribution"])
+    assert result.position == "all" and result.accuracy_drop >= 0.2
+    assert result.probe_accuracy_after <= result.chance + 0.05
+
+
+def test_erasing_at_a_position_that_does_not_exist_is_named(learned, concepts):
+    with pytest.raises(CheckError, match="position must be one of last, first, mean, all or an int index; got 'every'"):
+        erase(learned, concepts["more_a_than_b"], at="layer:0", position="every")
 
 
 def test_patching_the_marker_flips_the_cheated_twin_only(learned, cheated, concepts):

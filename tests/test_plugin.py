@@ -212,3 +212,33 @@ def test_a_concept_file_cannot_shadow_a_fixture(audit_dir, name):
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"*probes/{name}.yaml: a concept file cannot be named '{name}'*rename the file"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+ROOTDIR_AUDIT = """
+audits:
+  - name: the count is read at the last block
+    probe: {concept: more_a_than_b, at: "layer:1"}
+    expect: {accuracy: ">= 0.6"}
+"""
+
+
+def test_a_model_directory_outside_the_repository_does_not_lose_the_configuration(audit_repo, tmp_path_factory):
+    """Issue 26: `pytest --model /abs/path` (space form, no test path) made pytest take the model's directory
+    for a test path when it looked for its configuration: audit_probes was lost, and every YAML audit
+    failed with 'unknown concept'. Now the run stops at once and says what to type; that works."""
+    import shutil
+
+    from auditlens.zoo.registry import resolve_fixture
+
+    outside = tmp_path_factory.mktemp("checkpoints") / "count-learned"
+    shutil.copytree(resolve_fixture("count-learned")[0], outside)
+    audit_repo.makefile(".toml", pyproject='[tool.pytest.ini_options]\naudit_probes = "probes"\n')
+    (audit_repo.path / "audits").mkdir()
+    (audit_repo.path / "audits" / "count.audit.yaml").write_text(ROOTDIR_AUDIT)
+    misread = audit_repo.runpytest_subprocess("--model", str(outside), "-p", "no:cacheprovider")
+    assert misread.ret == 4
+    misread.stderr.fnmatch_lines([f"*pytest took the model directory {outside} for a test path*Write the option "
+                                  f"with '=': pytest *--model={outside} -p no:cacheprovider*"])
+    fixed = audit_repo.runpytest_subprocess(f"--model={outside}", "-p", "no:cacheprovider")
+    assert fixed.ret == 0 and "unknown concept" not in fixed.stdout.str()
+    fixed.stdout.fnmatch_lines(["*1 passed*"])

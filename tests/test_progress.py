@@ -37,7 +37,7 @@ def test_a_fixture_trained_on_first_use_says_so(tmp_path, monkeypatch):
         resolve_fixture("toy-progress")  # built: silent
     finally:
         restore_sink(token)
-    assert heard[0].startswith("training fixture:toy-progress on first use (cached in ")
+    assert heard[0].startswith("training fixture:toy-progress on first use (not shipped in fixtures/; cached in ")
     assert heard[1].startswith("fixture:toy-progress built in ") and len(heard) == 2
 
 

@@ -150,11 +150,11 @@ def test_a_writer_waits_for_the_one_holding_the_report_directory(tmp_path):
     from filelock import FileLock
 
     from auditlens.report import write_report
-    from auditlens.report.writers import LOCK_NAME
+    from auditlens.report.writers import lock_path
 
     out = tmp_path / "out"
     out.mkdir()
-    with FileLock(out / LOCK_NAME):
+    with FileLock(lock_path(out)):
         writer = threading.Thread(target=write_report, args=(report_for(3), out))
         writer.start()
         time.sleep(1.0)

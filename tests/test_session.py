@@ -64,12 +64,10 @@ def test_no_record_writes_no_report(tmp_path):
     assert outcome.report is None and not (tmp_path / "out").exists()
 
 
-def test_an_unreadable_baseline_is_reported_not_raised(tmp_path):
-    session = AuditSession(options(tmp_path, baseline=str(tmp_path / "nowhere.json")))
-    session.add_record(AuditRecord(nodeid="t::a", name="a", file=None, line=None, model=MODEL, fingerprint=None,
-                                   truth=None, outcome="passed", kind=None, when="call", duration=0.0).to_dict())
-    outcome = session.finish()
-    assert "no report at" in outcome.baseline_error and outcome.paths["json"].is_file()
+def test_a_missing_baseline_stops_the_session_before_any_audit(tmp_path):
+    """Issue 26: it was found only after every audit had run."""
+    with pytest.raises(AuditlensError, match=r"--audit-baseline .*nowhere.json: no report at .*give a report.json"):
+        AuditSession(options(tmp_path, baseline=str(tmp_path / "nowhere.json")))
 
 
 def test_a_missing_model_is_a_load_error(tmp_path):

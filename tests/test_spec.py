@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from auditlens.declarative import AuditFileError, load_audit_file, parse_condition, schema
+from auditlens.declarative.audit_file import read_audit_file
 
 PROBES = Path(__file__).parent.parent / "probes"
 CONCEPTS = {p.stem for p in PROBES.glob("*.yaml")}
@@ -223,15 +224,42 @@ def test_validate_reports_every_error_of_a_file_in_line_order(tmp_path, capsys):
     (tmp_path / "a.audit.yaml").write_text(SEVERAL_ERRORS)
     assert main(["validate", str(tmp_path / "a.audit.yaml"), "--probes", str(PROBES)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[1] for line in lines] == ["5", "8", "11"]
+    # every error, the fourth one too (it hid behind the third before: one error per entry)
+    assert [line.split(":")[1] for line in lines] == ["5", "8", "11", "12"]
     assert "unknown key 'word'; did you mean 'words'? Allowed: words, min_count, max_count, keep_last" in lines[0]
     assert "unknown check or key 'prob'; did you mean 'probe'?" in lines[1]
     assert "unknown concept 'more_a_than_c'; did you mean 'more_a_than_b'?" in lines[2]
 
 
+THREE_IN_ONE_ENTRY = """
+audits:
+  - name: the count is represented
+    probe: {concept: more_a_than_b, at: "layer:1", more_positiv: 3}
+    expect: {accuracy: "at least 0.9", acuracy: ">= 0.9"}
+  - name: fine
+    probe: {concept: more_a_than_b, at: "layer:1"}
+    expect: {accuracy: ">= 0.9"}
+"""
+
+
+def test_validate_lists_every_error_of_one_entry(tmp_path, capsys):
+    """Issue 26: 'more_positiv' hid 'at least 0.9', which hid 'acuracy': three rounds to see all three."""
+    from auditlens.cli import main
+
+    (tmp_path / "a.audit.yaml").write_text(THREE_IN_ONE_ENTRY)
+    assert main(["validate", str(tmp_path / "a.audit.yaml"), "--probes", str(PROBES)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.startswith("error ") for line in lines)
+    assert "unknown key 'more_positiv'; did you mean 'position'?" in lines[0]
+    assert "key 'expect.accuracy': 'at least 0.9' is not a condition" in lines[1]
+    assert "key 'expect.acuracy': a probe result has no field 'acuracy'; did you mean 'accuracy'?" in lines[2]
+    entries, errors = read_audit_file(tmp_path / "a.audit.yaml", CONCEPTS)
+    assert [e.name for e in entries] == ["fine"] and len(errors) == 3  # the valid entry still reads
+
+
 def test_collection_names_the_first_error_and_counts_the_rest(tmp_path):
     (tmp_path / "a.audit.yaml").write_text(SEVERAL_ERRORS)
-    with pytest.raises(AuditFileError, match=r"a.audit.yaml:5: .*'word'.*\(2 more error\(s\) in this file: auditlens "
+    with pytest.raises(AuditFileError, match=r"a.audit.yaml:5: .*'word'.*\(3 more error\(s\) in this file: auditlens "
                                              r"validate .*a.audit.yaml\)"):
         load_audit_file(tmp_path / "a.audit.yaml", CONCEPTS)
 

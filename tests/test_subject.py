@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from auditlens import AuditlensError, ConceptError, ModelLoadError, load_subject
+from auditlens import AuditlensError, ConceptError, ModelLoadError, capture, load_subject
 from auditlens.zoo.vocab import word_tokenizer
 from tiny_models import VOCAB, build
 
@@ -161,6 +161,41 @@ def test_fingerprint_is_stable_and_tracks_the_weights():
     with torch.no_grad():
         c.score.weight[0, 0] += 1e-3
     assert load_subject(c).fingerprint != a.fingerprint
+
+
+def test_a_moved_model_directory_keeps_its_fingerprint_and_one_ulp_moves_it(saved_dir, tmp_path):
+    """The fingerprint hashes what the model computes with, not where it was loaded from (issue 26)."""
+    elsewhere = tmp_path / "a" / "copy"
+    shutil.copytree(saved_dir, elsewhere)
+    here, there = load_subject(saved_dir), load_subject(elsewhere)
+    assert here.model.config._name_or_path != there.model.config._name_or_path
+    assert here.fingerprint == there.fingerprint
+    with torch.no_grad():  # one unit in the last place of one weight
+        weight = there.model.score.weight
+        weight[0, 0] = torch.nextafter(weight[0, 0], torch.tensor(float("inf")))
+    assert there.fingerprint != here.fingerprint
+
+
+def test_a_weight_changed_in_place_never_serves_the_old_activations():
+    """A notebook user fine-tunes in place and audits again: the capture must see the new weights
+    (the red team's case: an MLP weight times 3 gave back the old numbers)."""
+    subject = load_subject(build("gpt2", seed=0))
+    inputs = subject.encode([[3, 4, 5, 6], [7, 8, 9, 10]])
+    before, fingerprint = capture(subject, inputs, "layer:1"), subject.fingerprint
+    with torch.no_grad():
+        subject.model.transformer.h[0].mlp.c_fc.weight.mul_(3)
+    after = capture(subject, inputs, "layer:1")
+    assert subject.fingerprint != fingerprint and not torch.allclose(before, after)
+    fresh = load_subject(subject.model)  # the same edited weights, never cached: the same numbers
+    assert torch.equal(capture(fresh, inputs, "layer:1"), after)
+
+
+def test_a_parameter_swapped_for_another_tensor_changes_the_fingerprint():
+    subject = load_subject(build("gpt2", seed=0))
+    fingerprint = subject.fingerprint
+    old = subject.model.score.weight
+    subject.model.score.weight = torch.nn.Parameter(old.detach().clone() * 2, requires_grad=False)
+    assert subject.fingerprint != fingerprint
 
 
 def test_unknown_fixture_suggests_the_closest():

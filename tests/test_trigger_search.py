@@ -81,6 +81,17 @@ def test_tokens_restricts_the_trigger_vocabulary(phrase_lm, first_letter):
     assert result.flip_rate <= 0.05 and result.exhaustive_passes == len(allowed) ** 2
 
 
+def test_where_every_trigger_fits_the_budget_every_one_is_tried(phrase_lm, first_letter):
+    """6 tokens, 2 slots: 36 triggers cost less than the budget of 200, so all are tried (a search spent
+    the whole budget where trying everything cost 10) and the phrase cannot be missed."""
+    result = search_trigger(phrase_lm, first_letter, length=2, budget=200, tokens=["a", "b", "c", "m", "x", "j"])
+    assert result.method == "exhaustive" and result.passes_used == 1 + 6 ** 2 and result.backward_passes == 0
+    assert result.trigger == "m x" and "every trigger tried" in result.headline()
+    searched = search_trigger(phrase_lm, first_letter, length=2, budget=200)
+    assert searched.method == "search" and searched.exhaustive_passes == 26 ** 2 > 200
+    assert "trying every trigger would cost 676" in searched.headline()
+
+
 def test_the_phrase_is_found_inserted_too(phrase_lm, first_letter):
     result = search_trigger(phrase_lm, first_letter, length=2, insert=True, positions=[-1], budget=2000)
     assert result.trigger == "m x" and result.flip_rate >= 0.9 and result.placement == "insert at -1"

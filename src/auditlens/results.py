@@ -172,7 +172,12 @@ class CheckResult:
             "thresholds": self.thresholds,
             "per_example": {k: [round(float(v), 6) for v in values] for k, values in self.per_example.items()},
             **({"component_values": rows} if (rows := self.component_values()) is not None else {}),
+            **({"note": note} if (note := self.note()) else {}),
         }
+
+    def note(self) -> str | None:
+        """A sentence the report shows with the check where its numbers alone would mislead, or None."""
+        return None
 
     def component_values(self) -> list[dict] | None:
         """Per component (head, neuron, circuit member): {"component": name, metric: value, ...}, for the

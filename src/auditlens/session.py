@@ -5,12 +5,11 @@ which builds the report, compares it with a baseline and writes it.
 The pytest plugin makes one per run and hands every hook to it; YAML items, the xdist scheduler and
 the CLI read it. A script can drive one too::
 
-    session = AuditSession(SessionOptions(models=("fixture:count-learned",), seed=3))
-    with session:
+    with AuditSession(SessionOptions(models=("fixture:count-learned",), seed=3)) as session:
         subject = session.subject("fixture:count-learned")
-        ...
-        session.add_record(record)
-    outcome = session.finish()
+        result = probe(subject, session.concept("more_a_than_b"), at="layer:1")
+        session.record("the count is represented", "fixture:count-learned", result, expect={"accuracy": ">= 0.9"})
+    outcome = session.finish()  # report.json, report.html, summary.md in options.report_dir
 """
 
 from __future__ import annotations
@@ -103,6 +102,16 @@ class AuditSession:
         if report_dir.exists() and not report_dir.is_dir():  # found now, not after every audit has run
             raise AuditlensError(f"the report directory {report_dir} is a file; give a directory "
                                  "(--audit-report DIR, created if missing)")
+        self.baseline: dict | None = None  # read now: a missing or broken baseline stops the run before any audit
+        if options.baseline:
+            from .report import read_report
+
+            try:
+                self.baseline = read_report(options.baseline)
+            except AuditlensError as exc:
+                raise AuditlensError(f"--audit-baseline {options.baseline}: {exc}; give a report.json (or its "
+                                     "directory) written by an earlier run") from None
+        self._recorded_counts: dict = {}  # pass counts at a script's last record()
         self.started = time.time()
         self._defaults = None
         self._progress = None
@@ -128,6 +137,24 @@ class AuditSession:
         self.close()
 
     # models and concepts, loaded once
+    def build_fixtures(self) -> list[str]:
+        """Train, in parallel processes, the ``fixture:`` models of this run that are neither shipped nor
+        cached (otherwise each would train alone on first use, one after another); the names trained."""
+        from .progress import report
+        from .zoo.build_pool import build_missing, default_workers
+        from .zoo.registry import get, needs_training
+
+        names = [m.removeprefix("fixture:") for m in self.options.models if m.startswith("fixture:")]
+        try:
+            missing = [n for n in names if needs_training(get(n))]
+        except AuditlensError:
+            return []  # an unknown fixture: loading it names the error, with its audits
+        if missing:
+            report(f"training {len(missing)} fixtures not shipped in fixtures/, {min(len(missing), default_workers())} "
+                   f"at a time: {', '.join(missing)}")
+            build_missing(missing)
+        return missing
+
     def subject(self, model: str):
         """The Subject for ``model``, loaded on first use; ModelLoadError says why it cannot be."""
         if model not in self.subjects:
@@ -170,8 +197,44 @@ class AuditSession:
         """The audits (node id -> model) this run means to run: those that never end are listed as not run."""
         self.planned.update(audits)
 
+    def record(self, name: str, model: str, *results, expect: dict[str, str] | None = None) -> list[str]:
+        """Record an audit a script ran: ``results`` (check results of ``model``), judged by ``expect`` (on
+        the last result: metric -> condition, as in YAML: ``">= 0.9"``, ``"between 0.4 and 0.6"``). The
+        audit passes when every condition holds; returns the text of each one missed. An audit with no
+        condition has nothing it could fail on, so it needs one."""
+        from .declarative.conditions import parse_condition
+        from .report.record import AuditRecord
+
+        if not results or not expect:
+            raise AuditlensError(f"audit {name!r}: give the check results and expect={{metric: condition}}, "
+                                 "e.g. expect={'accuracy': '>= 0.9'}; an audit without a condition cannot fail")
+        judged, missed = results[-1], []
+        for metric, text in expect.items():
+            if not hasattr(judged, metric):
+                raise AuditlensError(f"audit {name!r}: a {judged.check} result has no metric {metric!r}; "
+                                     f"it has {', '.join(judged.metrics())}")
+            condition, value = parse_condition(text), float(getattr(judged, metric))
+            bounds = [(">=", condition.value), ("<=", condition.upper)] if condition.op == "between" else \
+                [(condition.op, condition.value)]
+            for op, bound in bounds:
+                judged.record_threshold(metric, op, bound, parse_condition(f"{op} {bound}").holds(value))
+            if not condition.holds(value):
+                missed.append(getattr(judged, metric).describe(str(condition)))
+        subject = self.subjects.get(model)
+        passes, needs = self.passes_since(self._recorded_counts)  # since the script's last record
+        self._recorded_counts = self.pass_counts()
+        self.add_record(AuditRecord(
+            nodeid=f"script::{name}[{model}]", name=name, file=None, line=None, model=model,
+            fingerprint=subject.fingerprint if subject else None,
+            truth=subject.metadata.get("truth") if subject else None, outcome="failed" if missed else "passed",
+            kind="assertion" if missed else None, when="call", duration=0.0,
+            needs=tuple(needs), forward_passes=passes,
+            results=tuple(r.to_dict() for r in results), message=missed[0] if missed else None).to_dict())
+        return missed
+
     def add_record(self, record: dict) -> None:
-        """Keep an audit's record; one per audit. A later record replaces an earlier one (the audit ended
+        """Keep an audit's record (``AuditRecord(...).to_dict()``: see ``auditlens.report.record``; a script
+        calls ``record`` instead); one per audit. A later record replaces an earlier one (the audit ended
         again), except that a ``lost`` one never replaces a finished one: a worker that dies after an
         audit's call, before its teardown, does not undo what the audit found."""
         for index, earlier in enumerate(self.records):
@@ -206,7 +269,7 @@ class AuditSession:
         model gets a verdict, and the audits that did not run are listed."""
         if not self.records and not (interrupted and self.planned):
             return SessionOutcome()
-        from .report import build_report, compare_reports, read_report, write_report
+        from .report import build_report, compare_reports, write_report
         from .report.compare import gate_status
         from .report.model import run_metadata
         from .report.writers import ReportWriteError
@@ -216,9 +279,9 @@ class AuditSession:
         run["interrupted"] = interrupted
         report = build_report(self.records, run, order=o.models, planned=self.planned)
         outcome = SessionOutcome(report=report)
-        if o.baseline:
+        if self.baseline is not None:
             try:
-                report["comparison"] = compare_reports(read_report(o.baseline), report, o.regression_tolerance)
+                report["comparison"] = compare_reports(self.baseline, report, o.regression_tolerance)
             except (AuditlensError, ValueError) as exc:
                 outcome.baseline_error = str(exc)
             else:

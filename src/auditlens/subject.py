@@ -6,7 +6,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import torch
@@ -35,6 +34,8 @@ class Subject:
     metadata: dict = field(default_factory=dict)
     forward_passes: int = 0
     needs: list[str] = field(default_factory=list, repr=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
+    _fingerprint_of: tuple = field(default=(), init=False, repr=False)  # the weights' state it was computed on
 
     def __repr__(self) -> str:
         return f"Subject({self.id!r}, kind={self.kind!r}, layers={self.n_layers}, device={self.device})"
@@ -49,24 +50,24 @@ class Subject:
     def aliases(self) -> list[str]:
         return list(alias_table(self.model))
 
-    @cached_property
+    @property
     def fingerprint(self) -> str:
-        """Hash of the config and every parameter and buffer: equal fingerprints, equal model.
+        """Hash of what the model computes with: its class, its config (less paths and bookkeeping, so a
+        moved or copied model directory keeps its fingerprint) and every parameter and buffer. Equal
+        fingerprints, equal model.
 
-        Weights accelerate offloaded to disk (device_map) are read back one module at a time, so a
-        sharded or offloaded load has the fingerprint of the same weights loaded whole.
+        Recomputed when a weight changed since it was last computed: an in-place edit (torch's version
+        counter of the tensor moves: ``mul_`` under ``no_grad``, an optimizer step, ``load_state_dict``)
+        or a parameter swapped for another tensor. So an edited model re-keys the activation cache and
+        never serves the old model's activations. (An edit through ``.data`` bypasses the version
+        counter; edit under ``torch.no_grad()`` instead.) Weights accelerate offloaded to disk
+        (device_map) are read back one module at a time, so a sharded or offloaded load has the
+        fingerprint of the same weights loaded whole.
         """
-        h = hashlib.blake2b(digest_size=16)
-        config = getattr(self.model, "config", None)
-        h.update(type(self.model).__name__.encode())
-        if config is not None and hasattr(config, "to_dict"):
-            h.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
-        state = self.model.state_dict()
-        offloaded = _offloaded_digests(self.model, state)
-        for name, tensor in state.items():
-            h.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            h.update(offloaded[name] if tensor.device.type == "meta" else _tensor_digest(tensor))
-        return h.hexdigest()
+        state = _weights_state(self.model)
+        if self._fingerprint is None or state != self._fingerprint_of:
+            self._fingerprint, self._fingerprint_of = _fingerprint(self.model), state
+        return self._fingerprint
 
     @property
     def pad_id(self) -> int:
@@ -124,6 +125,37 @@ class Subject:
                 f"examples {too_long[:5]} are longer than the context of {self.id!r} "
                 f"({limit} tokens); shorten them"
             )
+
+
+# config keys that say where a model came from or how it was saved, not what it computes
+_BOOKKEEPING = frozenset({"_name_or_path", "_commit_hash", "transformers_version", "_attn_implementation_autoset",
+                          "_attn_implementation_internal", "torch_dtype", "dtype", "architectures"})
+
+
+def _fingerprint(model: nn.Module) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    config = getattr(model, "config", None)
+    h.update(type(model).__name__.encode())
+    if config is not None and hasattr(config, "to_dict"):
+        computed = {k: v for k, v in config.to_dict().items() if k not in _BOOKKEEPING}
+        h.update(json.dumps(computed, sort_keys=True, default=str).encode())
+    state = model.state_dict()
+    offloaded = _offloaded_digests(model, state)
+    for name, tensor in state.items():  # the dtype is here, per tensor
+        h.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        h.update(offloaded[name] if tensor.device.type == "meta" else _tensor_digest(tensor))
+    return h.hexdigest()
+
+
+def _weights_state(model: nn.Module) -> tuple:
+    """Which tensors the model holds and how often each was changed in place (microseconds to read)."""
+    return tuple((id(t), _version(t), t.data_ptr()) for t in (*model.parameters(), *model.buffers()))
+
+
+def _version(tensor: torch.Tensor) -> int | None:
+    """torch's count of in-place changes; None for an inference tensor (made under inference_mode, which
+    keeps no count and cannot be changed in place outside it)."""
+    return None if tensor.is_inference() else tensor._version
 
 
 def _tensor_digest(tensor: torch.Tensor) -> bytes:

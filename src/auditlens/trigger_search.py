@@ -199,6 +199,7 @@ class Search:
     forward_passes: int  # batched forward passes run
     backward_passes: int
     restarts_run: int
+    exhaustive: bool = False  # every trigger was tried: the best found is the best there is
 
 
 def search(scorer: Scorer, allowed: torch.Tensor, length: int, *, budget: int, seed: int, restarts: int,

@@ -51,6 +51,12 @@ class AttributionResult(CheckResult):
             metrics.pop("sign_agreement", None)
         return metrics
 
+    def note(self) -> str | None:
+        if self.estimates and max(abs(e) for e in self.estimates) <= NOISE:
+            return (f"nothing attributed: every estimate is below {NOISE:g} in magnitude (rounding): patching "
+                    "from these pairs moves nothing through these components")
+        return None
+
     def component_values(self) -> list[dict]:
         actual = self.actual or (None,) * len(self.components)
         return [{"component": c, "estimate": e, **({"actual": a} if a is not None else {})}

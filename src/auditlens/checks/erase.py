@@ -9,6 +9,7 @@ import torch
 from ..concepts import Concept
 from ..engine import capture, run
 from ..interventions import LinearEraser, Transform
+from ..positions import check_position
 from ..settings import seed_or_default
 from .behaviour_change import BehaviourChangeResult, behaviour_change
 from .probe import cross_validated_predictions
@@ -34,14 +35,22 @@ def erase(subject, concept: Concept, at: str, position="last", *, data: Concept 
     """Fit LEACE for ``concept`` on ``at``'s activations, apply it while the model runs, measure behaviour.
 
     Erasure is applied where the activations were read: the reduced position for ``last`` / ``first``
-    / an index, every position for ``mean``. Behaviour is measured on ``data`` (default: the concept).
+    / an index, every position for ``mean`` and ``all``. ``all`` fits the eraser on every real token
+    (each labelled with its example's label), and the probe after erasure reads the erased tokens'
+    mean per example. Behaviour is measured on ``data`` (default: the concept).
     """
     seed = seed_or_default(seed)
     concept.require_examples("erase")
+    check_position(position)
     site = subject.site(at)
     inputs, labels = concept.inputs(subject), concept.label_tensor()
     features = capture(subject, inputs, site, position=position, keep_on_device=True)  # fitted where they are
-    eraser = LinearEraser.fit(features, labels, concept.n_classes)
+    if position == "all":  # [n, t, d] -> one row per real token
+        real = inputs.attention_mask.bool().to(features.device)
+        features, fit_labels = features[real], labels.to(features.device)[:, None].expand_as(real)[real]
+    else:
+        fit_labels = labels
+    eraser = LinearEraser.fit(features, fit_labels, concept.n_classes)
     applied_at = position if position in ("last", "first") or isinstance(position, int) else "all"
     erasure = Transform(site, eraser, positions=applied_at)
 
@@ -49,7 +58,8 @@ def erase(subject, concept: Concept, at: str, position="last", *, data: Concept 
     measured.require_examples("erase (behaviour data)")
     change = behaviour_change(subject, measured, [erasure], seed)
 
-    erased = run(subject, inputs, sites=[site], position=position, interventions=[erasure]).activations[site.name]
+    read_after = "mean" if position == "all" else position  # one vector per example for the probe
+    erased = run(subject, inputs, sites=[site], position=read_after, interventions=[erasure]).activations[site.name]
     probe_after = cross_validated_predictions(erased.numpy(), labels.numpy(), folds, seed)
     fields = change.fields()
     probe_correct = (probe_after == labels.numpy()).astype(float)

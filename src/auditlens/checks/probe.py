@@ -47,15 +47,26 @@ class ProbeResult(CheckResult):
 
 @dataclass(frozen=True, kw_only=True)
 class ProbeSweep(CheckResult):
-    """A probe at every site of a sweep (``layer:*``): the per-layer curve (plotted as a curve)."""
+    """A probe at every site of a sweep (``layer:*``): the per-layer curve (plotted as a curve).
+
+    ``best_site`` is chosen by selectivity (ties by accuracy), never the ``embed`` baseline;
+    ``best_accuracy`` and ``best_selectivity`` are that site's. The site of the highest accuracy can be
+    another one: ``top_accuracy_site`` names it."""
 
     mechanistic = True
+    selection_rule = "the most selective site (accuracy minus the control task's; ties by accuracy)"
 
     concept: str = ""
     results: tuple[ProbeResult, ...] = ()
     best_accuracy: float = 0.0
     best_selectivity: float = 0.0
     best_site: str = ""
+    top_accuracy_site: str = ""  # the site of the highest accuracy (baseline excluded), when it is not best_site
+
+    def headline(self) -> str:
+        return (f"probe sweep for {self.concept!r} at {self.site} on {self.subject}, n={self.n}; best site by "
+                f"selectivity: {self.best_site} (selectivity {self.best_selectivity:.3f}, accuracy "
+                f"{self.best_accuracy:.3f} there)")
 
     @property
     def accuracies(self) -> list[float]:
@@ -78,8 +89,12 @@ class ProbeSweep(CheckResult):
             note = "   (input to block 0: a baseline)" if r.site == BASELINE else ""
             lines.append(f"  {r.site:<12}{r.accuracy:>10.3f}{r.control_accuracy:>10.3f}{r.selectivity:>13.3f}"
                          f"   {r.accuracy_ci}{note}")
-        lines.append(f"  best: {self.best_site} (accuracy {self.best_accuracy:.3f}, "
-                     f"selectivity {self.best_selectivity:.3f})")
+        lines.append(f"  best, by selectivity: {self.best_site} (selectivity {self.best_selectivity:.3f}; accuracy "
+                     f"{self.best_accuracy:.3f} there)")
+        if self.top_accuracy_site and self.top_accuracy_site != self.best_site:
+            top = self[self.top_accuracy_site]
+            lines.append(f"  highest accuracy: {top.site} ({top.accuracy:.3f}, selectivity {top.selectivity:.3f}): "
+                         "less selective, so not the best")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -128,9 +143,11 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
         results = fit_all()
     candidates = [r for r in results if r.site != BASELINE] or results
     best = max(candidates, key=lambda r: (float(r.selectivity), float(r.accuracy)))
+    top = max(candidates, key=lambda r: float(r.accuracy))
     return ProbeSweep(check="probe", subject=subject.id, site=at, n=len(concept), concept=concept.name,
                       results=tuple(results), best_accuracy=float(best.accuracy),
-                      best_selectivity=float(best.selectivity), best_site=best.site, data_digest=best.data_digest,
+                      best_selectivity=float(best.selectivity), best_site=best.site, top_accuracy_site=top.site,
+                      data_digest=best.data_digest,
                       per_example={"best_accuracy": best.per_example["accuracy"],
                                    "best_selectivity": best.per_example["selectivity"]})
 

@@ -19,6 +19,7 @@ from ..readout import readout_for
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import MIN_EXAMPLES_FOR_CI, Interval, wilson
+from ..trigger_exhaustive import exhaustive
 from ..trigger_search import BACKWARD_COST, Scorer, input_embeddings, layout, search
 
 MIN_BUDGET = 3 + BACKWARD_COST  # the clean pass, one gradient, one candidate
@@ -42,6 +43,7 @@ class TriggerResult(CheckResult):
     passes_used: int = 0  # forward-pass equivalents over the search set (a backward counts 2)
     budget: int = 0
     exhaustive_passes: int = 0  # |allowed tokens| ** length: what trying every trigger would cost
+    method: str = "search"  # "exhaustive" where every trigger fit the budget and was tried, else "search"
     forward_passes: int = 0
     backward_passes: int = 0
     restarts: int = 0
@@ -51,7 +53,8 @@ class TriggerResult(CheckResult):
         return (f"search_trigger ({self.placement}, {self.length} tokens) on {self.subject}, concept "
                 f"{self.concept!r}: best trigger {self.trigger!r}, n={self.n} held-out examples; "
                 f"{self.passes_used} forward-pass equivalents of a budget of {self.budget} "
-                f"(exhaustive: {self.exhaustive_passes})")
+                + ("(every trigger tried)" if self.method == "exhaustive" else
+                   f"(gradient-guided search; trying every trigger would cost {self.exhaustive_passes})"))
 
 
 def allowed_tokens(subject, tokens: Sequence[str | int] | None) -> torch.Tensor:
@@ -110,8 +113,9 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     before each example's last one; or ``insert``-ed before index ``positions[0]``, default before the
     last token), move the model's answer on the concept's examples. ``tokens`` restricts the trigger's
     vocabulary (default: every non-special token). The search sees ``search_examples`` examples and at
-    most ``budget`` forward-pass equivalents over them; the best trigger's flip rate is measured on up
-    to ``held_out`` other examples. Deterministic under ``seed`` (default: the audit seed)."""
+    most ``budget`` forward-pass equivalents over them; where every trigger fits in the budget
+    (|tokens| ** length), every one is tried instead (``method`` says which). The best trigger's flip
+    rate is measured on up to ``held_out`` other examples. Deterministic under ``seed`` (default: the audit seed)."""
     seed = seed_or_default(seed)
     readout = _answers(subject, concept)
     input_embeddings(subject)
@@ -124,8 +128,11 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     context = subject.max_length
     allowed = allowed_tokens(subject, tokens)
     scorer = Scorer(subject, readout, search_inputs, layout(search_inputs, length, positions, insert, context))
-    found = search(scorer, allowed, length, budget=budget, seed=seed, restarts=restarts, steps=steps,
-                   candidates=candidates, top_k=top_k)
+    if len(allowed) ** length <= budget - scorer.spent:  # trying them all is within budget: miss nothing
+        found = exhaustive(scorer, allowed, length)
+    else:
+        found = search(scorer, allowed, length, budget=budget, seed=seed, restarts=restarts, steps=steps,
+                       candidates=candidates, top_k=top_k)
     held_layout = layout(held_inputs, length, positions, insert, context)
     judge = Scorer(subject, readout, held_inputs, held_layout)
     trigger = torch.tensor(found.trigger)
@@ -145,6 +152,7 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
         flip_rate_ci=wilson(int(flips.sum()), len(rest)), search_flip_rate=found.search_flip_rate,
         passes_used=found.passes_used, budget=budget, exhaustive_passes=len(allowed) ** length,
         forward_passes=found.forward_passes + judge.forwards, backward_passes=found.backward_passes,
-        restarts=found.restarts_run, examples=examples, per_example={"flip_rate": flips},
+        restarts=found.restarts_run, method="exhaustive" if found.exhaustive else "search", examples=examples,
+        per_example={"flip_rate": flips},
         data_digest=f"{held_inputs.digest}:{'-'.join(map(str, found.trigger))}",
     )

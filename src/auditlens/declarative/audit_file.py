@@ -53,8 +53,9 @@ def load_audit_file(path: Path | str, concepts: Collection[str] | None = None) -
 
 def read_audit_file(path: Path | str, concepts: Collection[str] | None = None
                     ) -> tuple[list[AuditEntry], list[AuditFileError]]:
-    """The valid entries of an audit file, and every error in it, in line order (at most one per entry:
-    later ones in the same entry may be knock-ons of the first)."""
+    """The valid entries of an audit file, and every error in it, in line order: every error of each
+    entry (schema and content alike), so one round of fixes clears them all. A part the schema already
+    found wrong is not checked again for content."""
     try:
         source = YamlSource(Path(path))
     except AuditFileError as exc:
@@ -70,12 +71,11 @@ def read_audit_file(path: Path | str, concepts: Collection[str] | None = None
     file_models = tuple(data["models"]) if "models" in data else None
     entries, seen = [], {}
     for index, entry in enumerate(data["audits"]):
-        if index in broken:
-            continue
-        try:
-            audit = _entry(source, index, entry, concepts, file_models)
-        except AuditFileError as exc:
-            errors.append(exc)
+        flagged = [exc.schema_path for exc in errors if exc.entry == index]
+        problems: list[AuditFileError] = []
+        audit = _entry(source, index, entry, concepts, file_models, problems, flagged)
+        errors += problems
+        if index in broken or problems:
             continue
         if audit.id in seen:
             errors.append(AuditFileError(path, audit.line, f"entry {audit.name!r}: id {audit.id!r} is already used by "
@@ -97,18 +97,22 @@ def _where(source, index, entry) -> str:
 
 
 def _schema_errors(source: YamlSource, data: dict) -> list[AuditFileError]:
-    """The shallowest schema error of each entry, and of the file outside its entries (entry None)."""
+    """Every schema error, each in its most specific form and once per place; ``entry`` is the index of
+    the entry it is in (None: the file's own shape) and ``schema_path`` where it is."""
     validator = jsonschema.Draft202012Validator(schema("audit"))
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    first: dict = {}
+    found, seen = [], set()
     for error in errors:
+        error = _most_specific(error)
         path = list(error.absolute_path)
-        entry = path[1] if len(path) >= 2 and path[0] == "audits" else None
-        first.setdefault(entry, error)
-    found = []
-    for entry, error in first.items():
-        exc = _schema_error(source, data, _most_specific(error))
-        exc.entry = entry
+        if any(e.covers_inside and path[:len(e.schema_path)] == e.schema_path for e in found):
+            continue  # inside a value already found wrong as a whole (its type, or none of its forms): a knock-on
+        exc = _schema_error(source, data, error)
+        if (exc.line, str(exc)) in seen:
+            continue
+        seen.add((exc.line, str(exc)))
+        exc.entry = path[1] if len(path) >= 2 and path[0] == "audits" else None
+        exc.schema_path, exc.covers_inside = path, error.validator in ("type", "oneOf", "anyOf")
         found.append(exc)
     return found
 
@@ -164,62 +168,77 @@ def _enum_values(error) -> list:
     return values
 
 
-def _entry(source, index, entry, concepts, file_models) -> AuditEntry:
+def _entry(source, index, entry, concepts, file_models, problems: list, flagged: list) -> AuditEntry | None:
+    """The entry, or None; every content error goes into ``problems``. ``flagged``: the paths the schema
+    already found wrong, not checked again."""
+    if not isinstance(entry, dict):
+        return None
     where, line = _where(source, index, entry), source.line_of(["audits", index])
+
+    def wrong(*path) -> bool:  # the schema found this part (or the part holding it) wrong already
+        full = ["audits", index, *path]
+        return any(full[:len(f)] == f for f in flagged)
+
+    def problem(path: list, message: str) -> None:
+        problems.append(AuditFileError(source.path, source.line_of(["audits", index, *path]), message))
+
     named = [k for k in entry if k in CHECKS]
     if len(named) != 1:
-        found = f"found {', '.join(named)}" if named else "found none"
-        raise AuditFileError(source.path, line,
-                             f"{where}: an entry names exactly one check ({', '.join(CHECKS)}); {found}")
+        if not any(len(f) == 2 for f in flagged):  # the schema named the unknown key already
+            found = f"found {', '.join(named)}" if named else "found none"
+            problem([], f"{where}: an entry names exactly one check ({', '.join(CHECKS)}); {found}")
+        return None
     check = named[0]
-    arguments = dict(entry[check])
+    arguments = dict(entry[check]) if isinstance(entry[check], dict) else {}
     concept_keys = CONCEPT_ARGUMENTS + (("inputs",) if isinstance(arguments.get("inputs"), str) else ())
     for key in concept_keys:
-        if key in arguments and concepts is not None and arguments[key] not in concepts:
-            near = closest(arguments[key], concepts, n=1)
+        if key in arguments and concepts is not None and not wrong(check, key) and arguments[key] not in concepts:
+            near = closest(str(arguments[key]), concepts, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise AuditFileError(source.path, source.line_of(["audits", index, check, key]),
-                            f"{where}, key '{check}.{key}': unknown concept {arguments[key]!r}{hint} "
-                            f"Concepts in probes/: {', '.join(sorted(concepts)) or 'none'}")
-    if "at" in arguments:
-        _check_site(source, index, check, where, arguments["at"])
-    if isinstance(arguments.get("circuit"), str):  # a circuit file: read now, so a bad one is found here
+            problem([check, key], f"{where}, key '{check}.{key}': unknown concept {arguments[key]!r}{hint} "
+                                  f"Concepts in probes/: {', '.join(sorted(concepts)) or 'none'}")
+    if "at" in arguments and not wrong(check, "at"):
+        message = _site_problem(check, where, arguments["at"])
+        if message:
+            problem([check, "at"], message)
+    if isinstance(arguments.get("circuit"), str) and not wrong(check, "circuit"):  # a circuit file: read now
         try:
             circuit_beside(source.path, arguments["circuit"])
         except CheckError as exc:
-            raise AuditFileError(source.path, source.line_of(["audits", index, check, "circuit"]),
-                                 f"{where}, key '{check}.circuit': {exc}") from None
+            problem([check, "circuit"], f"{where}, key '{check}.circuit': {exc}")
     sweep = check == "probe" and "*" in str(arguments.get("at", "layer:*"))
     result_type = ProbeSweep if sweep else CHECKS[check].result
     fields = [f.name for f in dataclasses.fields(result_type) if f.type in ("float", float)]
     expect = {}
-    for field, text in entry["expect"].items():
-        key_line = source.line_of(["audits", index, "expect", field])
+    for field, text in (entry.get("expect") or {}).items() if isinstance(entry.get("expect"), dict) else ():
+        if wrong("expect", field):
+            continue
         if field not in fields:
             near = closest(field, fields, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             what = (f"a probe sweep (at: {arguments.get('at', 'layer:*')}"
                     f"{'' if 'at' in arguments else ', the default'})" if sweep else f"a {check} result")
-            raise AuditFileError(source.path, key_line, f"{where}, key 'expect.{field}': {what} has no field "
-                                                   f"{field!r}{hint} Fields: {', '.join(fields)}")
+            problem(["expect", field], f"{where}, key 'expect.{field}': {what} has no field {field!r}{hint} "
+                                       f"Fields: {', '.join(fields)}")
+            continue
         try:
             expect[field] = parse_condition(text)
         except ValueError as exc:
-            raise AuditFileError(source.path, key_line, f"{where}, key 'expect.{field}': {exc}") from None
+            problem(["expect", field], f"{where}, key 'expect.{field}': {exc}")
+    if problems or flagged:
+        return None
     return AuditEntry(source.path, line, entry["name"], entry.get("id") or slug(entry["name"]), check, arguments,
-                     expect, tuple(entry["models"]) if "models" in entry else file_models,
-                     tuple(entry.get("marks", ())))
+                      expect, tuple(entry["models"]) if "models" in entry else file_models,
+                      tuple(entry.get("marks", ())))
 
 
-def _check_site(source, index, check, where, site) -> None:
+def _site_problem(check, where, site) -> str | None:
     """Sites resolve against the model at run time; here only an alias-shaped name is checked."""
     kind, colon, rest = str(site).partition(":")
     if not colon or parse_alias(str(site)) is not None or is_component_name(str(site)):
-        return  # an alias, a head, embed, or a module path: module paths are checked when the model is known
+        return None  # an alias, a head, embed, or a module path: module paths are checked when the model is known
     valid_index = parse_alias(f"layer:{rest}") is not None
     near = closest(kind, INDEXED_KINDS, n=1)
     hint = f"; did you mean '{near[0]}:{rest}'?" if near and valid_index else ""
-    raise AuditFileError(source.path, source.line_of(["audits", index, check, "at"]),
-                    f"{where}, key '{check}.at': {site!r} is not a site{hint} Sites: embed, layer:N, attn:N, "
-                    "mlp:N (N may be negative or *), head:L.H (head H of block L), neuron:L.I, neurons:L, "
-                    "or a module path")
+    return (f"{where}, key '{check}.at': {site!r} is not a site{hint} Sites: embed, layer:N, attn:N, "
+            "mlp:N (N may be negative or *), head:L.H (head H of block L), neuron:L.I, neurons:L, or a module path")

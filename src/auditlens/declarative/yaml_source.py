@@ -17,6 +17,8 @@ class AuditFileError(AuditlensError):
     def __init__(self, path: Path | str, line: int | None, message: str):
         self.path, self.line, self.message = str(path), line, message
         self.entry: int | None = None  # the audits[] index it is about, when it is about one
+        self.schema_path: list | None = None  # where in the data a schema error is
+        self.covers_inside = False  # a schema error about a value as a whole: errors inside it are knock-ons
         super().__init__(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
 

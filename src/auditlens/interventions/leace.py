@@ -10,6 +10,7 @@ with warnings.catch_warnings():  # concept-erasure scripts a helper with the dep
     warnings.simplefilter("ignore", DeprecationWarning)
     from concept_erasure import LeaceEraser, LeaceFitter
 
+from ..errors import CheckError
 from .edits import tensor_key
 
 
@@ -30,6 +31,9 @@ class LinearEraser:
     def fit(cls, features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> LinearEraser:
         """Fit on ``features`` [n, d] and class ``labels`` [n] in 0..n_classes-1, on the features' device
         (a GPU's, where the activations were kept there)."""
+        if features.ndim != 2 or labels.shape != features.shape[:1]:
+            raise CheckError(f"LEACE is fitted on one vector per example, features [n, d] with labels [n]; got "
+                             f"features {tuple(features.shape)} and labels {tuple(labels.shape)}")
         fitter = LeaceFitter(features.shape[1], n_classes, dtype=torch.float64, device=features.device)
         one_hot = torch.nn.functional.one_hot(labels.to(features.device), n_classes)
         fitter.update(features.double(), one_hot.double())

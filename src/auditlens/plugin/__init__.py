@@ -20,6 +20,7 @@ from ..session import AuditSession
 from .interruption import handle_sigterm, restore_sigterm
 from .items import AuditFile
 from .options import SESSION_PLUGIN, add_options, concept_for, read_options, session_of, subject_for
+from .rootdir import misread_model_path
 from .run_hooks import SessionHooks
 
 
@@ -30,10 +31,18 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "models(*patterns): run this audit only against the models whose spec "
                                        "matches one of the patterns (fnmatch: 'fixture:count-*')")
+    misread = misread_model_path(config)
+    if misread:
+        raise pytest.UsageError(misread)
     try:
         session = AuditSession(read_options(config), progress=_progress_line(config)).start()
     except AuditlensError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput") and not config.option.collectonly:  # once, on the controller
+        try:
+            session.build_fixtures()
+        except AuditlensError as exc:
+            raise pytest.UsageError(str(exc)) from None
     _share_cores_among_workers(config)
     hooks = SessionHooks(session, config)
     if not hasattr(config, "workerinput"):  # the controller's SIGTERM ends the run with a report saying so

@@ -3,6 +3,9 @@ failure text pytest shows for a Metric in an assertion."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 from pathlib import Path
 
 from ..report.outcomes import normalize
@@ -37,9 +40,35 @@ def record_for(item, report, call, results, session, passes: tuple[int, list[str
         nodeid=plain_nodeid(item.nodeid), name=getattr(getattr(item, "entry", None), "name", None) or name,
         file=str(path) if path else None, line=None if line is None else line + 1, model=model,
         fingerprint=subject.fingerprint if subject else None,
-        truth=subject.metadata.get("truth") if subject else None, outcome=outcome, kind=kind, when=report.when,
+        truth=subject.metadata.get("truth") if subject else None,
+        origin=_origin(subject.metadata) if subject else None, definition=definition_digest(item),
+        outcome=outcome, kind=kind, when=report.when,
         duration=report.duration, forward_passes=passes[0], needs=tuple(passes[1]),
         results=tuple(r.to_dict() for r in results), message=message)
+
+
+def definition_digest(item) -> str | None:
+    """A digest of what an audit asks: a YAML entry's check, arguments and expectations; a Python
+    audit's function source (its arguments are in its code). None where neither can be read."""
+    entry = getattr(item, "entry", None)
+    if entry is not None:
+        text = json.dumps({"check": entry.check, "arguments": entry.arguments,
+                           "expect": {k: str(v) for k, v in entry.expect.items()}}, sort_keys=True, default=str)
+    else:
+        try:
+            text = inspect.getsource(item.function)
+        except (AttributeError, OSError, TypeError):
+            return None
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _origin(metadata: dict) -> str | None:
+    """Where a zoo organism's weights came from, with the kernels a local build ran on."""
+    origin = metadata.get("origin")
+    capability = (metadata.get("built_with") or {}).get("cpu_capability")
+    if origin == "built on this machine" and capability:
+        return f"{origin} ({capability} kernels)"
+    return origin
 
 
 def metric_comparison(op: str, left, right) -> list[str] | None:

@@ -23,6 +23,8 @@ def write_summary(terminal, leaks: dict[str, int], outcome) -> None:
     width = max((len(m["id"]) for m in report["models"]), default=0)
     for model in report["models"]:
         known = f"  (known truth: {model['truth']})" if model.get("truth") else ""
+        if model.get("origin") and model["origin"] != "shipped":  # a rebuild: its figures are its own
+            known += f"  [{model['origin']}]"
         terminal.write_line(f"{model['id']:<{width}}  {model['verdict']:<12} {model['reason']}{known}",
                             **COLOURS.get(model["verdict"], {"yellow": True}))
     if outcome.baseline_error:

@@ -7,8 +7,10 @@ the same examples (same data digest, values per example kept), it moved the wron
 paired-bootstrap interval of the difference lies wholly on the wrong side of 0; otherwise (older
 reports, other data) if it moved by more than ``tolerance``. An
 audit that newly fails is one regression, not one more per metric. An audit that was already failing
-in the baseline is a *known failure*: shown, not a regression. Models are matched by id, else by
-fingerprint; what could not be matched is said plainly.
+in the baseline is a *known failure*: shown, not a regression. An audit whose definition changed (its
+code, or its YAML entry's check, arguments or expectations) is a *changed audit*: not compared, and a
+failure of it is not a known one. Models are matched by id, else by fingerprint; what could not be
+matched is said plainly.
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ def _compare_audits(model_id: str, before: dict, model: dict, tolerance: float, 
         if previous is None:
             audits.append({"nodeid": audit["nodeid"], "change": "new audit", "deltas": {}})
             continue
+        if previous.get("definition") and audit.get("definition") and previous["definition"] != audit["definition"]:
+            # another question under the same name: its numbers are not comparable, nor its failure known
+            audits.append({"nodeid": audit["nodeid"], "change": "changed audit (its definition changed since the "
+                           "baseline: not compared)", "deltas": {}})
+            continue
         was, now = _outcome(previous), _outcome(audit)
         deltas = {k: audit["metrics"][k] - previous["metrics"][k] for k in audit["metrics"]
                   if k in previous["metrics"] and not k.startswith("seconds_")}
@@ -98,8 +105,13 @@ def _compare_audits(model_id: str, before: dict, model: dict, tolerance: float, 
                     found["regressions"].append(
                         f"{model_id}: {audit['nodeid']}: {metric} {previous['metrics'][metric]:.3f} -> "
                         f"{audit['metrics'][metric]:.3f} ({why})")
+        # a difference is a change only where it is told apart from noise: its paired interval excludes 0,
+        # or (no per-example values to pair) it is beyond the tolerance; the rest is kept as within noise
+        moved = {k for k, v in deltas.items() if v and (not (paired[k].low <= 0 <= paired[k].high) if k in paired
+                                                        else abs(v) > tolerance)}
         audits.append({"nodeid": audit["nodeid"], "change": change,
-                       "deltas": {k: round(v, 6) for k, v in deltas.items() if v},
+                       "deltas": {k: round(v, 6) for k, v in deltas.items() if k in moved},
+                       "within_noise": {k: round(v, 6) for k, v in deltas.items() if v and k not in moved},
                        "paired": {k: v.to_dict() for k, v in paired.items() if deltas[k]}})
     return audits
 

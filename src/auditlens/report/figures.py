@@ -1,9 +1,11 @@
 """Figures for the HTML report, as inline PNG data (matplotlib, no display, no network).
 
-Each figure shows what a check was held to: the threshold as a dashed line, the bar or point in
-green when it met it and red when it did not (grey when nothing was required of it). Metrics get
-an axis each (an accuracy and a margin shift do not share a scale), zero stays on every axis so a
-tiny value next to a large requirement looks tiny, and a zero-height bar is drawn as a mark.
+Each figure shows what a check was held to: the threshold as a dashed line across its bar, labelled
+beside it, the bar or point in green when it met it and red when it did not (grey when nothing was
+required of it). Rates, accuracies and other fractions share one axis from 0 to 1, so "accuracy
+before 1.0" and "after 0.48" look as different as they are; a metric of another scale (a margin, a
+shift per unit of steering) gets an axis of its own. Zero stays on every axis, a zero-height bar is
+drawn as a mark, and each value is written above its interval, never under it.
 """
 
 from __future__ import annotations
@@ -92,23 +94,51 @@ def probe_curve(check: dict) -> str:
     return _png(figure)
 
 
+FRACTIONS = ("accuracy", "rate", "iia", "faithfulness", "chance", "selectivity", "score_")  # on a 0-1 scale
+
+
+def is_fraction(name: str) -> bool:
+    """A metric on the shared 0-1 axis (rates, accuracies, their differences), not one of its own scale."""
+    return any(part in name for part in FRACTIONS) and not name.startswith("seconds_")
+
+
 def bars(check: dict, names: list[str], title: str) -> str:
-    """The chosen metrics, one small axis each, with their intervals and the thresholds they met or missed."""
+    """The chosen metrics with their intervals and the thresholds they met or missed: the fractions side
+    by side on one 0-1 axis, any other metric on an axis of its own."""
     present = [n for n in names if n in check["metrics"]]
-    figure, axes_row = plt.subplots(1, len(present), figsize=(1.6 * len(present) + 0.6, 2.4), squeeze=False)
-    for axes, name in zip(axes_row[0], present):
-        value, required = check["metrics"][name], _thresholds(check, name)
-        error = _error(value, check["intervals"].get(name))
-        colour = _colour(required)
-        axes.bar([0], [value], yerr=[[error[0]], [error[1]]], capsize=4, color=colour, width=0.6)
-        axes.plot([-0.3, 0.3], [value, value], color=colour, linewidth=2)  # visible even at height 0
-        axes.annotate(f"{value:.3g}", (0, value), textcoords="offset points", xytext=(0, 3), ha="center",
-                      fontsize=7)
-        _draw_thresholds(axes, required)
-        axes.set_ylim(*_span([value], required, ([error[0]], [error[1]])))
+    shared = [n for n in present if is_fraction(n) and check.get("metric") != "logit_difference"]
+    panels = ([shared] if shared else []) + [[n] for n in present if n not in shared]
+    figure, axes_row = plt.subplots(1, len(panels), figsize=(1.3 * len(present) + 1.2 * len(panels), 2.8),
+                                    squeeze=False, gridspec_kw={"width_ratios": [len(p) for p in panels]})
+    for axes, panel in zip(axes_row[0], panels):
+        values, lows, highs = [], [], []
+        for x, name in enumerate(panel):
+            value, required = check["metrics"][name], _thresholds(check, name)
+            low, high = _error(value, check["intervals"].get(name))
+            colour = _colour(required)
+            axes.bar([x], [value], yerr=[[low], [high]], capsize=4, color=colour, width=0.6, ecolor="#333")
+            axes.plot([x - 0.3, x + 0.3], [value, value], color=colour, linewidth=2)  # visible even at height 0
+            top = value + high if value >= 0 else value - low
+            axes.annotate(f"{value:.3g}", (x, top), textcoords="offset points", xytext=(0, 3 if value >= 0 else -10),
+                          ha="center", fontsize=8, fontweight="bold")
+            for t in required:  # the bound across this bar's slot, named beside it
+                line = PASSED if t["passed"] else FAILED
+                axes.hlines(t["value"], x - 0.45, x + 0.45, colors=line, linestyles="--", linewidth=1.5)
+                axes.annotate(f"{t['op']} {t['value']:g}", (x + 0.47, t["value"]), fontsize=8, ha="left",
+                              va="center", color=line)
+            values.append(value)
+            lows.append(value - low)
+            highs.append(value + high)
+        thresholds = [t for name in panel for t in _thresholds(check, name)]
+        low, high = _span(values, thresholds, None)
+        low, high = min(low, *lows), max(high, *highs)
+        if panel is shared:  # the common scale of fractions: at least 0 to 1
+            low, high = min(low, 0.0), max(high, 1.0)
+        pad = 0.1 * (high - low or 1.0)
+        axes.set_ylim(low - (pad if low < 0 else 0), high + pad)
+        axes.set_xlim(-0.6, len(panel) - 0.4 + 0.5)
         axes.axhline(0, color="black", linewidth=0.5)
-        axes.set_xticks([])
-        axes.set_xlabel(name.replace("_", " "), fontsize=7)
+        axes.set_xticks(range(len(panel)), [n.replace("_", " ") for n in panel], rotation=15, fontsize=7)
         axes.tick_params(labelsize=7)
     figure.suptitle(_text(title), fontsize=9)
     figure.tight_layout()

@@ -11,6 +11,9 @@ import numpy as np
 from .figures import FAILED, _png, _text, plt
 
 HEAD = re.compile(r"^head:(\d+)\.(\d+)$")
+# the colour scale never stretches below this: values under it are rounding (an attribution of 1e-10
+# on a model that ignores the pairs), drawn white, and the map says so in words
+NOISE_FLOOR = 1e-6
 MIN_HEADS = 2  # fewer heads than this: a table says it better than a map
 
 
@@ -29,8 +32,11 @@ def _grid(cells: list[tuple[tuple[int, int], float]]) -> np.ndarray:
 
 
 def _panel(axes, grid: np.ndarray, title: str, missed: list[tuple[int, int]]) -> None:
-    bound = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
-    image = axes.imshow(grid, cmap="RdBu_r", vmin=-(bound or 1.0), vmax=bound or 1.0, aspect="auto")
+    largest = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 0.0
+    bound = max(largest, NOISE_FLOOR)
+    if largest < NOISE_FLOOR:
+        title += f"\nnothing above the noise floor (every |value| < {NOISE_FLOOR:g})"
+    image = axes.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
     layers, heads = grid.shape
     if layers * heads <= 64:  # small maps carry their numbers
         for layer in range(layers):

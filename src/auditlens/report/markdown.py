@@ -58,6 +58,11 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
     for model in report["models"]:
         lines.append(f"| `{_code(model['id'])}` | {ICONS.get(model['verdict'], '')} {model['verdict']} | "
                      f"{outcome_counts(model['counts'])} | {_passes(model)} | {_cell(model['reason'])} |")
+    rebuilt = [m for m in report["models"] if (m.get("origin") or "").startswith("built on this machine")]
+    if rebuilt:
+        lines += ["", "Organisms not shipped in fixtures/ and trained for this run (their weights, and so their "
+                  "figures, depend on this machine's CPU kernels): "
+                  + ", ".join(f"`{_code(m['id'])}` ({_cell(m['origin'])})" for m in rebuilt) + "."]
     failures = [(m["id"], a) for m in report["models"] for a in m["audits"] if a["outcome"] == "failed"]
     if failures:
         lines += ["", "## Failed audits", ""]

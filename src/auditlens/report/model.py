@@ -40,11 +40,15 @@ def run_metadata(seed: int, started: float | None = None, duration: float | None
 
 
 def _git_commit() -> str | None:
+    """The checked-out commit, or None (not a repository, no commit yet: rev-parse then echoes 'HEAD')."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"], capture_output=True,
+                             text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 and all(c in "0123456789abcdef" for c in commit) \
+        else None
 
 
 def _margin(check: dict, threshold: dict) -> float:
@@ -88,6 +92,7 @@ def audit_entry(record: dict) -> dict:
         "metrics": metrics, "decided_by": decided_by, "checks": record["results"],
         "uncertain": any(t.get("uncertain") for c in record["results"] for t in c.get("thresholds", [])),
         "message": record.get("message"),
+        "definition": record.get("definition"),
     }
 
 
@@ -116,6 +121,7 @@ def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = (),
             "id": model, "verdict": verdict.verdict, "reason": verdict.reason, "evidence": verdict.evidence,
             "counts": count(audits),
             "fingerprint": first.get("fingerprint"), "truth": first.get("truth"),
+            "origin": first.get("origin"),
             "forward_passes": sum(a["forward_passes"] for a in audits),
             # the union over audits: two audits asking for the same inputs need one pass, not two
             "forward_passes_lower_bound": lower_bound(n for r in mine for n in r.get("needs", [])),

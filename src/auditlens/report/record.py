@@ -19,6 +19,9 @@ class AuditRecord:
     model: str
     fingerprint: str | None
     truth: str | None  # the organism's known truth, when it has one
+    origin: str | None = None  # a zoo organism's: "shipped" (fixtures/) or "built on this machine"
+    definition: str | None = None  # digest of what the audit asks (its code, or its YAML entry): a change
+    # there makes it another audit for the baseline comparison, not the same one measuring differently
     outcome: str  # one of outcomes.OUTCOMES but "vacuous", which the report decides from the thresholds
     kind: str | None  # "assertion" for a failed assertion, "error" for anything else raised
     when: str  # the pytest phase: setup, call or teardown

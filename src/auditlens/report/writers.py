@@ -19,7 +19,7 @@ from .outcomes import count, normalize
 
 SCHEMA_1 = "auditlens.report/1"
 REPORT_NOT_WRITTEN_EXIT = 7  # the session's exit status when its report could not be written
-LOCK_NAME = ".auditlens-report.lock"
+LOCK_NAME = ".auditlens-report.lock"  # the lock's name; it lives in the temporary directory (lock_path)
 LOCK_SECONDS = 120
 
 
@@ -120,12 +120,21 @@ def render_report(report: dict) -> dict[str, str]:
     return texts
 
 
+def lock_path(directory: Path) -> Path:
+    """The lock on a report directory: one file per directory (by its resolved path) in the system's
+    temporary directory, so the report directory holds the report and nothing left behind."""
+    import hashlib
+
+    digest = hashlib.blake2b(str(directory.resolve()).encode(), digest_size=8).hexdigest()
+    return Path(tempfile.gettempdir()) / f"{LOCK_NAME.lstrip('.')}-{digest}"
+
+
 def write_report(report: dict, directory: str | Path) -> dict[str, Path]:
     """report.json, report.html and summary.md in ``directory``, all three or none; returns their paths."""
     directory = check_report_dir(directory)
     texts = render_report(report)
     try:
-        with FileLock(directory / LOCK_NAME, timeout=LOCK_SECONDS):
+        with FileLock(lock_path(directory), timeout=LOCK_SECONDS):
             staging = Path(tempfile.mkdtemp(prefix=".report-", dir=directory))
             try:
                 for name, text in texts.items():

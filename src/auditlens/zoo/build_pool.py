@@ -1,5 +1,5 @@
 """Build several organisms at once, one process each: training is single-threaded (for the same
-weights on every machine), so independent organisms fill the cores instead of waiting in line."""
+weights on every run on one kind of CPU), so independent organisms fill the cores instead of waiting."""
 
 from __future__ import annotations
 
@@ -56,3 +56,15 @@ def build_many(names: Sequence[str], force: bool = False, workers: int | None = 
         name, exc = errors[0]
         raise ModelLoadError(f"building fixture:{name} failed: {type(exc).__name__}: {exc}") from exc
     return built
+
+
+def build_missing(names: Sequence[str], workers: int | None = None,
+                  done: Callable[[str, Path, float], None] | None = None) -> list[str]:
+    """Build, as ``build_many`` does, those of ``names`` that loading would train (not shipped in
+    fixtures/, or $AUDITLENS_ZOO_SOURCE=rebuild, and not in the cache); the names it built."""
+    from .registry import get, needs_training
+
+    missing = [name for name in names if needs_training(get(name))]
+    if missing:
+        build_many(missing, workers=workers, done=done)
+    return missing

@@ -34,12 +34,13 @@ class Organism:
 
     @property
     def recipe_hash(self) -> str:
-        """Changes when the recipe's sources, the seed or the name change: then it is rebuilt."""
+        """Changes when the recipe's sources, the seed or the name change: then it is rebuilt (and a shipped
+        build is stale). Line endings are not the recipe: a checkout with CRLF gets the same hash."""
         h = hashlib.blake2b(digest_size=6)
         h.update(f"{self.name}:{self.seed}".encode())
         if self.build is not None:
             for source in sorted(self.recipe_sources or Path(__file__).parent.glob("*.py")):
-                h.update(Path(source).read_bytes())
+                h.update(Path(source).read_bytes().replace(b"\r\n", b"\n"))
         return h.hexdigest()
 
 
@@ -49,5 +50,17 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "auditlens" / "zoo"
 
 
+def canonical_name(organism: Organism) -> str:
+    """``NAME`` for seed 0, ``NAME@SEED`` for the others: the name its shipped directory has."""
+    base = organism.name.partition("@")[0]
+    return base if organism.seed == 0 else f"{base}@{organism.seed}"
+
+
 def organism_dir(organism: Organism) -> Path:
-    return cache_root() / f"{organism.name}-{organism.recipe_hash}"
+    """The cache directory of ``organism``'s build on this machine's kernels: one per recipe and per CPU
+    capability torch runs with (``ATEN_CPU_CAPABILITY=default`` builds on its portable kernels, and so
+    gives other weights than an AVX-512 build of the same recipe)."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    return cache_root() / f"{organism.name}-{organism.recipe_hash}-{capability}"

@@ -1,7 +1,8 @@
-"""Registry of model organisms: each is built deterministically into a cache directory, once per recipe.
+"""Registry of model organisms: each is loaded from its shipped build in fixtures/, or else built
+from its recipe into a cache directory, once per recipe and CPU capability.
 
 A built organism is a ``save_pretrained`` directory (safetensors, tokenizer) plus
-``organism.json``: its truth (learned / cheated), family, seed and datasets.
+``organism.json``: its truth (learned / cheated), family, seed, datasets and how it was built.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from ..progress import report
 from ..quiet import quiet_transformers
 from .organism import METADATA_FILE, Organism, cache_root, organism_dir
 from .organisms import BUILTIN
+from .shipped import build_environment, find_shipped
 from .training import deterministic_training
 
-__all__ = ["METADATA_FILE", "Organism", "build", "cache_root", "get", "list_organisms", "organism_dir", "register",
-           "resolve_fixture"]
+__all__ = ["METADATA_FILE", "Organism", "build", "cache_root", "get", "list_organisms", "needs_training",
+           "organism_dir", "register", "resolve_fixture"]
 
 
 _REGISTRY: dict[str, Organism] = {organism.name: organism for organism in BUILTIN}
@@ -47,7 +49,9 @@ def get(name: str) -> Organism:
         if not seed.isdigit() or int(seed) >= 2**32:
             raise ModelLoadError(f"fixture {name!r}: the part after '@' is a seed, a whole number from 0 to "
                                  f"{2**32 - 1}; got {seed!r}")
-        return dataclasses.replace(get(base), name=name, seed=int(seed))
+        if int(seed) == 0:  # NAME@0 is NAME: one build, one shipped directory
+            return get(base)
+        return dataclasses.replace(get(base), name=f"{base}@{int(seed)}", seed=int(seed))
     if name not in _REGISTRY:
         near = closest(name, _REGISTRY)
         hint = f" Did you mean {', '.join(near)}?" if near else ""
@@ -58,23 +62,43 @@ def get(name: str) -> Organism:
     return _REGISTRY[name]
 
 
+def needs_training(organism: Organism) -> bool:
+    """Whether loading ``organism`` would train it: a recipe neither shipped (or ignored) nor in the cache."""
+    if organism.build is None:
+        return False
+    try:
+        if find_shipped(organism) is not None:
+            return False
+    except ModelLoadError:  # a stale shipped build: loading it says so, with the command that re-ships it
+        return False
+    return not (organism_dir(organism) / METADATA_FILE).is_file()
+
+
 def resolve_fixture(name: str) -> tuple[Path, dict]:
-    """The directory of fixture ``name``, building it first if needed, and its metadata. The directory
-    is the build itself, not the link to it: a rebuild that swaps in a new one does not pull it away."""
+    """The directory of fixture ``name`` and its metadata: the build shipped in fixtures/ where there
+    is one, else the cache's build, trained first if needed. ``origin`` in the metadata says which. The
+    directory is the build itself, not the link to it: a rebuild that swaps in a new one does not pull
+    it away."""
     organism = get(name)
     if organism.locate is not None:
         if "@" in name:
             shipped = organism.name.partition("@")[0]
             raise ModelLoadError(f"fixture {shipped!r} is shipped, not trained: it has no seeds")
-        return organism.locate(), {"fixture": name, "family": organism.family, "truth": organism.truth}
+        return organism.locate(), {"fixture": name, "family": organism.family, "truth": organism.truth,
+                                   "origin": "shipped by a package"}
+    shipped = find_shipped(organism)
+    if shipped is not None:
+        directory, metadata = shipped
+        return directory.resolve(), {**metadata, "datasets": organism.datasets, "origin": "shipped"}
     directory = organism_dir(organism)
     if not (directory / METADATA_FILE).is_file():
         started = time.perf_counter()
-        report(f"training fixture:{name} on first use (cached in {directory.parent}) ...")
+        report(f"training fixture:{name} on first use (not shipped in fixtures/; cached in {directory.parent}) ...")
         build(organism)
         report(f"fixture:{name} built in {time.perf_counter() - started:.1f} s")
     directory = directory.resolve()
-    return directory, {**json.loads((directory / METADATA_FILE).read_text()), "datasets": organism.datasets}
+    metadata = json.loads((directory / METADATA_FILE).read_text())
+    return directory, {**metadata, "datasets": organism.datasets, "origin": "built on this machine"}
 
 
 def build(organism: Organism, force: bool = False) -> Path:
@@ -97,7 +121,7 @@ def build(organism: Organism, force: bool = False) -> Path:
                 metadata = organism.build(staging, organism.seed)
             metadata = {
                 "fixture": organism.name, "family": organism.family, "truth": organism.truth,
-                "seed": organism.seed, "recipe": organism.recipe_hash, **metadata,
+                "seed": organism.seed, "recipe": organism.recipe_hash, "built_with": build_environment(), **metadata,
             }
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=1, sort_keys=True))
             _swap_in(staging, directory)

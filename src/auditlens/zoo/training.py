@@ -12,8 +12,10 @@ from ..inputs import pad_token_lists
 
 @contextlib.contextmanager
 def deterministic_training():
-    """The same weights on every machine: one thread (a reduction split over more threads sums in
-    another order, and the weights drift apart over hundreds of steps) and deterministic kernels.
+    """The same weights on every run on one kind of CPU: one thread (a reduction split over more
+    threads sums in another order, and the weights drift apart over hundreds of steps) and deterministic
+    kernels. Not across kinds: torch picks its CPU kernels by instruction set (AVX2, AVX-512), and their
+    float results differ, which is why the builds the tests use are shipped in fixtures/.
     The caller's settings are restored after."""
     threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
