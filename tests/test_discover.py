@@ -22,7 +22,10 @@ def test_discover_drafts_an_audit_that_holds_the_learned_twin_and_fails_the_chea
     text = draft.read_text()
     assert text.startswith("# Drafted by `auditlens discover`") and "Spearman" in text and "&id" not in text
     audits = yaml.safe_load(text)["audits"]
-    assert [next(k for k in a if k in ("necessity", "faithfulness")) for a in audits] == ["necessity", "faithfulness"]
+    # a necessity audit always; a faithfulness audit where the top components alone recover something (on
+    # some builds of the count twin they recover nothing: MLPs carry it too, and no bound could fail)
+    kinds = [next(k for k in a if k in ("necessity", "faithfulness")) for a in audits]
+    assert kinds[0] == "necessity" and kinds in (["necessity"], ["necessity", "faithfulness"])
     assert all(float(list(a["expect"].values())[0].split()[-1]) > 0 for a in audits)  # no bound that cannot fail
     assert main(["validate", str(draft), "--probes", "probes"]) == 0
     result = audit_repo.runpytest("audits", "--model", "fixture:count-learned", "--model", "fixture:count-cheated",

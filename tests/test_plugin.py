@@ -82,10 +82,10 @@ def test_for_other_models(subject):
 def test_verdicts_are_shown_and_stored(audit_dir):
     result = audit_dir.runpytest(*MODELS, "--audit-report", "out")
     result.stdout.fnmatch_lines(["*auditlens verdicts*",
-                                 "fixture:count-learned  learned *all 2 audits that ran passed  (known truth: learned)",
+                                 "fixture:count-learned  learned *all 2 audits that ran passed  (known truth: learned)*",
                                  "fixture:count-cheated  cheated *patch at layer:0 on marker_swapped: flip_rate = 1.000, "
                                  "needed <= 0.05 "
-                                 "(test_marker_is_ignored*); 1 more mechanistic audit(s) failed  (known truth: cheated)"])
+                                 "(test_marker_is_ignored*); 1 more mechanistic audit(s) failed  (known truth: cheated)*"])
     report = json.loads((audit_dir.path / "out" / "report.json").read_text())
     models = {m["id"]: m for m in report["models"]}
     assert models["fixture:count-cheated"]["verdict"] == "cheated" and models["fixture:count-cheated"]["counts"]["failed"] == 2

@@ -388,3 +388,29 @@ def test_a_loop_of_ablations_over_heads_is_one_layer_by_head_map():
               for layer in range(2) for head in range(4)]
     assert loop_map(checks, "accuracy_drop").startswith("data:image/png;base64,")
     assert loop_map([*checks[:3], {**checks[3], "site": "layer:1"}], "accuracy_drop") is None  # not every check at a head
+
+
+def test_a_repository_without_a_commit_has_no_commit(tmp_path, monkeypatch):
+    """Issue 26: 'commit HEAD' was printed for a repository with no commits (rev-parse echoes HEAD)."""
+    import subprocess
+
+    from auditlens.report.model import _git_commit
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    assert _git_commit() is None
+    (tmp_path / "f").write_text("x")
+    subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "add", "f"], check=True)
+    subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"], check=True)
+    assert len(_git_commit()) == 40
+
+
+def test_a_bound_in_the_markdown_summary_reads_as_itself():
+    """Issue 26: summary.md showed '&lt;=' as raw text; a tag from a name is still never kept."""
+    check = {**probe_check(0.5, False), "thresholds": [{"metric": "accuracy", "op": "<=", "value": 0.05,
+                                                        "passed": False}]}
+    report = build_report([record("m", "failed", "assertion", [check])], RUN)
+    report["models"][0]["reason"] += " <img src=x>"  # a tag in a table cell is still escaped
+    text = render_markdown(report)
+    assert "&lt;=" not in text and "≤ 0.05" in text
+    assert "<img" not in text and "&lt;img src=x>" in text

@@ -112,6 +112,7 @@ def test_a_bad_zoo_source_is_named(monkeypatch):
 def test_ship_copies_the_build_its_concepts_and_hashes_and_rebuild_ignores_it(tmp_path, monkeypatch):
     """A toy organism: shipped into a fixtures directory of its own, loaded from there; with
     AUDITLENS_ZOO_SOURCE=rebuild its recipe runs instead, and the origin says so."""
+    monkeypatch.setenv(SOURCE_VARIABLE, "shipped")
     monkeypatch.setenv("AUDITLENS_ZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(FIXTURES_VARIABLE, str(tmp_path / "fixtures"))
     calls = []
@@ -152,9 +153,10 @@ def test_a_verification_names_every_difference():
 
 
 @pytest.mark.slow
-def test_zoo_verify_rebuilds_and_compares_by_behaviour(tmp_path, capsys):
+def test_zoo_verify_rebuilds_and_compares_by_behaviour(tmp_path, capsys, monkeypatch):
     """count-cheated rebuilt on this machine's kernels: the same organism by its accuracies and by the
     verdict and outcomes of the count audits (a copy of audits/count.audit.yaml with its probes)."""
+    monkeypatch.setenv(SOURCE_VARIABLE, "shipped")
     audits = tmp_path / "audits"
     audits.mkdir()
     shutil.copy(ROOT / "audits" / "count.audit.yaml", audits)
@@ -166,7 +168,11 @@ def test_zoo_verify_rebuilds_and_compares_by_behaviour(tmp_path, capsys):
     assert "verdict cheated/cheated" in out and "zoo verify: 1/1 rebuilds are the same organism" in out
 
 
-def test_zoo_verify_refuses_what_it_cannot_compare(capsys):
+def test_zoo_verify_refuses_what_it_cannot_compare(capsys, monkeypatch):
+    monkeypatch.setenv(SOURCE_VARIABLE, "rebuild")
+    assert main(["zoo", "verify", "count-learned"]) == 2
+    assert "zoo verify compares the shipped builds with rebuilds: unset AUDITLENS_ZOO_SOURCE" in capsys.readouterr().err
+    monkeypatch.setenv(SOURCE_VARIABLE, "shipped")
     assert main(["zoo", "verify", "minilm"]) == 2
     assert "come from a package, not a recipe" in capsys.readouterr().err
     assert main(["zoo", "verify", "count-learned@7"]) == 2

@@ -124,8 +124,8 @@ def bars(check: dict, names: list[str], title: str) -> str:
             for t in required:  # the bound across this bar's slot, named beside it
                 line = PASSED if t["passed"] else FAILED
                 axes.hlines(t["value"], x - 0.45, x + 0.45, colors=line, linestyles="--", linewidth=1.5)
-                axes.annotate(f"{t['op']} {t['value']:g}", (x + 0.47, t["value"]), fontsize=8, ha="left",
-                              va="center", color=line)
+                axes.annotate(f"{t['op']} {t['value']:g}", (x - 0.45, t["value"]), textcoords="offset points",
+                              xytext=(0, 2), fontsize=8, ha="left", va="bottom", color=line)
             values.append(value)
             lows.append(value - low)
             highs.append(value + high)
@@ -136,7 +136,7 @@ def bars(check: dict, names: list[str], title: str) -> str:
             low, high = min(low, 0.0), max(high, 1.0)
         pad = 0.1 * (high - low or 1.0)
         axes.set_ylim(low - (pad if low < 0 else 0), high + pad)
-        axes.set_xlim(-0.6, len(panel) - 0.4 + 0.5)
+        axes.set_xlim(-0.6, len(panel) - 0.4)
         axes.axhline(0, color="black", linewidth=0.5)
         axes.set_xticks(range(len(panel)), [n.replace("_", " ") for n in panel], rotation=15, fontsize=7)
         axes.tick_params(labelsize=7)

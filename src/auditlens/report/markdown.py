@@ -12,8 +12,9 @@ _MARKDOWN = "\\`*_[]()#!|~"  # what makes links, images, emphasis, code, heading
 
 def _cell(text) -> str:
     """Text for a table cell or a list item: Markdown characters escaped, so a model id or an audit name
-    cannot become a link, an image or emphasis in a pull-request comment."""
-    text = str(text).replace("\n", " ").replace("<", "&lt;")
+    cannot become a link, an image or emphasis in a pull-request comment. A bound reads as itself in the
+    raw file too (``<=`` as ``≤``); any other ``<`` becomes ``&lt;``, so no tag survives."""
+    text = str(text).replace("\n", " ").replace("<=", "≤").replace(">=", "≥").replace("<", "&lt;")
     return "".join(f"\\{c}" if c in _MARKDOWN else c for c in text)
 
 
