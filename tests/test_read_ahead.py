@@ -138,3 +138,23 @@ def test_an_unreadable_site_is_named_and_never_poisons_later_captures():
     assert capture(subject, inputs, "layer:0", cache=cache).shape == (2, 32)
     fresh = load_subject(build("gpt2"))  # same weights, same fingerprint, same working set
     assert capture(fresh, fresh.encode([[8, 9]]), "layer:1", cache=cache).shape == (1, 32)
+
+
+def test_a_pass_above_the_lower_bound_says_why(tiny, ragged):
+    """Issue 26: the report showed more passes than the bound with no reason. A second pass on the same
+    inputs is logged with the reads no earlier pass kept; the report lists them beside the figure."""
+    from auditlens.report import build_report
+
+    cache = ActivationCache()
+    capture(tiny, ragged, "layer:1", position="last", cache=cache)
+    capture(tiny, ragged, "layer:0", position="mean", cache=cache)  # read ahead: no pass, nothing to say
+    assert tiny.repeats == []
+    capture(tiny, ragged, "head:0.1", position="last", cache=cache)  # heads are not read ahead
+    (repeat,) = tiny.repeats
+    assert repeat.startswith("head:0.1 (last) on ") and "not kept by the earlier pass (1 passes)" in repeat
+    record = {"nodeid": "t.py::a[m]", "name": "a", "file": None, "line": None, "model": "m", "fingerprint": None,
+              "truth": None, "outcome": "passed", "kind": None, "duration": 0.0, "forward_passes": tiny.forward_passes,
+              "needs": list(tiny.needs), "repeats": list(tiny.repeats), "results": [], "message": None}
+    model = build_report([record], {"seed": 0})["models"][0]
+    assert model["forward_passes"] - model["forward_passes_lower_bound"] == 1
+    assert model["passes_above_bound"] == [repeat]

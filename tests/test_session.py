@@ -7,7 +7,6 @@ import pytest
 from auditlens import AuditlensError, ModelLoadError, probe
 from auditlens.accounting import lower_bound
 from auditlens.report.record import AuditRecord
-from auditlens.results import recording
 from auditlens.session import AuditSession, SessionOptions, parse_device_map
 from auditlens.settings import default_store, seed_or_default
 
@@ -26,20 +25,27 @@ def test_a_script_runs_an_audit_and_gets_the_report_with_its_verdict(tmp_path):
     with session:
         subject = session.subject(MODEL)
         before = session.pass_counts()
-        with recording() as results:
-            result = probe(subject, session.concept("more_a_than_b"), at="layer:1")
-            assert result.accuracy >= 0.9
-        executed, needs = session.passes_since(before)
-        session.add_record(AuditRecord(
-            nodeid="script::probe", name="probe", file=None, line=None, model=MODEL, fingerprint=subject.fingerprint,
-            truth=subject.metadata.get("truth"), outcome="passed", kind=None, when="call", duration=0.1,
-            forward_passes=executed, needs=tuple(needs), results=tuple(r.to_dict() for r in results)).to_dict())
+        result = probe(subject, session.concept("more_a_than_b"), at="layer:1")
+        executed, needs, _ = session.passes_since(before)
+        missed = session.record("the count is represented", MODEL, result, expect={"accuracy": ">= 0.9"})
     outcome = session.finish()
     written = json.loads(outcome.paths["json"].read_text())
     (model,) = written["models"]
-    assert model["id"] == MODEL and model["verdict"] == "learned" and written["run"]["seed"] == 3
-    assert model["audits"][0]["checks"][0]["thresholds"][0]["op"] == ">="
+    assert missed == [] and model["id"] == MODEL and model["verdict"] == "learned" and written["run"]["seed"] == 3
+    assert model["audits"][0]["checks"][0]["thresholds"][0] == {**model["audits"][0]["checks"][0]["thresholds"][0],
+                                                                "metric": "accuracy", "op": ">=", "value": 0.9}
     assert model["forward_passes"] == executed >= 1 and model["forward_passes_lower_bound"] == lower_bound(needs)
+
+
+def test_a_script_audit_that_misses_its_condition_fails_and_says_so(tmp_path):
+    with AuditSession(options(tmp_path)) as session:
+        result = probe(session.subject(MODEL), session.concept("more_a_than_b"), at="layer:1")
+        missed = session.record("impossible", MODEL, result, expect={"accuracy": "between 0.0 and 0.1"})
+        with pytest.raises(AuditlensError, match="a probe result has no metric 'acuracy'"):
+            session.record("typo", MODEL, result, expect={"acuracy": ">= 0.9"})
+    (model,) = session.finish().report["models"]
+    assert len(missed) == 1 and "between 0.0 and 0.1" in missed[0]
+    assert model["audits"][0]["outcome"] == "failed" and model["verdict"] == "cheated"
 
 
 def test_a_session_loads_each_model_and_concept_once(tmp_path):

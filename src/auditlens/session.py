@@ -180,18 +180,20 @@ class AuditSession:
         return directory / f"{name}.yaml"  # load_concept names it in its error
 
     # forward-pass accounting per audit
-    def pass_counts(self) -> dict[str, tuple[int, int]]:
-        """Per loaded model: forward passes executed so far, and how long its log of needs is."""
-        return {model: (s.forward_passes, len(s.needs)) for model, s in self.subjects.items()}
+    def pass_counts(self) -> dict[str, tuple[int, int, int]]:
+        """Per loaded model: forward passes executed so far, how long its log of needs is, and of repeats."""
+        return {model: (s.forward_passes, len(s.needs), len(s.repeats)) for model, s in self.subjects.items()}
 
-    def passes_since(self, counts: dict[str, tuple[int, int]]) -> tuple[int, list[str]]:
-        """Forward passes executed since ``counts`` was taken, and the needs logged since (distinct)."""
-        executed, needs = 0, []
+    def passes_since(self, counts: dict[str, tuple[int, int, int]]) -> tuple[int, list[str], list[str]]:
+        """Forward passes executed since ``counts`` was taken, the needs logged since (distinct), and the
+        passes repeated since (see ``Subject.repeats``)."""
+        executed, needs, repeats = 0, [], []
         for model, subject in self.subjects.items():
-            passes, logged = counts.get(model, (0, 0))
+            passes, logged, repeated = counts.get(model, (0, 0, 0))
             executed += subject.forward_passes - passes
             needs += subject.needs[logged:]
-        return executed, list(dict.fromkeys(needs))
+            repeats += subject.repeats[repeated:]
+        return executed, list(dict.fromkeys(needs)), repeats
 
     def plan(self, audits: dict[str, str]) -> None:
         """The audits (node id -> model) this run means to run: those that never end are listed as not run."""
@@ -221,14 +223,14 @@ class AuditSession:
             if not condition.holds(value):
                 missed.append(getattr(judged, metric).describe(str(condition)))
         subject = self.subjects.get(model)
-        passes, needs = self.passes_since(self._recorded_counts)  # since the script's last record
+        passes, needs, repeats = self.passes_since(self._recorded_counts)  # since the script's last record
         self._recorded_counts = self.pass_counts()
         self.add_record(AuditRecord(
             nodeid=f"script::{name}[{model}]", name=name, file=None, line=None, model=model,
             fingerprint=subject.fingerprint if subject else None,
             truth=subject.metadata.get("truth") if subject else None, outcome="failed" if missed else "passed",
             kind="assertion" if missed else None, when="call", duration=0.0,
-            needs=tuple(needs), forward_passes=passes,
+            needs=tuple(needs), forward_passes=passes, repeats=tuple(repeats),
             results=tuple(r.to_dict() for r in results), message=missed[0] if missed else None).to_dict())
         return missed
 

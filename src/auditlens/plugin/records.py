@@ -14,7 +14,7 @@ from ..results import Metric
 from .nodeids import item_model, plain_nodeid
 
 
-def record_for(item, report, call, results, session, passes: tuple[int, list[str]]) -> AuditRecord | None:
+def record_for(item, report, call, results, session, passes: tuple[int, list[str], list[str]]) -> AuditRecord | None:
     """The record of an audit (an item that ran against a model); None for a plain test."""
     model = item_model(item)
     if model is None:
@@ -43,7 +43,7 @@ def record_for(item, report, call, results, session, passes: tuple[int, list[str
         truth=subject.metadata.get("truth") if subject else None,
         origin=_origin(subject.metadata) if subject else None, definition=definition_digest(item),
         outcome=outcome, kind=kind, when=report.when,
-        duration=report.duration, forward_passes=passes[0], needs=tuple(passes[1]),
+        duration=report.duration, forward_passes=passes[0], needs=tuple(passes[1]), repeats=tuple(passes[2]),
         results=tuple(r.to_dict() for r in results), message=message)
 
 

@@ -57,7 +57,7 @@ class SessionHooks:
                 item.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
             if report.failed and results and not getattr(item, "explains_itself", False):
                 report.sections.append(("auditlens evidence", "\n\n".join(r.explain() for r in results)))
-            record = record_for(item, report, call, results, self.session, item.stash.get(PASSES_KEY, (0, [])))
+            record = record_for(item, report, call, results, self.session, item.stash.get(PASSES_KEY, (0, [], [])))
             if record is not None:  # carried on the report, so that xdist brings it to the controller
                 report.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
         return report

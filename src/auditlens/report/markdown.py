@@ -59,6 +59,11 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
     for model in report["models"]:
         lines.append(f"| `{_code(model['id'])}` | {ICONS.get(model['verdict'], '')} {model['verdict']} | "
                      f"{outcome_counts(model['counts'])} | {_passes(model)} | {_cell(model['reason'])} |")
+    for model in report["models"]:
+        if model.get("passes_above_bound"):
+            above = model["forward_passes"] - model["forward_passes_lower_bound"]
+            lines += ["", f"`{_code(model['id'])}` ran {above} forward passes above the lower bound: "
+                      + "; ".join(_cell(w) for w in model["passes_above_bound"])]
     rebuilt = [m for m in report["models"] if (m.get("origin") or "").startswith("built on this machine")]
     if rebuilt:
         lines += ["", "Organisms not shipped in fixtures/ and trained for this run (their weights, and so their "

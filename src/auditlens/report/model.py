@@ -125,9 +125,27 @@ def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = (),
             "forward_passes": sum(a["forward_passes"] for a in audits),
             # the union over audits: two audits asking for the same inputs need one pass, not two
             "forward_passes_lower_bound": lower_bound(n for r in mine for n in r.get("needs", [])),
+            "passes_above_bound": above_bound(mine, sum(a["forward_passes"] for a in audits),
+                                              lower_bound(n for r in mine for n in r.get("needs", []))),
             "audits": audits, "not_run": not_run,
         })
     return {"schema": SCHEMA, "run": run, "models": report_models}
+
+
+def above_bound(records: list[dict], executed: int, bound: int) -> list[str]:
+    """Why a model's executed passes exceed the lower bound, in words: each pass run again on inputs a
+    pass already ran, with the reads no earlier pass kept, and what no audit's own log explains (on
+    pytest-xdist, inputs another worker also ran: each worker keeps its own cache)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        for why in record.get("repeats", []):
+            counts[why] = counts.get(why, 0) + 1
+    lines = [f"{why}" + (f" x{n}" if n > 1 else "") for why, n in counts.items()]
+    explained = sum(int(why.rsplit("(", 1)[1].split()[0]) * n for why, n in counts.items())
+    if executed - bound > explained:
+        lines.append(f"{executed - bound - explained} passes on inputs run in another process (each pytest-xdist "
+                     "worker keeps its own cache), or not logged")
+    return lines
 
 
 def strip_timings(report: dict, forward_passes: bool = False) -> dict:

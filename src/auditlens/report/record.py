@@ -28,6 +28,7 @@ class AuditRecord:
     duration: float
     forward_passes: int = 0  # executed while the audit ran
     needs: tuple[str, ...] | None = ()  # accounting need ids; None: not known (a lost audit)
+    repeats: tuple[str, ...] = ()  # passes run again on inputs already run, and why (Subject.repeats)
     results: tuple[dict, ...] = ()  # each check's CheckResult.to_dict()
     message: str | None = None  # the first line of the failure, at most 500 characters
 
@@ -47,6 +48,7 @@ class AuditRecord:
     def to_dict(self) -> dict:
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         data["results"] = list(self.results)
+        data["repeats"] = list(self.repeats)
         if self.needs is None:
             del data["needs"]
         else:
