@@ -79,3 +79,36 @@ def test_every_registered_check_has_a_tagged_result_and_an_argument_schema():
         assert entry.takes in ("concept", "generated"), name
         assert entry.arguments["type"] == "object" and entry.arguments["additionalProperties"] is False, name
         assert set(entry.result.figure_metrics) <= {f.name for f in dataclasses.fields(entry.result)}, name
+
+
+def test_each_checks_metrics_are_its_results_float_fields():
+    """The table names what `expect:` may hold without importing the checks (so validate needs no torch);
+    this keeps it equal to the result types."""
+    import dataclasses
+
+    from auditlens.checks import ProbeSweep
+    from auditlens.registry import CHECKS, SWEEP_METRICS
+
+    def floats(result_type):
+        return tuple(f.name for f in dataclasses.fields(result_type) if f.type in ("float", float))
+
+    for name, entry in CHECKS.items():
+        assert entry.metrics == floats(entry.result), name
+        assert entry.function.__name__ == name
+    assert floats(ProbeSweep) == SWEEP_METRICS
+
+
+def test_validating_files_loads_no_model_library(tmp_path):
+    """Issue 26: `auditlens validate` took 14 s on a loaded machine, importing torch to read YAML."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probes = Path(__file__).parent.parent / "probes"
+    code = ("import sys\nfrom auditlens.cli import main\n"
+            f"status = main(['validate', {str(Path(__file__).parent.parent / 'audits')!r}, {str(probes)!r}, "
+            f"'--probes', {str(probes)!r}])\n"
+            "heavy = sorted(m for m in ('torch', 'transformers', 'scipy', 'sklearn', 'hypothesis') if m in sys.modules)\n"
+            "print('STATUS', status, 'HEAVY', heavy)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "STATUS 0 HEAVY []" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]

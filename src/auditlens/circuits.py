@@ -20,6 +20,8 @@ from . import safe_yaml
 from .errors import CheckError, SiteError, closest
 from .sites import Site, head_layout, input_width, n_layers, parse_alias
 
+METRICS = ("accuracy", "logit_difference")  # what faithfulness and minimality score a circuit on
+
 COMPONENT_PATTERN = r"^(head:-?\d+\.-?\d+|neuron:-?\d+\.-?\d+|neurons:-?\d+|mlp:-?\d+|attn:-?\d+)$"
 CIRCUIT_KEYS = ("name", "description", "components")
 

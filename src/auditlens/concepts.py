@@ -4,12 +4,14 @@ file (``probes/NAME.yaml``, read by ``concept_file.load_concept``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import ConceptError
-from .inputs import Inputs
-from .readout import answer_token_ids
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: reading and checking a concept file needs none
+    import torch
+
+    from .inputs import Inputs
 
 Example = "str | tuple[int, ...]"
 
@@ -78,6 +80,8 @@ class Concept:
         return max(self.labels) + 1 if self.labels else 0
 
     def label_tensor(self) -> torch.Tensor:
+        import torch
+
         return torch.tensor(self.labels, dtype=torch.long)
 
     def label_name(self, label: int) -> str:
@@ -96,14 +100,20 @@ class Concept:
             raise ConceptError(f"concept {self.name!r} has no counterfactual pairs; add `pairs:` to it")
         base = self._encode(subject, "base", tuple(p.base for p in self.pairs))
         source = self._encode(subject, "source", tuple(p.source for p in self.pairs))
+        import torch
+
         return base, source, torch.tensor([p.label for p in self.pairs], dtype=torch.long)
 
     def answer_token_ids(self, subject) -> list[int] | None:
+        from .readout import answer_token_ids
+
         return answer_token_ids(subject, self.answer_tokens, f"concept {self.name!r}")
 
     def control_labels(self, seed: int) -> torch.Tensor:
         """Hewitt & Liang control task: each group (default: each distinct input) gets a random label,
         drawn with the concept's class proportions, so only memorising the input type can predict it."""
+        import torch
+
         keys = self.groups if self.groups is not None else tuple(map(str, self.examples))
         generator = torch.Generator().manual_seed(seed)
         distinct = sorted(set(keys))
@@ -126,6 +136,6 @@ class Concept:
 def _as_example(example):
     if isinstance(example, str):
         return example
-    if isinstance(example, torch.Tensor):
+    if hasattr(example, "tolist"):  # a tensor or an array of token ids
         return tuple(int(t) for t in example.tolist())
     return tuple(int(t) for t in example)

@@ -1,26 +1,65 @@
 """The checks audits can name: each with its function, its result type (whose class tags say what it is:
 ``mechanistic``, ``figure_metrics``) and the YAML arguments it takes. The audit-file loader and its JSON
 Schema, the verdict and the report's figures all read this table, so a new check is its module plus
-one entry here."""
+one entry here.
+
+The table names each check's function and result type by module and name, imported on first use: so
+``auditlens validate`` and ``auditlens schema`` read it without loading torch. ``metrics`` are the
+result's float fields, the ones ``expect:`` may name (tests/test_registry.py holds them equal)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from importlib import import_module
 
-from . import behaviour, checks
-from .checks.circuit import METRICS as CIRCUIT_METRICS
 from .circuits import COMPONENT_PATTERN
-from .results import CheckResult
+from .circuits import METRICS as CIRCUIT_METRICS
 
 
-@dataclass(frozen=True)
 class RegisteredCheck:
-    name: str
-    function: Callable
-    result: type[CheckResult]
-    takes: str  # its first argument: "concept" (labelled examples or pairs) or "generated" inputs
-    arguments: dict  # the JSON Schema of its YAML arguments (``$ref`` to the audit schema's $defs)
+    """A check audits can name. ``function`` and ``result`` are the objects, or ``"module:name"`` strings
+    (modules in auditlens) imported on first use; ``metrics``, the result's float fields (what
+    ``expect:`` may name), default to those of ``result``."""
+
+    def __init__(self, name: str, function: Callable | str, result: type | str, takes: str, arguments: dict,
+                 metrics: tuple[str, ...] | None = None):
+        self.name, self.takes, self.arguments = name, takes, arguments
+        self._function, self._result, self._metrics = function, result, metrics
+
+    @staticmethod
+    def _resolve(value):
+        if not isinstance(value, str):
+            return value
+        module, _, attribute = value.partition(":")
+        return getattr(import_module(f"auditlens.{module}"), attribute)
+
+    @property
+    def function(self) -> Callable:
+        return self._resolve(self._function)
+
+    @property
+    def result(self) -> type:
+        return self._resolve(self._result)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        if self._metrics is None:
+            return tuple(f.name for f in dataclasses.fields(self.result) if f.type in ("float", float))
+        return self._metrics
+
+    def __repr__(self) -> str:
+        return f"RegisteredCheck({self.name!r}, takes={self.takes!r})"
+
+
+def _at(module: str, function: str, result: str) -> tuple[str, str]:
+    """A check's function and result type by name, in an auditlens module (imported on first use)."""
+    return f"{module}:{function}", f"{module}:{result}"
+
+
+# a probe at ``layer:*`` (a sweep) gives a ProbeSweep, with these float fields
+SWEEP_METRICS = ("best_accuracy", "best_selectivity")
+_BEHAVIOUR_CHANGE = ("accuracy_before", "behaviour_chance", "accuracy_after", "accuracy_drop", "margin_change")
 
 
 def _ref(name: str) -> dict:
@@ -44,40 +83,51 @@ _CIRCUIT = {"oneOf": [
 _CIRCUIT_METRIC = {"metric": {"enum": list(CIRCUIT_METRICS)}}
 
 CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
-    RegisteredCheck("probe", checks.probe, checks.ProbeResult, "concept", _arguments(
-        ("concept",), concept=_ref("concept"), at=_ref("site"), position=_ref("position"), folds=_FOLDS)),
-    RegisteredCheck("erase", checks.erase, checks.EraseResult, "concept", _arguments(
+    RegisteredCheck("probe", *_at("checks.probe", "probe", "ProbeResult"), "concept", metrics=(
+        "accuracy", "control_accuracy", "selectivity", "chance", "seconds_forward", "seconds_fit"),
+        arguments=_arguments(("concept",), concept=_ref("concept"), at=_ref("site"), position=_ref("position"),
+                             folds=_FOLDS)),
+    RegisteredCheck("erase", *_at("checks.erase", "erase", "EraseResult"), "concept", metrics=(
+        *_BEHAVIOUR_CHANGE, "probe_accuracy_after", "chance"), arguments=_arguments(
         ("concept", "at"), concept=_ref("concept"), at=_ref("site"), position=_ref("position"), data=_ref("concept"),
         folds=_FOLDS)),
-    RegisteredCheck("ablate", checks.ablate, checks.AblateResult, "concept", _arguments(
-        ("concept", "at"), concept=_ref("concept"), at=_ref("site"), kind={"enum": ["zero", "mean", "resample"]},
-        positions=_ref("positions"), reference=_ref("concept"))),
-    RegisteredCheck("patch", checks.patch, checks.PatchResult, "concept", _arguments(
-        ("pairs", "at"), pairs=_ref("concept"), at=_ref("site"), positions={"enum": ["all", "last"]})),
-    RegisteredCheck("steer", checks.steer, checks.SteerResult, "concept", _arguments(
+    RegisteredCheck("ablate", *_at("checks.ablate", "ablate", "AblateResult"), "concept", metrics=_BEHAVIOUR_CHANGE,
+        arguments=_arguments(("concept", "at"), concept=_ref("concept"), at=_ref("site"),
+                             kind={"enum": ["zero", "mean", "resample"]}, positions=_ref("positions"),
+                             reference=_ref("concept"))),
+    RegisteredCheck("patch", *_at("checks.patch", "patch", "PatchResult"), "concept", metrics=("iia", "flip_rate"),
+        arguments=_arguments(("pairs", "at"), pairs=_ref("concept"), at=_ref("site"),
+                             positions={"enum": ["all", "last"]})),
+    RegisteredCheck("steer", *_at("checks.steer", "steer", "SteerResult"), "concept", metrics=(
+        "alpha", "shift_per_alpha", "target_rate_gain"), arguments=_arguments(
         ("concept", "at"), concept=_ref("concept"), at=_ref("site"), alpha={"type": "number", "exclusiveMinimum": 0},
         data=_ref("concept"), target={"type": "integer", "minimum": 0}, position=_ref("position"),
         positions=_ref("positions"), method={"enum": ["mean-difference", "probe"]})),
-    *(RegisteredCheck(name, function, result, "concept", _arguments(
+    *(RegisteredCheck(name, *_at("checks.circuit", name, result), "concept", metrics=metrics, arguments=_arguments(
         ("concept", "circuit"), concept=_ref("concept"), circuit=_CIRCUIT, reference=_ref("concept"), **metric))
-      for name, function, result, metric in (
-          ("necessity", checks.necessity, checks.NecessityResult, {}),
-          ("faithfulness", checks.faithfulness, checks.FaithfulnessResult, _CIRCUIT_METRIC),
-          ("minimality", checks.minimality, checks.MinimalityResult, _CIRCUIT_METRIC))),
-    RegisteredCheck("search_trigger", checks.search_trigger, checks.TriggerResult, "concept", _arguments(
+      for name, result, metrics, metric in (
+          ("necessity", "NecessityResult", _BEHAVIOUR_CHANGE, {}),
+          ("faithfulness", "FaithfulnessResult", ("faithfulness", "score_model", "score_circuit", "score_nothing"),
+           _CIRCUIT_METRIC),
+          ("minimality", "MinimalityResult", ("faithfulness", "min_member_drop"), _CIRCUIT_METRIC))),
+    RegisteredCheck("search_trigger", *_at("checks.trigger", "search_trigger", "TriggerResult"), "concept", metrics=(
+        "flip_rate", "search_flip_rate"), arguments=_arguments(
         ("concept",), concept=_ref("concept"), length={"type": "integer", "minimum": 1},
         budget={"type": "integer", "minimum": 5},
         positions={"type": "array", "minItems": 1, "items": {"type": "integer"}},
         insert={"type": "boolean"}, restarts={"type": "integer", "minimum": 1},
         tokens={"type": "array", "minItems": 1, "items": {"type": ["string", "integer"]}})),
-    RegisteredCheck("expect_label", behaviour.expect_label, behaviour.BehaviourResult, "generated", _arguments(
+    RegisteredCheck("expect_label", *_at("behaviour.checks", "expect_label", "BehaviourResult"), "generated",
+                    metrics=("failure_rate",), arguments=_arguments(
         ("inputs", "label"), **_GENERATED, label=_LABEL)),
-    RegisteredCheck("expect_invariant", behaviour.expect_invariant, behaviour.BehaviourResult, "generated", _arguments(
+    RegisteredCheck("expect_invariant", *_at("behaviour.checks", "expect_invariant", "BehaviourResult"), "generated",
+                    metrics=("failure_rate",), arguments=_arguments(
         ("inputs", "perturb"), **_GENERATED, perturb=_ref("perturb"), tolerance=_TOLERANCE,
         min_similarity={"type": "number"})),
-    RegisteredCheck("expect_direction", behaviour.expect_direction, behaviour.BehaviourResult, "generated",
-                    _arguments(("inputs", "perturb", "label"), **_GENERATED, perturb=_ref("perturb"), label=_LABEL,
-                               direction={"enum": ["up", "down"]}, tolerance=_TOLERANCE)),
+    RegisteredCheck("expect_direction", *_at("behaviour.checks", "expect_direction", "BehaviourResult"), "generated",
+                    metrics=("failure_rate",), arguments=_arguments(
+        ("inputs", "perturb", "label"), **_GENERATED, perturb=_ref("perturb"), label=_LABEL,
+        direction={"enum": ["up", "down"]}, tolerance=_TOLERANCE)),
 )}
 
 

@@ -1,29 +1,29 @@
 """Sites: named places in a model where activations are read or edited.
 
-A site is either a raw module path (``transformer.h.1.attn``), whose *output* is the
-activation, or a short alias resolved per architecture:
+A site is either a raw module path (``transformer.h.1.attn``), whose *output* is the activation,
+or a short alias resolved per architecture (names are checked without torch; models need it):
 
 - ``embed``   the residual stream entering block 0 (the input of the first block),
 - ``layer:N`` the output of block N (the residual stream after block N; negative N counts back),
 - ``attn:N``  what block N's attention sublayer writes, before the residual add,
 - ``mlp:N``   what block N's feed-forward sublayer writes, before the residual add;
-- ``head:L.H``, ``neurons:L``, ``neuron:L.I``: slices of the input of block L's attention or MLP
-  output projection (one head; the MLP's hidden units, all or one).
-"""
+- ``head:L.H``, ``neurons:L``, ``neuron:L.I``: slices of the input of block L's attention or MLP output
+  projection (one head; the MLP's hidden units, all or one)."""
 
 from __future__ import annotations
 
 import re
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 from .errors import SiteError, closest
 
-# Child paths of a block, tried in order; the first that exists is the alias' module.
-# BERT's ``attention`` and ``output`` include the residual add and LayerNorm, so its
-# sublayer writes are the ``dense`` projections inside them.
+# Child paths of a block, tried in order; the first that exists is the alias' module. BERT's ``attention``
+# and ``output`` include the residual add and LayerNorm, so its sublayer writes are the ``dense`` inside them.
 _ATTENTION_CHILDREN = ("attention.output.dense", "attn", "self_attn", "attention", "self_attention")
 _MLP_CHILDREN = ("mlp", "ffn", "feed_forward", "output.dense")
 INDEXED_KINDS = ("layer", "attn", "mlp")  # kind:N aliases; "embed" stands alone
@@ -78,10 +78,11 @@ class Site:
 
 def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
     """The ModuleList of transformer blocks (the longest one; ties go to the shallowest)."""
-    n_layers = _config_layers(model)
-    best: tuple[str, nn.ModuleList] | None = None
+    from torch.nn import ModuleList
+
+    n_layers, best = _config_layers(model), None
     for path, module in model.named_modules():
-        if not isinstance(module, nn.ModuleList) or len(module) == 0:
+        if not isinstance(module, ModuleList) or len(module) == 0:
             continue
         if n_layers is not None and len(module) != n_layers:
             continue

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..circuits import Circuit, complement, ranges_by_site, universe
+from ..circuits import METRICS, Circuit, complement, ranges_by_site, universe
 from ..concepts import Concept
 from ..data_interventions import token_means
 from ..errors import CheckError
@@ -125,7 +125,6 @@ def _setup(subject, concept, circuit, reference, seed):
     return seed, circuit, ablations
 
 
-METRICS = ("accuracy", "logit_difference")
 
 
 def _scores(subject, concept, interventions, metric: str) -> np.ndarray:

@@ -5,7 +5,6 @@ See docs/writing-audits.md.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Collection
@@ -14,10 +13,9 @@ from pathlib import Path
 
 import jsonschema
 
-from ..checks import ProbeSweep
 from ..circuits import circuit_beside
 from ..errors import CheckError, closest
-from ..registry import CHECKS
+from ..registry import CHECKS, SWEEP_METRICS
 from ..sites import INDEXED_KINDS, is_component_name, parse_alias
 from .conditions import parse_condition
 from .entry import CONCEPT_ARGUMENTS, AuditEntry
@@ -207,8 +205,7 @@ def _entry(source, index, entry, concepts, file_models, problems: list, flagged:
         except CheckError as exc:
             problem([check, "circuit"], f"{where}, key '{check}.circuit': {exc}")
     sweep = check == "probe" and "*" in str(arguments.get("at", "layer:*"))
-    result_type = ProbeSweep if sweep else CHECKS[check].result
-    fields = [f.name for f in dataclasses.fields(result_type) if f.type in ("float", float)]
+    fields = list(SWEEP_METRICS if sweep else CHECKS[check].metrics)
     expect = {}
     for field, text in (entry.get("expect") or {}).items() if isinstance(entry.get("expect"), dict) else ():
         if wrong("expect", field):

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import behaviour
 from ..circuits import circuit_beside
 from ..errors import CheckError
 from ..registry import CHECKS
@@ -55,6 +54,8 @@ class AuditEntry:
 
 def _behaviour_arguments(arguments: dict, concept: Callable[[str], object]) -> dict:
     """YAML arguments of a behavioural check as Python ones: strategies, perturbations, label indices."""
+    from .. import behaviour  # hypothesis and torch: when an audit runs, not when a file is read
+
     arguments = dict(arguments)
     source = arguments["inputs"]
     named = concept(source) if isinstance(source, str) else None
@@ -79,6 +80,8 @@ def _behaviour_arguments(arguments: dict, concept: Callable[[str], object]) -> d
 
 def perturbation(declared):
     """A perturbation from its YAML form (see the schema's ``perturb``)."""
+    from .. import behaviour
+
     if declared == "add_negation":
         return behaviour.add_negation()
     if declared == "remove_negation":
