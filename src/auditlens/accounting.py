@@ -32,7 +32,13 @@ def count_direct_pass(subject, input_ids, attention_mask, purpose: str) -> None:
     for tensor in (input_ids, attention_mask):
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     subject.forward_passes += 1
-    subject.needs.append(need_id(h.hexdigest(), (purpose,), len(input_ids), len(input_ids)))
+    need = need_id(h.hexdigest(), (purpose,), len(input_ids), len(input_ids))
+    subject.needs.append(need)
+    scope = need.rsplit(":", 2)[0]
+    if scope in subject.ran_scopes:  # above the lower bound: say so, as run() does
+        subject.repeats.append(f"{purpose} on {len(input_ids)} inputs again: the same inputs as an earlier pass "
+                               "(1 passes)")
+    subject.ran_scopes.add(scope)
 
 
 def lower_bound(needs: Iterable[str]) -> int:

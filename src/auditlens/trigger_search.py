@@ -15,7 +15,6 @@ Exhaustive search over a vocabulary V costs |V|^k of them.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,11 +25,13 @@ from .accounting import count_direct_pass
 from .errors import CheckError
 from .hooks import Batch
 from .inputs import Inputs
+from .trigger_swaps import double_swaps, swaps
 
 BACKWARD_COST = 2  # a backward pass costs about two forwards
 MARGIN_CAP = 1.0  # logits: a flip by more counts no more
 PAIR_TOP = 4  # tokens per slot combined in two-slot swaps
 ROWS_PER_FORWARD = 2048  # candidate x example rows run in one forward pass
+GRADIENT_MEMORY = 16_000_000  # floats of gradients kept for triggers walks reach again (64 MB)
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,18 @@ class Scorer:
         self.embeddings = input_embeddings(subject)
         self.forwards = self.backwards = 0
         self.spent = 0  # forward-pass equivalents over these inputs
+        self._known: dict[tuple[int, ...], torch.Tensor] = {}  # trigger -> its answer scores [n, C]
+        self._gradients: dict[tuple, torch.Tensor] = {}  # (target, trigger) -> its gradient [k, V]
+        self._gradient_floats = 0
         clean = self.scores(None)
         self.clean, self.answers = clean.argmax(dim=1), clean.shape[1]
         self.target = 0  # the answer the search pushes towards
 
     def _run(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        count_direct_pass(self.subject, ids, mask, "trigger search" + (" gradient" if torch.is_grad_enabled() else ""))
+        # a gradient pass is its own need per answer it pushes towards (the backward differs), not per input alone
+        gradient = torch.is_grad_enabled()
+        purpose = f"trigger search gradient towards answer {self.target}" if gradient else "trigger search"
+        count_direct_pass(self.subject, ids, mask, purpose)
         ids, mask = ids.to(self.subject.device), mask.to(self.subject.device)
         output = self.subject.model(input_ids=ids, attention_mask=mask)
         self.forwards += 1
@@ -135,15 +142,21 @@ class Scorer:
 
     @torch.no_grad()
     def scores(self, triggers: torch.Tensor | None) -> torch.Tensor:
-        """Answer scores [B * n, C] under each trigger (None: the inputs as they are, [n, C])."""
+        """Answer scores [B * n, C] under each trigger (None: the inputs as they are, [n, C]). A trigger
+        scored before (by an earlier walk) is not run again: it costs no pass and no budget."""
         if triggers is None:
             self.spent += 1
             return self._run(self.inputs.input_ids, self.inputs.attention_mask).cpu()
-        per_forward = max(1, ROWS_PER_FORWARD // len(self.inputs))
-        chunks = [self._run(*self.where.apply(self.inputs, triggers[start:start + per_forward]))
-                  for start in range(0, len(triggers), per_forward)]
-        self.spent += len(triggers)
-        return torch.cat(chunks).cpu()
+        keys = [tuple(int(t) for t in trigger) for trigger in triggers]
+        new = [key for key in dict.fromkeys(keys) if key not in self._known]
+        if new:
+            fresh = torch.tensor(new, dtype=triggers.dtype)
+            per_forward = max(1, ROWS_PER_FORWARD // len(self.inputs))
+            chunks = [self._run(*self.where.apply(self.inputs, fresh[start:start + per_forward]))
+                      for start in range(0, len(fresh), per_forward)]
+            self._known.update(zip(new, torch.cat(chunks).cpu().view(len(new), len(self.inputs), -1)))
+            self.spent += len(new)
+        return torch.cat([self._known[key] for key in keys])
 
     def margins(self, scores: torch.Tensor) -> torch.Tensor:
         """Per row ([B * n] for the scores of B triggers): the target answer's score minus the best other
@@ -165,7 +178,18 @@ class Scorer:
         return margins.mean(dim=1), flips.mean(dim=1)
 
     def gradient(self, trigger: torch.Tensor) -> torch.Tensor:
-        """d objective / d one-hot token choice at each slot: [k, V]."""
+        """d objective / d one-hot token choice at each slot: [k, V]. Kept per (target, trigger) within
+        GRADIENT_MEMORY floats: a walk that reaches a trigger an earlier walk reached costs no pass."""
+        key = (self.target, tuple(int(t) for t in trigger))
+        if key in self._gradients:
+            return self._gradients[key]
+        value = self._gradient(trigger)
+        if self._gradient_floats + value.numel() <= GRADIENT_MEMORY:
+            self._gradients[key] = value
+            self._gradient_floats += value.numel()
+        return value
+
+    def _gradient(self, trigger: torch.Tensor) -> torch.Tensor:
         weight = self.embeddings.weight
         onehot = torch.zeros(len(trigger), weight.shape[0], device=weight.device, dtype=weight.dtype)
         onehot[torch.arange(len(trigger)), trigger.to(weight.device)] = 1.0
@@ -252,10 +276,10 @@ def _walk(scorer: Scorer, allowed: torch.Tensor, length: int, steps: int, budget
         if (score >= MARGIN_CAP and flips > 0) or budget - scorer.spent < 2 + BACKWARD_COST:
             break
         gradient = scorer.gradient(trigger)
-        pool = _swaps(gradient, trigger, allowed, top_k)
+        pool = swaps(gradient, trigger, allowed, top_k)
         trials = trigger.repeat(len(pool), 1)
         trials[torch.arange(len(pool)), pool[:, 0]] = pool[:, 1]
-        trials = torch.cat([trials, _double_swaps(gradient, trigger, allowed, PAIR_TOP)])
+        trials = torch.cat([trials, double_swaps(gradient, trigger, allowed, PAIR_TOP)])
         trials = trials[torch.tensor([tuple(t) not in seen for t in trials.tolist()], dtype=torch.bool)]
         take = min(candidates, len(trials), budget - scorer.spent)
         if take < 1:
@@ -269,29 +293,3 @@ def _walk(scorer: Scorer, allowed: torch.Tensor, length: int, steps: int, budget
         if (flips, score) > (best[2], best[1]):
             best = (trigger, score, flips)
     return best
-
-
-def _double_swaps(gradient: torch.Tensor, trigger: torch.Tensor, allowed: torch.Tensor, top: int) -> torch.Tensor:
-    """Triggers [m, k] with two slots changed at once, each to one of its ``top`` most promising tokens:
-    a phrase whose parts do nothing alone is one step away from two-thirds of it, not from one third."""
-    ranked = [allowed[torch.argsort(row[allowed], descending=True, stable=True)] for row in gradient]
-    ranked = [r[r != trigger[slot]][:top] for slot, r in enumerate(ranked)]
-    out = []
-    for first, second in itertools.combinations(range(len(trigger)), 2):
-        for a in ranked[first]:
-            for b in ranked[second]:
-                changed = trigger.clone()
-                changed[first], changed[second] = a, b
-                out.append(changed)
-    return torch.stack(out) if out else trigger[None][:0]
-
-
-def _swaps(gradient: torch.Tensor, trigger: torch.Tensor, allowed: torch.Tensor, top_k: int) -> torch.Tensor:
-    """(slot, token) pairs [m, 2]: at each slot, the ``top_k`` allowed tokens whose one-hot gradient
-    promises the most, the token already there left out."""
-    pairs = []
-    for slot, row in enumerate(gradient):
-        ranked = allowed[torch.argsort(row[allowed], descending=True, stable=True)]
-        ranked = ranked[ranked != trigger[slot]][:top_k]
-        pairs.append(torch.stack([torch.full_like(ranked, slot), ranked], dim=1))
-    return torch.cat(pairs)
