@@ -8,10 +8,18 @@ import pytest
 from auditlens import CheckError, Concept, ConceptError, CounterfactualPair, SiteError, attribute, load_subject
 
 
-def test_it_ranks_the_heads_as_real_patching_does_on_the_learned_twin(learned, concepts):
+def test_it_tells_the_heads_with_a_real_effect_from_the_rest_on_the_learned_twin(learned, concepts):
+    """Attribution must put the heads whose real patching moves the count above those whose patching
+    does not. (A rank correlation over all 8 heads, most of whose real effects are near 0, is mostly
+    the order of noise: it was 0.74 on one build of this organism and 0.48 on another.)"""
+    from sklearn.metrics import roc_auc_score
+
     result = attribute(learned, concepts["count_swapped"], "head:*.*", validate=True)
     assert len(result.components) == len(result.estimates) == len(result.actual) == 8
-    assert result.rank_correlation >= 0.5, (result.estimates, result.actual)
+    actual, estimates = [abs(a) for a in result.actual], [abs(e) for e in result.estimates]
+    real = [a >= 0.1 * max(actual) for a in actual]  # a real effect: at least a tenth of the largest
+    assert 0 < sum(real) < len(real), actual
+    assert roc_auc_score(real, estimates) >= 0.8, (result.estimates, result.actual)
     assert result.passes == 2 * -(-len(concepts["count_swapped"].pairs) // 32)  # a forward and a backward per batch
     assert result.top[0] in result.components
 
