@@ -34,10 +34,16 @@ def count_direct_pass(subject, input_ids, attention_mask, purpose: str) -> None:
     subject.forward_passes += 1
     need = need_id(h.hexdigest(), (purpose,), len(input_ids), len(input_ids))
     subject.needs.append(need)
-    scope = need.rsplit(":", 2)[0]
-    if scope in subject.ran_scopes:  # above the lower bound: say so, as run() does
-        subject.repeats.append(f"{purpose} on {len(input_ids)} inputs again: the same inputs as an earlier pass "
-                               "(1 passes)")
+    note_pass(subject, need, purpose, "the same inputs as an earlier pass")
+
+
+def note_pass(subject, need: str, reads: str, why: str) -> None:
+    """Note that a pass runs for ``need``; where one already ran for its inputs and interventions, this
+    one is above the lower bound: ``subject.repeats`` gets what it read, why, and its passes."""
+    scope, n_examples, batch_size = need.rsplit(":", 2)
+    if scope in subject.ran_scopes:
+        subject.repeats.append({"why": f"{reads} on {n_examples} inputs again: {why}",
+                                "passes": math.ceil(int(n_examples) / int(batch_size))})
     subject.ran_scopes.add(scope)
 
 

@@ -177,11 +177,9 @@ def _discover(args) -> int:
     return 0
 
 
-SHIPPED_SEEDS = 3  # the benches' seeds (bench/detection.py, circuits.py, triggers.py run 0, 1 and 2)
-
-
 def _zoo_selection(names: list[str], seeds: int | None) -> list:
     from .zoo.registry import get, list_organisms
+    from .zoo.shipped import SHIPPED_SEEDS
 
     if seeds is not None and seeds < 1:
         raise AuditlensError(f"--seeds must be 1 or more; got {seeds}")

@@ -184,7 +184,7 @@ class AuditSession:
         """Per loaded model: forward passes executed so far, how long its log of needs is, and of repeats."""
         return {model: (s.forward_passes, len(s.needs), len(s.repeats)) for model, s in self.subjects.items()}
 
-    def passes_since(self, counts: dict[str, tuple[int, int, int]]) -> tuple[int, list[str], list[str]]:
+    def passes_since(self, counts: dict[str, tuple[int, int, int]]) -> tuple[int, list[str], list[dict]]:
         """Forward passes executed since ``counts`` was taken, the needs logged since (distinct), and the
         passes repeated since (see ``Subject.repeats``)."""
         executed, needs, repeats = 0, [], []
@@ -204,31 +204,26 @@ class AuditSession:
         the last result: metric -> condition, as in YAML: ``">= 0.9"``, ``"between 0.4 and 0.6"``). The
         audit passes when every condition holds; returns the text of each one missed. An audit with no
         condition has nothing it could fail on, so it needs one."""
-        from .declarative.conditions import parse_condition
+        from .declarative.conditions import judge, parse_condition
         from .report.record import AuditRecord
 
         if not results or not expect:
             raise AuditlensError(f"audit {name!r}: give the check results and expect={{metric: condition}}, "
                                  "e.g. expect={'accuracy': '>= 0.9'}; an audit without a condition cannot fail")
-        judged, missed = results[-1], []
-        for metric, text in expect.items():
-            if not hasattr(judged, metric):
-                raise AuditlensError(f"audit {name!r}: a {judged.check} result has no metric {metric!r}; "
-                                     f"it has {', '.join(judged.metrics())}")
-            condition, value = parse_condition(text), float(getattr(judged, metric))
-            bounds = [(">=", condition.value), ("<=", condition.upper)] if condition.op == "between" else \
-                [(condition.op, condition.value)]
-            for op, bound in bounds:
-                judged.record_threshold(metric, op, bound, parse_condition(f"{op} {bound}").holds(value))
-            if not condition.holds(value):
-                missed.append(getattr(judged, metric).describe(str(condition)))
+        judged = results[-1]
+        unknown = [metric for metric in expect if not hasattr(judged, metric)]
+        if unknown:
+            raise AuditlensError(f"audit {name!r}: a {judged.check} result has no metric {unknown[0]!r}; "
+                                 f"it has {', '.join(judged.metrics())}")
+        missed = judge(judged, {metric: parse_condition(text) for metric, text in expect.items()})
         subject = self.subjects.get(model)
         passes, needs, repeats = self.passes_since(self._recorded_counts)  # since the script's last record
         self._recorded_counts = self.pass_counts()
         self.add_record(AuditRecord(
             nodeid=f"script::{name}[{model}]", name=name, file=None, line=None, model=model,
             fingerprint=subject.fingerprint if subject else None,
-            truth=subject.metadata.get("truth") if subject else None, outcome="failed" if missed else "passed",
+            truth=subject.metadata.get("truth") if subject else None,
+            origin=subject.metadata.get("origin") if subject else None, outcome="failed" if missed else "passed",
             kind="assertion" if missed else None, when="call", duration=0.0,
             needs=tuple(needs), forward_passes=passes, repeats=tuple(repeats),
             results=tuple(r.to_dict() for r in results), message=missed[0] if missed else None).to_dict())

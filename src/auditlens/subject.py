@@ -34,9 +34,9 @@ class Subject:
     metadata: dict = field(default_factory=dict)
     forward_passes: int = 0
     needs: list[str] = field(default_factory=list, repr=False)
-    # passes run again on inputs and interventions a pass already ran (above the lower bound), and why:
-    # "<reads> on <n> inputs (<k> passes)"; the scopes passes ran on, to find them
-    repeats: list[str] = field(default_factory=list, repr=False)
+    # passes run again on inputs and interventions a pass already ran (above the lower bound):
+    # {"why": what was read and why it was not kept, "passes": how many}; accounting.note_pass writes them
+    repeats: list[dict] = field(default_factory=list, repr=False)
     ran_scopes: set = field(default_factory=set, repr=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False)
     _fingerprint_of: tuple = field(default=(), init=False, repr=False)  # the weights' state it was computed on

@@ -125,8 +125,6 @@ def _setup(subject, concept, circuit, reference, seed):
     return seed, circuit, ablations
 
 
-
-
 def _scores(subject, concept, interventions, metric: str) -> np.ndarray:
     """Per example: 1/0 correct (accuracy) or the true label's score minus the best other's."""
     result = behaviour(subject, concept.inputs(subject), concept.label_tensor(), interventions,

@@ -206,8 +206,8 @@ def _entry(source, index, entry, concepts, file_models, problems: list, flagged:
             problem([check, "circuit"], f"{where}, key '{check}.circuit': {exc}")
     sweep = check == "probe" and "*" in str(arguments.get("at", "layer:*"))
     fields = list(SWEEP_METRICS if sweep else CHECKS[check].metrics)
-    expect = {}
-    for field, text in (entry.get("expect") or {}).items() if isinstance(entry.get("expect"), dict) else ():
+    expect, expectations = {}, entry.get("expect") if isinstance(entry.get("expect"), dict) else {}
+    for field, text in expectations.items():
         if wrong("expect", field):
             continue
         if field not in fields:

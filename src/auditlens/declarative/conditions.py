@@ -28,6 +28,23 @@ class Condition:
         return self.text.strip()
 
 
+def judge(result, expect: dict[str, Condition]) -> list[str]:
+    """Hold ``result``'s metrics to ``expect`` (metric -> condition): each bound is recorded on the result
+    (``between`` as its two), and the text of every condition missed is returned."""
+    missed = []
+    for field, condition in expect.items():
+        metric = getattr(result, field)
+        value = float(metric)
+        if condition.op == "between":
+            result.record_threshold(field, ">=", condition.value, value >= condition.value)
+            result.record_threshold(field, "<=", condition.upper, value <= condition.upper)
+        else:
+            result.record_threshold(field, condition.op, condition.value, condition.holds(value))
+        if not condition.holds(value):
+            missed.append(metric.describe(str(condition)))
+    return missed
+
+
 def parse_condition(text) -> Condition:
     if isinstance(text, str):
         if match := _COMPARISON.match(text):

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..circuits import circuit_beside
 from ..errors import CheckError
 from ..registry import CHECKS
+from .conditions import judge
 
 CONCEPT_ARGUMENTS = ("concept", "pairs", "data", "reference")  # their values name concept files
 
@@ -38,18 +39,7 @@ class AuditEntry:
                 arguments["circuit"] = circuit_beside(self.path, arguments["circuit"])
             target = arguments.pop("pairs") if "pairs" in arguments else arguments.pop("concept")
             result = check.function(subject, target, **arguments)
-        missed = []
-        for field, condition in self.expect.items():
-            metric = getattr(result, field)
-            value = float(metric)
-            if condition.op == "between":
-                result.record_threshold(field, ">=", condition.value, value >= condition.value)
-                result.record_threshold(field, "<=", condition.upper, value <= condition.upper)
-            else:
-                result.record_threshold(field, condition.op, condition.value, condition.holds(value))
-            if not condition.holds(value):
-                missed.append(metric.describe(str(condition)))
-        return result, missed
+        return result, judge(result, self.expect)
 
 
 def _behaviour_arguments(arguments: dict, concept: Callable[[str], object]) -> dict:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..accounting import need_id
+from ..accounting import need_id, note_pass
 from ..errors import CaptureError, SiteError
 from ..inputs import Inputs
 from ..interventions import Intervention
@@ -77,7 +77,8 @@ def run(
     missing = [s for s in resolved if found.get(s.name) is None]
     wanted = readout if readout is not None and scores is None else None
     if missing or wanted is not None:
-        _note_repeat(subject, need, missing, position, wanted, cache)
+        reads = [f"{s.name} ({position})" for s in missing] + ([f"readout {wanted.key}"] if wanted else [])
+        note_pass(subject, need, ", ".join(reads), "no cache" if cache is None else "not kept by the earlier pass")
         extras = read_ahead.plan(subject, len(inputs), position, missing, wanted, cache, key_of) \
             if cache is not None else read_ahead.Extras()
         reads = [(s, position, False) for s in missing] + [(s, at, True) for s, at in extras.sites]
@@ -109,19 +110,6 @@ def run(
     else:  # an entry a keep_on_device run stored may sit on the device
         values = to_host(values)
     return RunResult(dict(zip([s.name for s in resolved], values[:-1])), values[-1])
-
-
-def _note_repeat(subject, need: str, missing, position, readout, cache) -> None:
-    """A pass on inputs and interventions a pass already ran costs more than the lower bound: say which
-    reads no earlier pass kept (not read ahead: a head, a neuron, every position, an index, a readout
-    of chosen tokens; or evicted, or no cache at all)."""
-    scope, n_examples, batch_size = need.rsplit(":", 2)
-    if scope in subject.ran_scopes:
-        reads = [f"{s.name} ({position})" for s in missing] + ([f"readout {readout.key}"] if readout else [])
-        why = "no cache" if cache is None else "not kept by the earlier pass"
-        passes = -(-int(n_examples) // int(batch_size))
-        subject.repeats.append(f"{', '.join(reads)} on {n_examples} inputs again: {why} ({passes} passes)")
-    subject.ran_scopes.add(scope)
 
 
 def _cached_scores(cache, readout, key_of) -> torch.Tensor | None:

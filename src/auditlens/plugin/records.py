@@ -14,7 +14,7 @@ from ..results import Metric
 from .nodeids import item_model, plain_nodeid
 
 
-def record_for(item, report, call, results, session, passes: tuple[int, list[str], list[str]]) -> AuditRecord | None:
+def record_for(item, report, call, results, session, passes: tuple[int, list[str], list[dict]]) -> AuditRecord | None:
     """The record of an audit (an item that ran against a model); None for a plain test."""
     model = item_model(item)
     if model is None:
@@ -41,7 +41,7 @@ def record_for(item, report, call, results, session, passes: tuple[int, list[str
         file=str(path) if path else None, line=None if line is None else line + 1, model=model,
         fingerprint=subject.fingerprint if subject else None,
         truth=subject.metadata.get("truth") if subject else None,
-        origin=_origin(subject.metadata) if subject else None, definition=definition_digest(item),
+        origin=subject.metadata.get("origin") if subject else None, definition=definition_digest(item),
         outcome=outcome, kind=kind, when=report.when,
         duration=report.duration, forward_passes=passes[0], needs=tuple(passes[1]), repeats=tuple(passes[2]),
         results=tuple(r.to_dict() for r in results), message=message)
@@ -60,15 +60,6 @@ def definition_digest(item) -> str | None:
         except (AttributeError, OSError, TypeError):
             return None
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def _origin(metadata: dict) -> str | None:
-    """Where a zoo organism's weights came from, with the kernels a local build ran on."""
-    origin = metadata.get("origin")
-    capability = (metadata.get("built_with") or {}).get("cpu_capability")
-    if origin == "built on this machine" and capability:
-        return f"{origin} ({capability} kernels)"
-    return origin
 
 
 def metric_comparison(op: str, left, right) -> list[str] | None:

@@ -117,16 +117,17 @@ def build_report(records: Iterable[dict], run: dict, order: Iterable[str] = (),
         if run.get("interrupted") or not_run:  # what did not run might have failed
             verdict = incomplete_verdict(model, run.get("interrupted"), len(audits), not_run)
         first = next((r for r in mine if r.get("fingerprint")), {})
+        executed = sum(a["forward_passes"] for a in audits)
+        bound = lower_bound(n for r in mine for n in r.get("needs", []))
         report_models.append({
             "id": model, "verdict": verdict.verdict, "reason": verdict.reason, "evidence": verdict.evidence,
             "counts": count(audits),
             "fingerprint": first.get("fingerprint"), "truth": first.get("truth"),
             "origin": first.get("origin"),
-            "forward_passes": sum(a["forward_passes"] for a in audits),
+            "forward_passes": executed,
             # the union over audits: two audits asking for the same inputs need one pass, not two
-            "forward_passes_lower_bound": lower_bound(n for r in mine for n in r.get("needs", [])),
-            "passes_above_bound": above_bound(mine, sum(a["forward_passes"] for a in audits),
-                                              lower_bound(n for r in mine for n in r.get("needs", []))),
+            "forward_passes_lower_bound": bound,
+            "passes_above_bound": above_bound(mine, executed, bound),
             "audits": audits, "not_run": not_run,
         })
     return {"schema": SCHEMA, "run": run, "models": report_models}
@@ -136,12 +137,13 @@ def above_bound(records: list[dict], executed: int, bound: int) -> list[str]:
     """Why a model's executed passes exceed the lower bound, in words: each pass run again on inputs a
     pass already ran, with the reads no earlier pass kept, and what no audit's own log explains (on
     pytest-xdist, inputs another worker also ran: each worker keeps its own cache)."""
-    counts: dict[str, int] = {}
+    passes: dict[str, list[int]] = {}  # why -> the passes of each time it happened
     for record in records:
-        for why in record.get("repeats", []):
-            counts[why] = counts.get(why, 0) + 1
-    lines = [f"{why}" + (f" x{n}" if n > 1 else "") for why, n in counts.items()]
-    explained = sum(int(why.rsplit("(", 1)[1].split()[0]) * n for why, n in counts.items())
+        for repeat in record.get("repeats", []):
+            passes.setdefault(repeat["why"], []).append(repeat["passes"])
+    lines = [f"{why} ({sum(each)} passes" + (f", {len(each)} times)" if len(each) > 1 else ")")
+             for why, each in passes.items()]
+    explained = sum(sum(each) for each in passes.values())
     if executed - bound > explained:
         lines.append(f"{executed - bound - explained} passes on inputs run in another process (each pytest-xdist "
                      "worker keeps its own cache), or not logged")

@@ -28,7 +28,7 @@ class AuditRecord:
     duration: float
     forward_passes: int = 0  # executed while the audit ran
     needs: tuple[str, ...] | None = ()  # accounting need ids; None: not known (a lost audit)
-    repeats: tuple[str, ...] = ()  # passes run again on inputs already run, and why (Subject.repeats)
+    repeats: tuple[dict, ...] = ()  # passes run again on inputs already run, and why (Subject.repeats)
     results: tuple[dict, ...] = ()  # each check's CheckResult.to_dict()
     message: str | None = None  # the first line of the failure, at most 500 characters
 

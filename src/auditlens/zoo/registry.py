@@ -22,7 +22,7 @@ from ..progress import report
 from ..quiet import quiet_transformers
 from .organism import METADATA_FILE, Organism, cache_root, organism_dir
 from .organisms import BUILTIN
-from .shipped import build_environment, find_shipped
+from .shipped import build_environment, find_shipped, is_shipped, zoo_source
 from .training import deterministic_training
 
 __all__ = ["METADATA_FILE", "Organism", "build", "cache_root", "get", "list_organisms", "needs_training",
@@ -64,13 +64,8 @@ def get(name: str) -> Organism:
 
 def needs_training(organism: Organism) -> bool:
     """Whether loading ``organism`` would train it: a recipe neither shipped (or ignored) nor in the cache."""
-    if organism.build is None:
-        return False
-    try:
-        if find_shipped(organism) is not None:
-            return False
-    except ModelLoadError:  # a stale shipped build: loading it says so, with the command that re-ships it
-        return False
+    if organism.build is None or (zoo_source() == "shipped" and is_shipped(organism)):
+        return False  # a shipped build is loaded (checked then: a stale one is refused with the fix)
     return not (organism_dir(organism) / METADATA_FILE).is_file()
 
 
@@ -98,7 +93,9 @@ def resolve_fixture(name: str) -> tuple[Path, dict]:
         report(f"fixture:{name} built in {time.perf_counter() - started:.1f} s")
     directory = directory.resolve()
     metadata = json.loads((directory / METADATA_FILE).read_text())
-    return directory, {**metadata, "datasets": organism.datasets, "origin": "built on this machine"}
+    capability = (metadata.get("built_with") or {}).get("cpu_capability")
+    origin = "built on this machine" + (f" ({capability} kernels)" if capability else "")
+    return directory, {**metadata, "datasets": organism.datasets, "origin": origin}
 
 
 def build(organism: Organism, force: bool = False) -> Path:

@@ -30,6 +30,7 @@ FIXTURES_VARIABLE = "AUDITLENS_FIXTURES"
 SOURCE_VARIABLE = "AUDITLENS_ZOO_SOURCE"
 SOURCES = ("shipped", "rebuild")
 CONCEPTS_DIR = "concepts"
+SHIPPED_SEEDS = 3  # seeds 0, 1 and 2 of each organism: the benches' (detection, circuits, triggers)
 _CHECKOUT_FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"  # src/auditlens/zoo -> the checkout
 
 
