@@ -181,3 +181,15 @@ def test_zoo_verify_refuses_what_it_cannot_compare(capsys, monkeypatch):
     assert "not shipped in fixtures/" in capsys.readouterr().err
     assert main(["zoo", "verify", "count-learned", "--audits", "no/such/dir"]) == 2
     assert "--audits no/such/dir: no such directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["zoo", "ship", "--seeds", "0"], "--seeds must be 1 or more; got 0"),
+    (["zoo", "ship", "count-learned", "--probes", "no/such/probes"], "--probes no/such/probes: no such directory"),
+    (["zoo", "verify", "count-learned", "--audits", "none", "--tolerance", "2"],
+     "--tolerance is an accuracy difference from 0 to 1; got 2.0"),
+])
+def test_zoo_commands_name_a_bad_option(argv, message, capsys, monkeypatch):
+    monkeypatch.setenv(SOURCE_VARIABLE, "shipped")
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
