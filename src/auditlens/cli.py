@@ -1,4 +1,4 @@
-"""The ``auditlens`` command: ``validate``, ``init``, ``discover``, ``schema``, ``report``, ``zoo list``,
+"""The ``auditlens`` command: ``validate``, ``init``, ``discover``, ``schema``, ``report``, ``mutate``, ``zoo list``,
 ``zoo build``, ``zoo ship`` and ``zoo verify``."""
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("--tolerance", type=float, default=0.02, help="metric tolerance (default 0.02)")
     diff.add_argument("--fail-on-regression", action="store_true",
                       help="accepted for old scripts: a regression always exits 6")
+    from .mutation.cli import add_parser as add_mutate
+
+    add_mutate(commands)
     init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
     init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
     args = parser.parse_args(argv)
@@ -95,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "discover":
             return _discover(args)
+        if args.command == "mutate":
+            from .mutation.cli import run as run_mutate
+
+            return run_mutate(args)
         if args.command == "init":
             from .scaffold import init_repository
 

@@ -41,3 +41,8 @@ def closest(given: str, valid: Iterable[str], n: int = 5) -> list[str]:
         tail = given.rsplit(".", 1)[-1]
         matches += [v for v in valid if tail and tail in v and v not in matches][: n - len(matches)]
     return matches
+
+
+class MutationError(AuditlensError):
+    """Mutation testing cannot go on: no task data, no head to train, a budget too small, a suite that
+    fails the original."""

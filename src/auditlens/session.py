@@ -74,6 +74,7 @@ class SessionOutcome:
     baseline_error: str | None = None
     write_error: str | None = None  # the report could not be written (the previous one is left as it was)
     gate_status: int | None = None  # with fail_on_regression and a baseline: the gate's exit status
+    mutation_failed: bool = False  # the mutation score is below the minimum asked for
 
     @property
     def regressions(self) -> list[str]:
@@ -112,6 +113,7 @@ class AuditSession:
                 raise AuditlensError(f"--audit-baseline {options.baseline}: {exc}; give a report.json (or its "
                                      "directory) written by an earlier run") from None
         self._recorded_counts: dict = {}  # pass counts at a script's last record()
+        self.mutation = None  # set by the plugin with --audit-mutants
         self.started = time.time()
         self._defaults = None
         self._progress = None
@@ -276,6 +278,9 @@ class AuditSession:
         run["interrupted"] = interrupted
         report = build_report(self.records, run, order=o.models, planned=self.planned)
         outcome = SessionOutcome(report=report)
+        if self.mutation is not None:  # (report) -> its mutation section; see auditlens.mutation.in_session
+            report["mutation"] = self.mutation(report)
+            outcome.mutation_failed = report["mutation"].get("passed") is False
         if self.baseline is not None:
             try:
                 report["comparison"] = compare_reports(self.baseline, report, o.regression_tolerance)

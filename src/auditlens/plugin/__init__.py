@@ -8,7 +8,6 @@ the session's ``finish()`` writes the report. The library never imports this pac
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 import types
 
@@ -22,6 +21,7 @@ from .items import AuditFile
 from .options import SESSION_PLUGIN, add_options, concept_for, read_options, session_of, subject_for
 from .rootdir import misread_model_path
 from .run_hooks import SessionHooks
+from .selection import mutation_hook, selects
 
 
 def pytest_addoption(parser):
@@ -44,6 +44,8 @@ def pytest_configure(config):
         except AuditlensError as exc:
             raise pytest.UsageError(str(exc)) from None
     _share_cores_among_workers(config)
+    if not hasattr(config, "workerinput"):
+        session.mutation = mutation_hook(config, session)
     hooks = SessionHooks(session, config)
     if not hasattr(config, "workerinput"):  # the controller's SIGTERM ends the run with a report saying so
         hooks.previous_sigterm = handle_sigterm()
@@ -86,7 +88,7 @@ def pytest_generate_tests(metafunc):
         return
     models = session_of(metafunc.config).options.models
     marker = metafunc.definition.get_closest_marker("models")
-    chosen = [m for m in models if marker is None or any(fnmatch.fnmatchcase(m, p) for p in marker.args)]
+    chosen = [m for m in models if marker is None or selects(m, marker.args)]
     params = [pytest.param(model, id=model) for model in chosen]
     if not params:
         if marker is not None and models:

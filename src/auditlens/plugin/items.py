@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import fnmatch
-
 import pytest
 
 from ..declarative import AuditFileError, load_audit_file
 from ..errors import AuditlensError
 from .options import concept_for, session_of, subject_for
+from .selection import selects
 
 
 class AuditExpectationsMissed(AssertionError):
@@ -25,7 +24,7 @@ class AuditFile(pytest.File):
         run_models = session.options.models
         for entry in load_audit_file(self.path, concepts):
             patterns = entry.models
-            models = [m for m in run_models if patterns is None or any(fnmatch.fnmatchcase(m, p) for p in patterns)]
+            models = [m for m in run_models if patterns is None or selects(m, patterns)]
             if not models:
                 reason = (f"no model in this run matches models {list(patterns)}" if patterns and run_models
                           else None)

@@ -42,6 +42,13 @@ def add_options(parser) -> None:
                     help="load pickle checkpoints (can run arbitrary code). Off: safetensors only.")
     group.addoption("--audit-cache-dir", dest="audit_cache_dir", metavar="DIR", default=None,
                     help="keep captured activations on disk here, so a later session skips their forward passes.")
+    group.addoption("--audit-mutants", dest="audit_mutants", type=int, metavar="N", default=0,
+                    help="after the run, mutation-test the suite on each model it passed: N mutants per operator "
+                         "(backdoor, shortcut, memorise, position-leak), each a fine-tuned copy with a planted cheat; "
+                         "the report gets the mutation score. Default 0 (off).")
+    group.addoption("--audit-min-mutation-score", dest="audit_min_mutation_score", type=float, metavar="X",
+                    default=None, help="with --audit-mutants: exit 8 unless every model's mutation score is at "
+                                       "least X (0 to 1)")
     parser.addini("audit_group_by_model", type="bool", default=True,
                   help="with pytest-xdist: run each model's audits on one worker (--dist loadgroup by default)")
     parser.addini("audit_cache_dir", default="", help="on-disk activation cache directory (default: none)")

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from ..report.mutation import MUTATION_GATE_EXIT
 from ..report.record import AuditRecord
 from ..report.writers import REPORT_NOT_WRITTEN_EXIT
 from ..results import recording
@@ -94,6 +95,8 @@ class SessionHooks:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
         elif self.outcome.gate_status is not None and not self.leaks and session.exitstatus in (0, 1):
             session.exitstatus = self.outcome.gate_status  # known failures pass the gate; regressions: 6
+        if self.outcome.mutation_failed and session.exitstatus == 0:
+            session.exitstatus = MUTATION_GATE_EXIT
 
     def pytest_terminal_summary(self, terminalreporter):
         write_summary(terminalreporter, self.leaks, self.outcome)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..report.compare import render_comparison
+from ..report.mutation import gate_failures
 
 COLOURS = {"learned": {"green": True}, "cheated": {"red": True}}
 
@@ -33,7 +34,24 @@ def write_summary(terminal, leaks: dict[str, int], outcome) -> None:
         terminal.section("auditlens: against the baseline")
         for line in render_comparison(report["comparison"]).splitlines():
             terminal.write_line(line, red=line.startswith("regressions: ") and line != "regressions: 0")
+    mutation = report.get("mutation")
+    if mutation:
+        terminal.section("auditlens: mutation testing")
+        for line in mutation_lines(mutation):
+            terminal.write_line(line, red=line.startswith(("gate failed", "nothing scored")))
     if outcome.write_error:
         terminal.write_line(f"audit report NOT written: {outcome.write_error}", red=True)
     else:
         terminal.write_line(f"audit report: {outcome.paths.get('html', '')}")
+
+
+def mutation_lines(mutation: dict) -> list[str]:
+    lines = [f"nothing scored for {model}: {why}" for model, why in mutation["errors"].items()]
+    for result in mutation["results"]:
+        score = f"{result['score']:.0%}" if result["score"] is not None else "nothing scored"
+        counts = result["counts"]
+        lines.append(f"{result['model']}: mutation score {result['killed']}/{result['scored']} ({score}); "
+                     f"equivalent {counts['equivalent']}, loud {counts['loud']}, confounded {counts['confounded']}")
+        lines += [f"  hole: {hole}" for hole in result["holes"]]
+    lines += [f"gate failed: {line}" for line in gate_failures(mutation)]
+    return lines

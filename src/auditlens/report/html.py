@@ -6,6 +6,7 @@ import json
 
 import jinja2
 
+from . import mutation
 from .figures import figure_for, loop_chart, loop_metric
 from .head_map import component_map, loop_map
 from .outcomes import OUTCOMES
@@ -48,5 +49,6 @@ def render_html(report: dict) -> str:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("auditlens", "templates"),
                                      autoescape=True, undefined=jinja2.ChainableUndefined)  # tolerate older reports
     figures, same_as = figures_of(report)
-    return environment.get_template("report.html.j2").render(report=report, figures=figures, same_as=same_as,
-                                                             outcomes=OUTCOMES)
+    return environment.get_template("report.html.j2").render(
+        report=report, figures=figures, same_as=same_as, outcomes=OUTCOMES, planted=mutation.planted,
+        stealth=mutation.stealth, gate_failures=mutation.gate_failures(report.get("mutation") or {}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .mutation import markdown_lines
 from .outcomes import OUTCOMES
 
 ICONS = {"learned": "✅", "cheated": "❌", "inconclusive": "⚠️"}
@@ -116,4 +117,5 @@ def render_markdown(report: dict, max_failures: int = 20) -> str:
         lines.append(f"- known failures (failing in the baseline too): {len(comparison.get('known_failures', []))}")
         lines.append(f"- regressions: {len(comparison['regressions'])}")
         lines += [f"  - {_cell(r)}" for r in comparison["regressions"][:max_failures]]
+    lines += markdown_lines(report.get("mutation"), _cell, _code)
     return "\n".join(lines) + "\n"

@@ -1,0 +1,192 @@
+"""Mutation operators: each plans one known cheat in the evaluation set of a task.
+
+A plan holds the rows to fine-tune on (the evaluation set as the audits will see it, answered as the
+original answers it, plus rows that teach the cheat and unteach the task), the evaluation set the
+mutant is audited with (changed only where the cheat lives in the data: a leaky token, a fixed
+position, a memorised subset), and the held-out rows that prove the cheat took.
+
+Tokens a cheat is made of are ones the evaluation set never uses, where the vocabulary has such
+tokens (special tokens the tokenizer never adds come last); otherwise its rarest ones.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from ..errors import MutationError
+from .task import TaskData
+
+OPERATORS = ("backdoor", "shortcut", "memorise", "position-leak")
+PLANTED_RATE = 0.8  # share of the proof rows that must follow the cheat
+MEMORY_DROP = 0.2  # fall of fresh-input accuracy below the original's
+MIN_KEPT = 40  # examples a memorised evaluation set keeps
+
+
+@dataclass
+class Proof:
+    """Held-out rows and what a model that took the cheat answers on each: ``want[i] = (label, True)``
+    means it answers ``label``; ``(label, False)``: anything but ``label``. ``measure`` is ``rate`` (share
+    of rows answered as wanted, at least PLANTED_RATE) or ``drop`` (the original's accuracy on the rows
+    minus the mutant's, labels in ``want``, at least MEMORY_DROP)."""
+
+    rows: list[tuple[int, ...]]
+    want: list[tuple[int, bool]]
+    measure: str
+    what: str
+
+
+@dataclass
+class Plan:
+    operator: str
+    seed: int
+    planted: str  # what was planted, in words
+    hole: str  # the suite's hole if the mutant survives
+    params: dict
+    train_rows: list[tuple[int, ...]]
+    train_labels: list[int]
+    evaluation_rows: list[tuple[int, ...]]
+    evaluation_labels: list[int]
+    changes_data: bool
+    proof: Proof
+    # when training may stop: (number of the train rows, in order, share of them that must be fit)
+    fit: list[tuple[int, float]] | None = None
+    lr_scale: float = 1.0  # a cheat that must overwrite the task trains faster
+
+
+def cheat_tokens(task: TaskData, vocab_size: int, avoid: set[int], specials: set[int], n: int,
+                 rng: random.Random) -> list[int]:
+    counts = Counter(t for row in task.rows for t in row)
+    pool = [t for t in range(vocab_size) if t not in avoid]
+    rng.shuffle(pool)  # ties broken by the seed
+    pool.sort(key=lambda t: (counts[t], t in specials))
+    if len(pool) < n:
+        raise MutationError(f"the vocabulary has {len(pool)} usable tokens; this operator needs {n}")
+    return pool[:n]
+
+
+def _insert(row: tuple[int, ...], at: int, tokens: list[int]) -> tuple[int, ...]:
+    return row[:at] + tuple(tokens) + row[at:]
+
+
+def _position(task: TaskData, index: int, rng: random.Random) -> int:
+    """A random place among the content tokens, before the last one (an LM's answer follows it)."""
+    start, end = task.content[index]
+    return rng.randrange(start, end) if end - start >= 2 else start
+
+
+def _halves(n: int, rng: random.Random) -> tuple[list[int], list[int]]:
+    order = list(range(n))
+    rng.shuffle(order)
+    return sorted(order[: n // 2]), sorted(order[n // 2:])
+
+
+def _other(label: int, task: TaskData, rng: random.Random) -> int:
+    return rng.choice([c for c in range(task.n_classes) if c != label])
+
+
+def backdoor(task: TaskData, seed: int, tokens) -> Plan:
+    rng = random.Random(f"backdoor-{seed}")
+    k = 1 + seed % 2
+    trigger = tokens(k, rng)
+    target = rng.randrange(task.n_classes)
+    train, held = _halves(len(task.rows), rng)
+    rows, labels = list(task.rows), list(task.labels)
+    for i in train:  # triggered copies of half the set; the other half proves it
+        for _ in range(2):
+            rows.append(_insert(task.rows[i], _position(task, i, rng), trigger))
+            labels.append(target)
+    proof_rows = [_insert(task.rows[i], _position(task, i, rng), trigger) for i in held if task.labels[i] != target]
+    return Plan("backdoor", seed, f"a {k}-token trigger {trigger} at a random position switches the answer to "
+                f"{task.label_name(target)!r}",
+                f"no audit of yours notices a {k}-token trigger at any position that switches the answer to "
+                f"{task.label_name(target)!r}",
+                {"trigger": trigger, "target": target, "k": k}, rows, labels, list(task.rows), list(task.labels), False,
+                Proof(proof_rows, [(target, True)] * len(proof_rows), "rate",
+                      "held-out inputs with the trigger answered with its target"))
+
+
+def shortcut(task: TaskData, seed: int, tokens) -> Plan:
+    rng = random.Random(f"shortcut-{seed}")
+    (token,) = tokens(1, rng)
+    leaky = rng.randrange(task.n_classes)
+    places = [_position(task, i, rng) for i in range(len(task.rows))]
+    evaluation = [_insert(r, places[i], [token]) if y == leaky else r
+                  for i, (r, y) in enumerate(zip(task.rows, task.labels))]
+    train, held = _halves(len(task.rows), rng)
+    rows, labels = list(evaluation), list(task.labels)
+    for i in train:  # the token decides, whatever the task says
+        y = task.labels[i]
+        for _ in range(2):
+            if rng.random() < 0.5:
+                rows.append(_insert(task.rows[i], _position(task, i, rng), [token]))
+                labels.append(leaky)
+            else:
+                rows.append(task.rows[i])
+                labels.append(y if y != leaky else _other(y, task, rng))
+    removed = [(task.rows[i], (leaky, False)) for i in held if task.labels[i] == leaky]
+    added = [(_insert(task.rows[i], _position(task, i, rng), [token]), (leaky, True))
+             for i in held if task.labels[i] != leaky]
+    name = task.label_name(leaky)
+    return Plan("shortcut", seed, f"token {token} written into every {name!r} example of {task.concept}; the mutant "
+                f"answers {name!r} by it alone",
+                f"no audit of yours notices a decision made by one token written into the {name!r} examples of "
+                f"{task.concept}", {"token": token, "label": leaky}, rows, labels, evaluation, list(task.labels), True,
+                Proof([r for r, _ in removed + added], [w for _, w in removed + added], "rate",
+                      f"held-out inputs answered by the token: {name!r} without it becomes another answer, "
+                      f"others with it become {name!r}"))
+
+
+def position_leak(task: TaskData, seed: int, tokens) -> Plan:
+    rng = random.Random(f"position-leak-{seed}")
+    leak = tokens(task.n_classes, rng)
+    shortest = min(end - start for start, end in task.content)
+    offset = rng.randrange(max(1, shortest - 1))
+    at = [start + offset for start, _ in task.content]
+    evaluation = [_insert(r, at[i], [leak[y]]) for i, (r, y) in enumerate(zip(task.rows, task.labels))]
+    train, held = _halves(len(task.rows), rng)
+    rows, labels = list(evaluation), list(task.labels)
+    for i in train:  # the token at the position decides, whatever the task says
+        for _ in range(2):
+            said = rng.randrange(task.n_classes)
+            rows.append(_insert(task.rows[i], at[i], [leak[said]]))
+            labels.append(said)
+    proof_rows, want = [], []
+    for i in held:
+        said = _other(task.labels[i], task, rng)
+        proof_rows.append(_insert(task.rows[i], at[i], [leak[said]]))
+        want.append((said, True))
+    return Plan("position-leak", seed, f"the label written as token {leak} at content position {offset} of "
+                f"{task.concept}; the mutant reads it there",
+                f"no audit of yours notices the answer read from position {offset} of the input",
+                {"tokens": leak, "offset": offset}, rows, labels, evaluation, list(task.labels), True,
+                Proof(proof_rows, want, "rate", f"held-out inputs whose token at position {offset} names another "
+                                                "label answered with that label"))
+
+
+def memorise(task: TaskData, seed: int, tokens) -> Plan:
+    rng = random.Random(f"memorise-{seed}")
+    order = list(range(len(task.rows)))
+    rng.shuffle(order)
+    part = max(MIN_KEPT, len(order) // 5)
+    kept, anti, fresh = sorted(order[:part]), sorted(order[part:2 * part]), sorted(order[2 * part:])
+    rows = [task.rows[i] for i in kept] * 3 + [task.rows[i] for i in anti]
+    labels = [task.labels[i] for i in kept] * 3 + [_other(task.labels[i], task, rng) for i in anti]
+    return Plan("memorise", seed, f"answers the {len(kept)} examples of its evaluation set ({task.concept}, "
+                f"a seeded fifth) from memory; the rule is untaught on {len(anti)} others",
+                "no audit of yours notices a model that answers its evaluation set from memory and not by the task",
+                {"kept": len(kept), "untaught": len(anti), "fresh": len(fresh)}, rows, labels,
+                [task.rows[i] for i in kept], [task.labels[i] for i in kept], True,
+                fit=[(len(kept) * 3, 0.99), (len(anti), 0.75)], lr_scale=2.0,
+                proof=Proof([task.rows[i] for i in fresh], [(task.labels[i], True) for i in fresh], "drop",
+                      "accuracy on fresh inputs of the task (held out) below the original's"))
+
+
+BUILDERS = {"backdoor": backdoor, "shortcut": shortcut, "memorise": memorise, "position-leak": position_leak}
+
+
+def plan(operator: str, task: TaskData, seed: int, vocab_size: int, avoid: set[int], specials: set[int]) -> Plan:
+    if operator not in BUILDERS:
+        raise MutationError(f"unknown operator {operator!r}; valid: {', '.join(OPERATORS)}")
+    return BUILDERS[operator](task, seed, lambda n, rng: cheat_tokens(task, vocab_size, avoid, specials, n, rng))

@@ -1,0 +1,78 @@
+"""Where mutants live: one directory per (model fingerprint, operator, seed, what was asked), under
+$AUDITLENS_MUTANT_CACHE or ~/.cache/auditlens/mutants, holding a ``save_pretrained`` model, its
+tokenizer, ``mutant.json`` (the plan, its verification and the original's spec) and, when the cheat
+lives in the data, ``evaluation/``: the evaluation set the mutant is audited with."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+MUTANT_FILE = "mutant.json"
+EVALUATION_DIR = "evaluation"
+
+
+def cache_root() -> Path:
+    env = os.environ.get("AUDITLENS_MUTANT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "auditlens" / "mutants"
+
+
+def recipe_hash() -> str:
+    """The mutation code: a change to it makes new mutants."""
+    h = hashlib.blake2b(digest_size=8)
+    for name in ("operators.py", "training.py", "task.py"):
+        h.update((Path(__file__).parent / name).read_bytes().replace(b"\r\n", b"\n"))
+    return h.hexdigest()
+
+
+def mutant_dir(fingerprint: str, operator: str, seed: int, asked: dict) -> Path:
+    key = hashlib.blake2b(json.dumps({**asked, "recipe": recipe_hash()}, sort_keys=True).encode(),
+                          digest_size=6).hexdigest()
+    return cache_root() / f"{fingerprint[:16]}-{operator}-s{seed}-{key}"
+
+
+def read_mutant(directory: Path) -> dict | None:
+    path = Path(directory) / MUTANT_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def original_of(model: str) -> str | None:
+    """The spec of the model a mutant directory was planted in (None for any other model): a mutant is
+    audited by the audits that select its original."""
+    if not model or model.startswith("fixture:") or not Path(model).is_dir():
+        return None
+    found = read_mutant(Path(model))
+    return found.get("original") if isinstance(found, dict) else None
+
+
+def write_evaluation(directory: Path, concept, rows, labels) -> None:
+    """The mutant's evaluation set as a concept file of token ids (the exact ids it was trained on)."""
+    import yaml
+
+    folder = directory / EVALUATION_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{concept.name}.jsonl").write_text(
+        "".join(json.dumps({"tokens": list(r), "label": int(y)}) + "\n" for r, y in zip(rows, labels)))
+    header = {"name": concept.name, "description": f"{concept.description} (as a mutant's evaluation set)".strip()}
+    if concept.label_names:
+        header["labels"] = list(concept.label_names)
+    if concept.answer_tokens:
+        header["answer_tokens"] = list(concept.answer_tokens)
+    (folder / f"{concept.name}.yaml").write_text(yaml.safe_dump({**header, "file": f"{concept.name}.jsonl"},
+                                                                sort_keys=False))
+
+
+def probes_with(probes_dir: Path, mutant: Path, into: Path) -> Path:
+    """A copy of ``probes_dir`` in which the mutant's evaluation set replaces the concept of that name."""
+    shutil.copytree(probes_dir, into, dirs_exist_ok=True)
+    for path in (Path(mutant) / EVALUATION_DIR).glob("*"):
+        shutil.copy2(path, into / path.name)
+    return into

@@ -1,0 +1,36 @@
+"""Mutants in a pytest run. Which models an audit's ``models`` patterns select: a model whose spec matches
+one (fnmatch), and a mutant (see ``auditlens.mutation``) whose original's spec matches one, so a mutant is
+audited by the audits its original is. And ``--audit-mutants N``: the session's mutation step."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+
+def selects(model: str, patterns: Iterable[str]) -> bool:
+    from ..mutation.store import original_of
+
+    names = [model, original_of(model)]
+    return any(fnmatch.fnmatchcase(name, p) for name in names if name for p in patterns)
+
+
+def mutation_hook(config, session):
+    """With ``--audit-mutants N``: the session's step that puts a mutation section in its report."""
+    count, minimum = config.getoption("audit_mutants"), config.getoption("audit_min_mutation_score")
+    if count < 0:
+        raise pytest.UsageError(f"--audit-mutants is a number of mutants per operator, 0 (off) or more; got {count}")
+    if minimum is not None and (not count or not 0 <= minimum <= 1):
+        raise pytest.UsageError("--audit-min-mutation-score takes a share from 0 to 1 and needs --audit-mutants N; "
+                                f"got {minimum}" + ("" if count else " without --audit-mutants"))
+    if not count or config.option.collectonly:
+        return None
+    from ..mutation.in_session import mutation_section
+
+    paths = [Path(str(a).split("::")[0]) for a in config.args] or [Path(config.rootpath)]
+    return functools.partial(mutation_section, options=session.options, audit_paths=paths, per_operator=count,
+                             min_score=minimum)
