@@ -26,7 +26,7 @@ from .operators import OPERATORS, Plan, plan
 from .store import MUTANT_FILE, mutant_dir, probes_with, read_mutant, write_evaluation
 from .suite import SuiteRun, failed_audits, run_suite
 from .task import TaskData, find_task
-from .training import LORA_ABOVE, fine_tune
+from .training import LORA_ABOVE, fine_tune, predict
 from .verify import verify
 
 KILL_ON = ("verdict", "failure")
@@ -135,8 +135,12 @@ def _digest(task: TaskData) -> str:
 def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options: MutationOptions) -> Mutant:
     """The mutant of (model, operator, seed): from the cache, or fine-tuned, verified and saved."""
     specials = set(getattr(subject.tokenizer, "all_special_ids", None) or ())
-    planned: Plan = plan(operator, task, seed, subject.vocab_size or max(t for r in task.rows for t in r) + 1,
-                         {subject.pad_id}, specials)
+    vocab = subject.vocab_size or max(t for r in task.rows for t in r) + 1
+    names = None
+    if subject.tokenizer is not None and hasattr(subject.tokenizer, "convert_ids_to_tokens"):
+        names = [str(t) for t in subject.tokenizer.convert_ids_to_tokens(list(range(vocab)))]
+    planned: Plan = plan(operator, task, seed, vocab, {subject.pad_id}, specials,
+                         lambda rows: predict(subject.model, rows, task.targets, task.kind, subject.pad_id), names)
     asked = {"task": task.concept, "data": _digest(task), "max_steps": options.max_steps,
              "budget_s": options.budget_s, "lora_above": options.lora_above}
     directory = mutant_dir(subject.fingerprint, operator, seed, asked)
