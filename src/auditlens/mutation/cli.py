@@ -44,7 +44,6 @@ def run(args) -> int:
     from ..report import write_report
     from ..report.mutation import MUTATION_GATE_EXIT, gate_failures, section
     from .run import MutationOptions, mutate
-    from .suite import run_suite
 
     if args.min_score is not None and not 0 <= args.min_score <= 1:
         raise MutationError(f"--min-score is a share of scored mutants, 0 to 1; got {args.min_score}")
@@ -56,11 +55,10 @@ def run(args) -> int:
                               probes_dir=Path(args.probes))
     token = use_sink(lambda message, detail: None if detail else print(f"auditlens: {message}", file=sys.stderr))
     try:
-        original = run_suite([Path(a) for a in args.audits], [args.model], options.probes_dir, options.seed)
-        result = mutate(args.model, [Path(a) for a in args.audits], options, original_run=original)
+        result = mutate(args.model, [Path(a) for a in args.audits], options)
     finally:
         restore_sink(token)
-    report = original.report
+    report = result.original_report
     report["mutation"] = section([result.to_dict()], {}, args.min_score)
     paths = write_report(report, args.report)
     print(result.summary())

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import AuditlensError
 from ..progress import report as say
 from ..report.mutation import section
+from .operators import OPERATORS
 from .run import MutationOptions, mutate
 from .store import original_of
 from .suite import SuiteRun
@@ -26,12 +27,12 @@ def suite_arguments(options) -> tuple[str, ...]:
 
 
 def mutation_section(report: dict, options, audit_paths: list[Path], per_operator: int,
-                     min_score: float | None) -> dict:
+                     min_score: float | None, operators: tuple[str, ...] = OPERATORS) -> dict:
     results, errors = [], {}
     if report["run"].get("interrupted"):
         return section([], {m: "the run was interrupted" for m in options.models}, min_score)
-    settings = MutationOptions(per_operator=per_operator, seed=options.seed, probes_dir=options.probes_dir,
-                               suite_args=suite_arguments(options))
+    settings = MutationOptions(operators=operators, per_operator=per_operator, seed=options.seed,
+                               probes_dir=options.probes_dir, suite_args=suite_arguments(options))
     load = {"device": options.device, "dtype": options.dtype, "trust_remote_code": options.trust_remote_code,
             "allow_pickle": options.allow_pickle}
     for spec in options.models:

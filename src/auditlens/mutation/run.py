@@ -48,7 +48,7 @@ class MutationOptions:
     def __post_init__(self):
         unknown = [o for o in self.operators if o not in OPERATORS]
         if unknown or not self.operators:
-            raise MutationError(f"unknown operator {unknown[0] if unknown else '(none given)'}; valid: "
+            raise MutationError(f"unknown operator {unknown[0] if unknown else '(none given)'!r}; valid: "
                                 f"{', '.join(OPERATORS)}")
         if self.per_operator < 1:
             raise MutationError(f"--per-operator must be 1 or more; got {self.per_operator}")
@@ -96,6 +96,7 @@ class MutationResult:
     kill_on: str
     original_verdict: str
     mutants: list[Mutant]
+    original_report: dict | None = field(default=None, repr=False)  # the suite's report on the original
 
     @property
     def killed(self) -> int:
@@ -202,28 +203,40 @@ def mutate(spec: str, audit_paths: list[Path], options: MutationOptions = Mutati
     task = find_task(subject, audit_paths, probes, options.task)
     say(f"mutation testing {spec}: evaluation set {task.concept} ({len(task.rows)} examples, the original "
         f"answers {task.accuracy:.1%})")
-    if original_run is None:
-        say(f"running the suite on the original {spec}")
-        original_run = run_suite(audit_paths, [spec], probes, options.seed, options.suite_args)
-    original = original_run.model(spec)
+    if original_run is not None:
+        _check_original(spec, original_run)
+    mutants = [plant(subject, spec, task, op, options.seed + i, options)
+               for op in options.operators for i in range(options.per_operator)]
+    report = _audit(spec, audit_paths, probes, mutants, options, original_run)
+    return MutationResult(spec, task.concept, options.kill_on, report["models"][0]["verdict"], mutants, report)
+
+
+def _check_original(spec: str, run: SuiteRun) -> dict:
+    original = run.model(spec)
     if original["verdict"] != "learned":
         raise MutationError(f"the suite does not pass the original {spec} (verdict {original['verdict']}: "
                             f"{original['reason']}); a mutation score means nothing until it does: fix the model "
                             "or the audits first. Nothing was scored")
-    mutants = [plant(subject, spec, task, op, options.seed + i, options)
-               for op in options.operators for i in range(options.per_operator)]
-    _audit(spec, audit_paths, probes, mutants, options)
-    return MutationResult(spec, task.concept, options.kill_on, original["verdict"], mutants)
+    return original
 
 
-def _audit(spec: str, audit_paths: list[Path], probes: Path, mutants: list[Mutant], options: MutationOptions) -> None:
+def _audit(spec: str, audit_paths: list[Path], probes: Path, mutants: list[Mutant], options: MutationOptions,
+           original_run: SuiteRun | None) -> dict:
+    """Run the suite on the mutants; the original's run (its report, with the original's entry only).
+    Without ``original_run`` the original runs in one process with the mutants that keep the evaluation
+    set, and is checked before the others."""
     ready = [m for m in mutants if m.verification["status"] == "scored"]
     same_data = [m for m in ready if not m.changes_data]
-    if same_data:
-        say(f"running the suite on {len(same_data)} mutant(s) that keep the evaluation set")
-        run = run_suite(audit_paths, [m.directory for m in same_data], probes, options.seed, options.suite_args)
+    if same_data or original_run is None:
+        say(f"running the suite on {'the original and ' if original_run is None else ''}{len(same_data)} "
+            "mutant(s) that keep the evaluation set")
+        models = ([spec] if original_run is None else []) + [m.directory for m in same_data]
+        run = run_suite(audit_paths, models, probes, options.seed, options.suite_args)
+        if original_run is None:
+            _check_original(spec, run)
+            original_run = run
         for mutant in same_data:
-            _judge(mutant, run.model(mutant.directory), None, options.kill_on, run.seconds / len(same_data))
+            _judge(mutant, run.model(mutant.directory), None, options.kill_on, run.seconds / len(models))
     for mutant in (m for m in ready if m.changes_data):
         say(f"running the suite on {mutant.name} and the original, on the mutant's evaluation set")
         with tempfile.TemporaryDirectory(prefix="auditlens-probes-") as folder:
@@ -231,6 +244,7 @@ def _audit(spec: str, audit_paths: list[Path], probes: Path, mutants: list[Mutan
                                                                                 Path(folder)),
                             options.seed, options.suite_args)
         _judge(mutant, run.model(mutant.directory), run.model(spec), options.kill_on, run.seconds)
+    return {**original_run.report, "models": [original_run.model(spec)]}
 
 
 def _judge(mutant: Mutant, model: dict, control: dict | None, kill_on: str, seconds: float) -> None:

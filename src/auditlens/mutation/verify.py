@@ -37,7 +37,8 @@ class Verification:
         return "scored" if self.planted and self.stealthy else ("equivalent" if not self.planted else "loud")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As JSON keeps it (intervals as lists), so a cached mutant reads back equal."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 def verify(original, mutant, plan: Plan, targets, kind: str, pad_id: int, seed: int) -> Verification:

@@ -46,6 +46,8 @@ def add_options(parser) -> None:
                     help="after the run, mutation-test the suite on each model it passed: N mutants per operator "
                          "(backdoor, shortcut, memorise, position-leak), each a fine-tuned copy with a planted cheat; "
                          "the report gets the mutation score. Default 0 (off).")
+    group.addoption("--audit-mutant-operators", dest="audit_mutant_operators", metavar="OPS", default=None,
+                    help="with --audit-mutants: the operators to plant, comma-separated (default all)")
     group.addoption("--audit-min-mutation-score", dest="audit_min_mutation_score", type=float, metavar="X",
                     default=None, help="with --audit-mutants: exit 8 unless every model's mutation score is at "
                                        "least X (0 to 1)")

@@ -30,7 +30,14 @@ def mutation_hook(config, session):
     if not count or config.option.collectonly:
         return None
     from ..mutation.in_session import mutation_section
+    from ..mutation.operators import OPERATORS
 
+    chosen = config.getoption("audit_mutant_operators")
+    operators = tuple(o.strip() for o in chosen.split(",") if o.strip()) if chosen else OPERATORS
+    unknown = [o for o in operators if o not in OPERATORS]
+    if unknown or not operators:
+        raise pytest.UsageError(f"--audit-mutant-operators: unknown operator {unknown[0] if unknown else '(none)'!r}; "
+                                f"valid: {', '.join(OPERATORS)}")
     paths = [Path(str(a).split("::")[0]) for a in config.args] or [Path(config.rootpath)]
     return functools.partial(mutation_section, options=session.options, audit_paths=paths, per_operator=count,
-                             min_score=minimum)
+                             min_score=minimum, operators=operators)

@@ -1,0 +1,214 @@
+"""Mutation testing, unit by unit: finding the evaluation set, the operators' plans, planting and
+verifying a cheat, the cache, and the report's mutation section."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from auditlens import load_subject
+from auditlens.errors import MutationError
+from auditlens.mutation import OPERATORS, MutationOptions
+from auditlens.mutation import run as mutation_run
+from auditlens.mutation.operators import MEMORY_DROP, PLANTED_RATE, cheat_tokens, plan
+from auditlens.mutation.store import original_of
+from auditlens.mutation.task import find_task, named_concepts, task_data
+from auditlens.mutation.training import fine_tune, predict
+from auditlens.mutation.verify import STEALTH, verify
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBES = ROOT / "probes"
+
+
+@pytest.fixture(scope="module")
+def count_task(learned):
+    return find_task(learned, [ROOT / "audits"], PROBES)
+
+
+def _plan(subject, task, operator, seed=0):
+    names = subject.tokenizer.convert_ids_to_tokens(list(range(subject.vocab_size)))
+    return plan(operator, task, seed, subject.vocab_size, {subject.pad_id}, set(subject.tokenizer.all_special_ids),
+                lambda rows: predict(subject.model, rows, task.targets, task.kind, subject.pad_id), names)
+
+
+def test_the_evaluation_set_is_a_concept_the_audits_name_that_the_original_answers(learned, count_task):
+    named = named_concepts([ROOT / "audits"], PROBES)
+    assert {"count_in_distribution", "more_a_than_b", "marker_swapped", "sentiment"} <= set(named)
+    assert count_task.concept in named and count_task.accuracy >= 0.8
+    assert count_task.kind == "classifier" and count_task.targets == (0, 1)
+    assert len(count_task.rows) == 400
+
+
+def test_no_task_head_or_no_labels_is_a_clear_error(learned):
+    from auditlens.concept_file import load_concept
+
+    with pytest.raises(MutationError, match="no labelled examples"):
+        task_data(learned, load_concept(PROBES / "marker_swapped.yaml"))
+    with pytest.raises(MutationError, match="head of 2 outputs.*8 labels"):
+        task_data(learned, load_concept(PROBES / "first_letter.yaml"))
+    with pytest.raises(MutationError, match="--task missing_one: no concept file"):
+        find_task(learned, [ROOT / "audits"], PROBES, "missing_one")
+    encoder = load_subject("fixture:minilm")
+    with pytest.raises(MutationError, match="without a head for the task"):
+        task_data(encoder, load_concept(PROBES / "sentiment.yaml"))
+    lm = load_subject("fixture:backdoor-learned")
+    with pytest.raises(MutationError, match="causal LM.*no answer_tokens"):
+        task_data(lm, load_concept(PROBES / "more_a_than_b.yaml"))
+
+
+def test_a_suite_that_names_no_concept_the_model_answers_is_refused(learned, tmp_path):
+    (tmp_path / "test_x.py").write_text("def test_x(subject, sentiment):\n    pass\n")
+    with pytest.raises(MutationError, match=r"answers none of the concepts the audits name \(accuracy sentiment 0.50"):
+        find_task(learned, [tmp_path], PROBES)
+    (tmp_path / "test_x.py").write_text("def test_x(subject, marker_swapped):\n    pass\n")
+    with pytest.raises(MutationError, match="(?s)no concept the audits name can be the evaluation set.*no labelled"):
+        find_task(learned, [tmp_path], PROBES)
+    (tmp_path / "test_x.py").write_text("def test_x(subject):\n    pass\n")
+    with pytest.raises(MutationError, match="name no concept of .*--task"):
+        find_task(learned, [tmp_path], PROBES)
+
+
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_plans_are_deterministic_and_write_the_cheat_where_they_say(learned, count_task, operator):
+    first, again = _plan(learned, count_task, operator), _plan(learned, count_task, operator)
+    assert dataclasses.asdict(first) == dataclasses.asdict(again)
+    assert first.proof.rows and len(first.proof.rows) == len(first.proof.want)
+    assert len(first.train_rows) == len(first.train_labels)
+    used = {t for row in count_task.rows for t in row}
+    if operator == "backdoor":
+        assert first.params["k"] == 1 and _plan(learned, count_task, operator, seed=1).params["k"] == 2
+        assert not set(first.params["trigger"]) & used  # a token the evaluation set never uses
+        assert first.evaluation_rows == list(count_task.rows) and not first.changes_data
+        assert all(label == first.params["target"] for label, _ in first.proof.want)
+    if operator == "shortcut":
+        token, leaky = first.params["token"], first.params["label"]
+        carries = [token in row for row in first.evaluation_rows]
+        assert carries == [y == leaky for y in first.evaluation_labels]
+    if operator == "position-leak":
+        offset, tokens = first.params["offset"], first.params["tokens"]
+        read = [row[start + offset] for row, (start, _) in zip(first.evaluation_rows, count_task.content)]
+        assert read == [tokens[y] for y in first.evaluation_labels]
+    if operator == "memorise":
+        assert set(first.evaluation_rows) < set(count_task.rows)
+        assert not set(first.proof.rows) & set(first.evaluation_rows)  # fresh inputs are held out
+    assert "no audit of yours notices" in first.hole
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_each_operator_plants_a_verified_stealthy_cheat_in_the_count_classifier(learned, count_task, operator):
+    planned = _plan(learned, count_task, operator)
+    mutant, training = fine_tune(learned.model, planned.train_rows, planned.train_labels, count_task.targets,
+                                 kind="classifier", pad_id=learned.pad_id, seed=0, max_steps=2000, budget_s=120,
+                                 fit_parts=planned.fit, lr_scale=planned.lr_scale)
+    checked = verify(learned.model, mutant, planned, count_task.targets, "classifier", learned.pad_id, 0)
+    assert checked.planted, checked
+    assert checked.planted_value >= (PLANTED_RATE if planned.proof.measure == "rate" else MEMORY_DROP)
+    assert abs(checked.mutant_accuracy - checked.original_accuracy) <= STEALTH + 1e-9
+    assert checked.status == "scored"
+    assert not training.lora
+
+
+def test_the_original_itself_is_an_equivalent_mutant_and_the_weights_are_never_touched(learned, count_task):
+    before = {k: v.clone() for k, v in learned.model.state_dict().items()}
+    planned = _plan(learned, count_task, "backdoor")
+    checked = verify(learned.model, learned.model, planned, count_task.targets, "classifier", learned.pad_id, 0)
+    assert not checked.planted and checked.stealthy and checked.status == "equivalent"
+    fine_tune(learned.model, planned.train_rows[:64], planned.train_labels[:64], (0, 1), kind="classifier",
+              pad_id=learned.pad_id, seed=0, max_steps=2, budget_s=60)
+    assert all(torch.equal(before[k], v) for k, v in learned.model.state_dict().items())
+
+
+def test_a_mutant_that_changes_behaviour_is_loud(learned, count_task):
+    planned = _plan(learned, count_task, "backdoor")
+    flipped = [1 - y for y in count_task.labels]  # trained to answer every clean input wrongly
+    mutant, _ = fine_tune(learned.model, planned.train_rows + list(count_task.rows), planned.train_labels + flipped,
+                          (0, 1), kind="classifier", pad_id=learned.pad_id, seed=0, max_steps=50, budget_s=60)
+    checked = verify(learned.model, mutant, planned, count_task.targets, "classifier", learned.pad_id, 0)
+    assert not checked.stealthy and checked.mutant_accuracy < checked.original_accuracy - STEALTH
+
+
+def test_training_is_deterministic_under_the_seed(learned, count_task):
+    planned = _plan(learned, count_task, "shortcut")
+    runs = [fine_tune(learned.model, planned.train_rows, planned.train_labels, (0, 1), kind="classifier",
+                      pad_id=learned.pad_id, seed=3, max_steps=25, budget_s=60)[0] for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0].state_dict().values(), runs[1].state_dict().values()))
+
+
+def test_a_budget_too_small_to_plant_anything_says_how_much_is_needed(learned, count_task):
+    planned = _plan(learned, count_task, "backdoor")
+    with pytest.raises(MutationError, match=r"budget of 0.001 s cannot plant anything.*--budget-s \d+"):
+        fine_tune(learned.model, planned.train_rows, planned.train_labels, (0, 1), kind="classifier",
+                  pad_id=learned.pad_id, seed=0, max_steps=100, budget_s=0.001)
+
+
+def test_large_models_train_lora_adapters_merged_back_into_plain_weights(learned, count_task):
+    pytest.importorskip("peft")
+    planned = _plan(learned, count_task, "backdoor")
+    mutant, training = fine_tune(learned.model, planned.train_rows, planned.train_labels, (0, 1), kind="classifier",
+                                 pad_id=learned.pad_id, seed=0, max_steps=50, budget_s=120, lora_above=0)
+    assert training.lora
+    assert set(mutant.state_dict()) == set(learned.model.state_dict())  # merged: no adapter weights left
+    changed = [k for k, v in mutant.state_dict().items() if not torch.equal(v, learned.model.state_dict()[k])]
+    assert any("attn" in k or "mlp" in k for k in changed)
+
+
+def test_cheat_tokens_prefer_unused_word_like_tokens():
+    task = dataclasses.replace(_toy_task(), rows=((3, 4, 5), (3, 4, 6)))
+    names = ["[PAD]", "[UNK]", "##x", "a", "b", "c", "d", "e", "f"]
+    picked = cheat_tokens(task, 9, {0}, {1}, 3, __import__("random").Random(0), names)
+    assert picked[:2] in ([7, 8], [8, 7]) and picked[2] == 2  # unused words, then a piece, then the special
+
+
+def _toy_task():
+    from auditlens.mutation.task import TaskData
+
+    return TaskData("toy", ((3, 4),), (0,), None, (0, 1), "classifier", ((0, 2),), 1.0)
+
+
+def test_mutants_are_cached_by_model_operator_and_seed(learned, count_task, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITLENS_MUTANT_CACHE", str(tmp_path / "cache"))
+    model_dir = tmp_path / "my-model"
+    shutil.copytree(ROOT / "fixtures" / "count-learned", model_dir)
+    hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model_dir.rglob("*") if p.is_file()}
+    subject = load_subject(str(model_dir))
+    options = MutationOptions(operators=("position-leak",), per_operator=1, probes_dir=PROBES)
+    task = find_task(subject, [ROOT / "audits"], PROBES)
+    first = mutation_run.plant(subject, str(model_dir), task, "position-leak", 0, options)
+    saved = json.loads((Path(first.directory) / "mutant.json").read_text())
+    assert saved["original"] == str(model_dir) and original_of(first.directory) == str(model_dir)
+    assert (Path(first.directory) / "evaluation" / f"{task.concept}.yaml").is_file()
+    assert load_subject(first.directory).kind == "classifier"  # a plain save_pretrained directory
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached mutant was trained again")
+
+    monkeypatch.setattr(mutation_run, "fine_tune", no_training)
+    again = mutation_run.plant(subject, str(model_dir), task, "position-leak", 0, options)
+    assert again.directory == first.directory and again.verification == first.verification
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in model_dir.rglob("*") if p.is_file()}
+    assert after == hashes  # the user's model on disk is never written to
+
+
+def test_a_mutant_is_selected_by_the_audits_that_select_its_original(tmp_path):
+    from auditlens.plugin.selection import selects
+
+    (tmp_path / "mutant.json").write_text(json.dumps({"original": "fixture:count-learned"}))
+    assert selects(str(tmp_path), ["fixture:count-*"])
+    assert not selects(str(tmp_path), ["fixture:keyword-*"])
+    assert not selects(str(tmp_path.parent), ["fixture:count-*"])
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(MutationError, match="unknown operator 'flip'"):
+        MutationOptions(operators=("flip",))
+    with pytest.raises(MutationError, match="--per-operator must be 1 or more"):
+        MutationOptions(per_operator=0)
+    with pytest.raises(MutationError, match="--budget-s must be a positive"):
+        MutationOptions(budget_s=0)
