@@ -67,28 +67,36 @@ def test_auditlens_mutate_scores_the_suite_names_its_holes_and_gates(project):
     assert not list((ROOT / "fixtures" / "count-learned").glob("evaluation*"))  # nothing written by the model
 
 
-def test_pytest_audit_mutants_adds_the_section_and_gates_the_session(project):
+def test_pytest_audit_mutants_adds_the_section_and_gates_a_session_that_passed(project):
     root, env = project
     done = _run(["-m", "pytest", "audits", "-p", "no:randomly", "-p", "no:cacheprovider", "--model",
                  "fixture:count-learned", "-o", "audit_probes=probes", "--audit-mutants", "1",
                  "--audit-mutant-operators", "backdoor", "--audit-min-mutation-score", "0.5",
                  "--audit-report", "reports/run"], root, env)
-    assert done.returncode == 8, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 8, done.stdout[-3000:]  # every audit passed; the score is below the minimum
     assert "fixture:count-learned: mutation score 0/1 (0%)" in done.stdout
     assert "hole: backdoor#0" in done.stdout
+    assert "gate failed: fixture:count-learned: mutation score 0/1 = 0%, below the minimum 50%" in done.stdout
     report = json.loads((root / "reports" / "run" / "report.json").read_text())
     assert report["mutation"]["passed"] is False
     assert report["mutation"]["results"][0]["mutants"][0]["status"] == "survived"
     assert "Mutation testing" in (root / "reports" / "run" / "summary.md").read_text()
 
 
-def test_a_suite_that_fails_the_original_scores_nothing_and_says_so(project):
+def test_a_model_the_suite_fails_is_not_mutation_tested_and_the_section_says_why(project, monkeypatch):
+    from auditlens.mutation.in_session import mutation_section
+    from auditlens.session import SessionOptions
+
     root, env = project
-    done = _run(["-m", "auditlens.cli", "mutate", "audits", "--model", "fixture:count-cheated", "--operators",
-                 "backdoor", "--per-operator", "1", "--report", "reports/cheated"], root, env)
-    assert done.returncode == 2
-    assert "the suite does not pass the original fixture:count-cheated (verdict cheated" in done.stderr
-    assert "Nothing was scored" in done.stderr
+    monkeypatch.setenv("AUDITLENS_MUTANT_CACHE", env["AUDITLENS_MUTANT_CACHE"])
+    report = {"run": {}, "models": [{"id": "fixture:count-cheated", "verdict": "cheated", "audits": [],
+                                     "reason": "probe at layer:1: accuracy = 0.6, needed >= 0.9"}]}
+    options = SessionOptions(models=("fixture:count-cheated",), probes_dir=root / "probes")
+    found = mutation_section(report, options, [root / "audits"], 1, 0.5, operators=("backdoor",))
+    assert found["passed"] is False and not found["results"]
+    assert found["errors"]["fixture:count-cheated"].startswith(
+        "the suite does not pass the original fixture:count-cheated (verdict cheated: probe at layer:1")
+    assert "Nothing was scored" in found["errors"]["fixture:count-cheated"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -102,11 +110,11 @@ def test_bad_mutate_options_are_clear_errors(project, args, message):
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
-def test_bad_pytest_mutation_options_are_usage_errors(project):
-    root, env = project
-    done = _run(["-m", "pytest", "audits", "--model", "fixture:count-learned", "--audit-min-mutation-score", "0.5"],
-                root, env)
-    assert done.returncode == 4 and "needs --audit-mutants N" in done.stderr
-    done = _run(["-m", "pytest", "audits", "--model", "fixture:count-learned", "--audit-mutants", "1",
-                 "--audit-mutant-operators", "flip"], root, env)
-    assert done.returncode == 4 and "unknown operator 'flip'" in done.stderr
+def test_bad_pytest_mutation_options_are_usage_errors(pytester):
+    result = pytester.runpytest("--model", "fixture:count-learned", "--audit-min-mutation-score", "0.5")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--audit-min-mutation-score*needs --audit-mutants N*"])
+    result = pytester.runpytest("--model", "fixture:count-learned", "--audit-mutants", "1",
+                                "--audit-mutant-operators", "flip")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*unknown operator 'flip'*"])
