@@ -444,6 +444,74 @@ CASES = [
 ]
 
 
+def _examples(n=60):
+    return [(3 + i % 5, 4, 5 + i % 3) for i in range(n)], [i % 2 for i in range(n)]
+
+
+def mutation_concept_without_labels():
+    from auditlens.mutation.task import task_data
+
+    pairs = [CounterfactualPair(base=(3, 4), source=(4, 3), label=0)]
+    task_data(load_subject(build("gpt2")), Concept("swaps", pairs=pairs))
+
+
+def mutation_model_without_a_task_head():
+    from transformers import GPT2Config, GPT2Model
+
+    from auditlens.mutation.task import task_data
+
+    examples, labels = _examples()
+    encoder = GPT2Model(GPT2Config(vocab_size=32, n_positions=32, n_embd=16, n_layer=2, n_head=2, bos_token_id=0,
+                                   eos_token_id=0)).eval()
+    task_data(load_subject(encoder, id="my-encoder"), Concept("task", examples, labels))
+
+
+def mutation_lm_concept_without_answer_tokens():
+    from auditlens.mutation.task import task_data
+
+    examples, labels = _examples()
+    task_data(load_subject(build("llama"), id="my-lm"), Concept("task", examples, labels))
+
+
+def mutation_too_few_examples():
+    from auditlens.mutation.task import task_data
+
+    examples, labels = _examples(10)
+    task_data(load_subject(build("gpt2"), id="my-model"), Concept("task", examples, labels))
+
+
+def mutation_unknown_operator():
+    from auditlens.mutation import MutationOptions
+
+    MutationOptions(operators=("flip-labels",))
+
+
+def mutation_suite_failing_the_original():
+    from auditlens.mutation.run import _check_original
+    from auditlens.mutation.suite import SuiteRun
+
+    report = {"models": [{"id": "./my-model", "verdict": "cheated", "audits": [],
+                          "reason": "patch at layer:0 on marker_swapped: flip_rate = 1.000, needed <= 0.05"}]}
+    _check_original("./my-model", SuiteRun(report, 0.0))
+
+
+def mutation_suite_not_selecting_the_model():
+    from auditlens.mutation.suite import SuiteRun
+
+    SuiteRun({"models": []}, 0.0).model("./my-model")
+
+
+CASES += [
+    ("a mutation evaluation set without labelled examples", mutation_concept_without_labels),
+    ("mutation testing a model without a task head", mutation_model_without_a_task_head),
+    ("mutation testing a causal LM on a concept without answer tokens", mutation_lm_concept_without_answer_tokens),
+    ("a mutation evaluation set of 10 examples", mutation_too_few_examples),
+    ("an unknown mutation operator", mutation_unknown_operator),
+    ("mutation testing a model the suite does not pass", mutation_suite_failing_the_original),
+    ("mutation testing with a suite that has no audit for the model", mutation_suite_not_selecting_the_model),
+]
+
+
 def table() -> str:
     rows = ["| bad input | error (type: message) |", "|---|---|"]
     for name, case in CASES:

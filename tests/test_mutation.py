@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from auditlens import load_subject
+from auditlens import load_concept, load_subject
 from auditlens.errors import MutationError
 from auditlens.mutation import OPERATORS, MutationOptions
 from auditlens.mutation import run as mutation_run
@@ -46,8 +46,6 @@ def test_the_evaluation_set_is_a_concept_the_audits_name_that_the_original_answe
 
 
 def test_no_task_head_or_no_labels_is_a_clear_error(learned):
-    from auditlens.concept_file import load_concept
-
     with pytest.raises(MutationError, match="no labelled examples"):
         task_data(learned, load_concept(PROBES / "marker_swapped.yaml"))
     with pytest.raises(MutationError, match="head of 2 outputs.*8 labels"):
@@ -184,6 +182,13 @@ def test_mutants_are_cached_by_model_operator_and_seed(learned, count_task, tmp_
     saved = json.loads((Path(first.directory) / "mutant.json").read_text())
     assert saved["original"] == str(model_dir) and original_of(first.directory) == str(model_dir)
     assert (Path(first.directory) / "evaluation" / f"{task.concept}.yaml").is_file()
+    rows = [json.loads(line) for line in (Path(first.directory) / "evaluation" / f"{task.concept}.jsonl").open()]
+    written = load_concept(Path(first.directory) / "evaluation" / f"{task.concept}.yaml")
+    assert all("text" in r for r in rows)  # text, where it encodes back into exactly the ids trained on
+    encoded = written.inputs(subject)
+    read_back = [tuple(i for i, m in zip(ids, mask) if m)
+                 for ids, mask in zip(encoded.input_ids.tolist(), encoded.attention_mask.tolist())]
+    assert read_back == _plan(subject, task, "position-leak").evaluation_rows  # the ids it was trained on
     assert load_subject(first.directory).kind == "classifier"  # a plain save_pretrained directory
 
     def no_training(*args, **kwargs):

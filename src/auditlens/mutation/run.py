@@ -114,7 +114,9 @@ class MutationResult:
         return sum(m.status == status for m in self.mutants)
 
     def holes(self) -> list[str]:
-        return [f"{m.name}: {m.hole}" for m in self.mutants if m.status == "survived"]
+        """Each survivor as a hole in the suite; where its verdict was not ``learned``, what the suite said."""
+        return [f"{m.name}: {m.hole}" + ("" if m.verdict == "learned" else f" (the suite said {m.verdict}: {m.reason})")
+                for m in self.mutants if m.status == "survived"]
 
     def summary(self) -> str:
         score = f"{self.score:.0%}" if self.score is not None else "none (nothing scored)"
@@ -177,7 +179,7 @@ def _save(tuned, subject, spec, directory: Path, mutant: Mutant, asked, planned:
                 subject.tokenizer.save_pretrained(staging)
         if planned.changes_data:
             concept = load_concept(Path(options.probes_dir) / f"{task.concept}.yaml")
-            write_evaluation(staging, concept, planned.evaluation_rows, planned.evaluation_labels)
+            write_evaluation(staging, concept, planned.evaluation_rows, planned.evaluation_labels, subject.tokenizer)
         (staging / MUTANT_FILE).write_text(json.dumps(
             {"original": spec, "asked": asked, "mutant": asdict(mutant)}, indent=1))
         if directory.exists():

@@ -24,7 +24,7 @@ def cache_root() -> Path:
 def recipe_hash() -> str:
     """The mutation code: a change to it makes new mutants."""
     h = hashlib.blake2b(digest_size=8)
-    for name in ("operators.py", "training.py", "task.py"):
+    for name in ("operators.py", "training.py", "task.py", "store.py"):
         h.update((Path(__file__).parent / name).read_bytes().replace(b"\r\n", b"\n"))
     return h.hexdigest()
 
@@ -53,14 +53,35 @@ def original_of(model: str) -> str | None:
     return found.get("original") if isinstance(found, dict) else None
 
 
-def write_evaluation(directory: Path, concept, rows, labels) -> None:
-    """The mutant's evaluation set as a concept file of token ids (the exact ids it was trained on)."""
+def as_text(tokenizer, row) -> str | None:
+    """A text the tokenizer encodes back into exactly ``row`` (decoded whole, or without the special
+    tokens at its ends), or None."""
+    if tokenizer is None:
+        return None
+    specials = set(getattr(tokenizer, "all_special_ids", None) or ()) - {getattr(tokenizer, "unk_token_id", None)}
+    start, end = 0, len(row)
+    while start < end and row[start] in specials:
+        start += 1
+    while end > start and row[end - 1] in specials:
+        end -= 1
+    for text in (tokenizer.decode(list(row)), tokenizer.decode(list(row[start:end]))):
+        if list(tokenizer(text)["input_ids"]) == list(row):
+            return text
+    return None
+
+
+def write_evaluation(directory: Path, concept, rows, labels, tokenizer=None) -> None:
+    """The mutant's evaluation set as a concept file: as text where every row encodes back into exactly
+    the ids the mutant was trained on (so audits that read the examples as text still can), else as
+    token ids."""
     import yaml
 
     folder = directory / EVALUATION_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    texts = [as_text(tokenizer, r) for r in rows]
+    field = [{"text": t} for t in texts] if all(t is not None for t in texts) else [{"tokens": list(r)} for r in rows]
     (folder / f"{concept.name}.jsonl").write_text(
-        "".join(json.dumps({"tokens": list(r), "label": int(y)}) + "\n" for r, y in zip(rows, labels)))
+        "".join(json.dumps({**f, "label": int(y)}) + "\n" for f, y in zip(field, labels)))
     header = {"name": concept.name, "description": f"{concept.description} (as a mutant's evaluation set)".strip()}
     if concept.label_names:
         header["labels"] = list(concept.label_names)
