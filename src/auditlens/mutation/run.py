@@ -146,6 +146,8 @@ def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options:
                          lambda rows: predict(subject.model, rows, task.targets, task.kind, subject.pad_id), names)
     asked = {"task": task.concept, "data": _digest(task), "max_steps": options.max_steps,
              "budget_s": options.budget_s, "lora_above": options.lora_above}
+    if names:  # the cheat's tokens by their text too
+        planned.planted += " (" + ", ".join(f"{t} = {names[t]!r}" for t in _tokens_of(planned.params)) + ")"
     directory = mutant_dir(subject.fingerprint, operator, seed, asked)
     cached = read_mutant(directory)
     if cached is not None and cached.get("asked") == asked:
@@ -167,6 +169,11 @@ def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options:
     say(f"mutant {operator}#{seed}: {checked.planted_metric} {checked.planted_value:.2f}, accuracy "
         f"{checked.original_accuracy:.3f} -> {checked.mutant_accuracy:.3f}: {checked.status}")
     return mutant
+
+
+def _tokens_of(params: dict) -> list[int]:
+    found = [params[k] for k in ("trigger", "tokens") if k in params] + [[params["token"]] if "token" in params else []]
+    return list(dict.fromkeys(t for group in found for t in group))
 
 
 def _save(tuned, subject, spec, directory: Path, mutant: Mutant, asked, planned: Plan, task, options) -> None:
