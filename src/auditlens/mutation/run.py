@@ -146,7 +146,7 @@ def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options:
                          lambda rows: predict(subject.model, rows, task.targets, task.kind, subject.pad_id), names)
     asked = {"task": task.concept, "data": _digest(task), "max_steps": options.max_steps,
              "budget_s": options.budget_s, "lora_above": options.lora_above}
-    if names:  # the cheat's tokens by their text too
+    if names and _tokens_of(planned.params):  # the cheat's tokens by their text too
         planned.planted += " (" + ", ".join(f"{t} = {names[t]!r}" for t in _tokens_of(planned.params)) + ")"
     directory = mutant_dir(subject.fingerprint, operator, seed, asked)
     cached = read_mutant(directory)
