@@ -104,10 +104,13 @@ def test_a_model_the_suite_fails_is_not_mutation_tested_and_the_section_says_why
     (["--per-operator", "0"], "--per-operator must be 1 or more"),
     (["--probes", "nowhere"], "no concept directory nowhere"),
 ])
-def test_bad_mutate_options_are_clear_errors(project, args, message):
-    root, env = project
-    done = _run(["-m", "auditlens.cli", "mutate", "audits", "--model", "fixture:count-learned", *args], root, env)
-    assert done.returncode == 2 and message in done.stderr, done.stderr
+def test_bad_mutate_options_are_clear_errors(project, args, message, monkeypatch, capsys):
+    from auditlens.cli import main
+
+    root, _ = project
+    monkeypatch.chdir(root)
+    assert main(["mutate", "audits", "--model", "fixture:count-learned", *args]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_bad_pytest_mutation_options_are_usage_errors(pytester):
