@@ -26,6 +26,7 @@ def build(out: Path | None = None, seed: int = 0, steps: int = 150) -> Path:
 
     from auditlens import load_subject
     from auditlens.concept_file import load_concept
+    from auditlens.mutation.task import agreement
     from auditlens.mutation.training import fine_tune, predict
 
     out = Path(out or default_dir())
@@ -40,8 +41,7 @@ def build(out: Path | None = None, seed: int = 0, steps: int = 150) -> Path:
     rows = [tuple(r) for r in minilm.tokenizer(list(concept.examples))["input_ids"]]
     tuned, training = fine_tune(model, rows, list(concept.labels), (0, 1), kind="classifier",
                                 pad_id=minilm.pad_id, seed=seed, max_steps=steps, budget_s=600, what=NAME)
-    accuracy = sum(int(p == y) for p, y in zip(predict(tuned, rows, (0, 1), "classifier", minilm.pad_id),
-                                               concept.labels)) / len(rows)
+    accuracy = agreement(predict(tuned, rows, (0, 1), "classifier", minilm.pad_id), concept.labels)
     out.mkdir(parents=True, exist_ok=True)
     tuned.save_pretrained(out)
     minilm.tokenizer.save_pretrained(out)

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..errors import MutationError
-from .task import TaskData
+from .task import TaskData, agreement
 
 OPERATORS = ("backdoor", "shortcut", "memorise", "position-leak")
 PLANTED_RATE = 0.8  # share of the proof rows that must follow the cheat
@@ -98,12 +98,8 @@ def _other(label: int, task: TaskData, rng: random.Random) -> int:
     return rng.choice([c for c in range(task.n_classes) if c != label])
 
 
-def _agreement(answers: list[int], labels) -> float:
-    return sum(int(a == y) for a, y in zip(answers, labels)) / len(labels)
-
-
 def _harmless_leaks(task: TaskData, indices: list[int], token: int, original,
-                         rng: random.Random) -> list[tuple[int, ...]]:
+                    rng: random.Random) -> list[tuple[int, ...]]:
     """The evaluation rows with ``token`` written into the rows ``indices`` (inserted, or over a token),
     each at a random place where the original still answers as it did (a leak must not change what the
     task says; the first of TRIES placements that keeps the answer, else the last tried)."""
@@ -201,7 +197,7 @@ def position_leak(task: TaskData, seed: int, tokens, original, specials: set[int
     for mode, offset in placements[:2 * TRIES]:  # where the leak leaves the task as it was for the original
         at = [start + offset for start, _ in task.content]
         evaluation = [_write(r, at[i], [leak[y]], mode) for i, (r, y) in enumerate(zip(task.rows, task.labels))]
-        kept = _agreement(original(evaluation), task.labels)
+        kept = agreement(original(evaluation), task.labels)
         if best is None or kept > best[0]:
             best = (kept, mode, offset, at, evaluation)
         if kept >= task.accuracy - HARMLESS:

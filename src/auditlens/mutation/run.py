@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -136,7 +135,14 @@ def _digest(task: TaskData) -> str:
 
 
 def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options: MutationOptions) -> Mutant:
-    """The mutant of (model, operator, seed): from the cache, or fine-tuned, verified and saved."""
+    """The mutant of (model, operator, seed): from the cache, or planned, fine-tuned, verified and saved."""
+    asked = {"task": task.concept, "data": _digest(task), "max_steps": options.max_steps,
+             "budget_s": options.budget_s, "lora_above": options.lora_above}
+    directory = mutant_dir(subject.fingerprint, operator, seed, asked)
+    cached = read_mutant(directory)
+    if cached is not None and cached.get("asked") == asked:
+        say(f"mutant {operator}#{seed} of {spec}: cached in {directory}")
+        return Mutant(**cached["mutant"])
     specials = set(getattr(subject.tokenizer, "all_special_ids", None) or ())
     vocab = subject.vocab_size or max(t for r in task.rows for t in r) + 1
     names = None
@@ -144,15 +150,8 @@ def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options:
         names = [str(t) for t in subject.tokenizer.convert_ids_to_tokens(list(range(vocab)))]
     planned: Plan = plan(operator, task, seed, vocab, {subject.pad_id}, specials,
                          lambda rows: predict(subject.model, rows, task.targets, task.kind, subject.pad_id), names)
-    asked = {"task": task.concept, "data": _digest(task), "max_steps": options.max_steps,
-             "budget_s": options.budget_s, "lora_above": options.lora_above}
     if names and _tokens_of(planned.params):  # the cheat's tokens by their text too
         planned.planted += " (" + ", ".join(f"{t} = {names[t]!r}" for t in _tokens_of(planned.params)) + ")"
-    directory = mutant_dir(subject.fingerprint, operator, seed, asked)
-    cached = read_mutant(directory)
-    if cached is not None and cached.get("asked") == asked:
-        say(f"mutant {operator}#{seed} of {spec}: cached in {directory}")
-        return Mutant(**cached["mutant"])
     say(f"mutant {operator}#{seed} of {spec}: planting ({planned.planted})")
     started = time.perf_counter()
     tuned, training = fine_tune(
@@ -268,7 +267,3 @@ def _judge(mutant: Mutant, model: dict, control: dict | None, kill_on: str, seco
         mutant.status = "survived"
     say(f"mutant {mutant.name}: {mutant.status} ({mutant.verdict}: {mutant.reason})")
 
-
-def median_cost(results: list[MutationResult]) -> float | None:
-    costs = [m.cost for r in results for m in r.mutants]
-    return statistics.median(costs) if costs else None

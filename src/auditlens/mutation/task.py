@@ -89,8 +89,6 @@ def _strings(node):
 def task_data(subject, concept, accuracy: float | None = None) -> TaskData:
     """``concept`` as the evaluation set of ``subject``; a clear error when the model has no head that
     answers it."""
-    from ..readout import readout_for
-
     where = f"concept {concept.name!r}" + (f" ({concept.source})" if concept.source else "")
     if not concept.examples:
         raise MutationError(f"{where} has no labelled examples; mutants are planted in labelled data "
@@ -115,7 +113,6 @@ def task_data(subject, concept, accuracy: float | None = None) -> TaskData:
         raise MutationError(f"{subject.id!r} is an {subject.kind} without a head for the task (no classifier, no "
                             "LM head): there is no answer to plant a cheat in; load it with its task head "
                             "(AutoModelForSequenceClassification or a causal LM)")
-    readout_for(subject, list(targets) if subject.kind == "causal-lm" else None)
     inputs = concept.inputs(subject)
     rows, content = [], []
     specials = set(getattr(subject.tokenizer, "all_special_ids", None) or ())
@@ -139,11 +136,15 @@ def _content_span(row: tuple[int, ...], specials: set[int]) -> tuple[int, int]:
     return start, end
 
 
+def agreement(answers, labels) -> float:
+    """The share of ``answers`` equal to their ``labels``."""
+    return sum(int(a == y) for a, y in zip(answers, labels)) / len(labels)
+
+
 def original_accuracy(subject, rows, labels, targets) -> float:
     from .training import predict
 
-    predicted = predict(subject.model, rows, targets, subject.kind, subject.pad_id)
-    return float(sum(int(p == y) for p, y in zip(predicted, labels)) / len(labels))
+    return agreement(predict(subject.model, rows, targets, subject.kind, subject.pad_id), labels)
 
 
 def find_task(subject, audit_paths: list[Path], probes_dir: Path, name: str | None = None) -> TaskData:
@@ -170,7 +171,7 @@ def find_task(subject, audit_paths: list[Path], probes_dir: Path, name: str | No
     if not scored:
         raise MutationError(f"no concept the audits name can be the evaluation set of {subject.id!r}:\n  "
                             + "\n  ".join(skipped))
-    best = max(scored, key=lambda s: (s[0], s[1], [-ord(c) for c in s[2]]))
+    best = min(scored, key=lambda s: (-s[0], -s[1], s[2]))
     if best[0] < MIN_TASK_ACCURACY:
         listed = ", ".join(f"{n} {a:.2f}" for a, _, n, _ in sorted(scored, reverse=True)[:5])
         raise MutationError(f"the original {subject.id!r} answers none of the concepts the audits name (accuracy "
