@@ -18,15 +18,17 @@ import yaml
 
 from . import safe_yaml
 from .errors import CheckError, SiteError, closest
+from .feature_sites import is_feature_name, parse_feature_name
 from .sites import Site, head_layout, input_width, n_layers, parse_alias
 
 METRICS = ("accuracy", "logit_difference")  # what faithfulness and minimality score a circuit on
 
-COMPONENT_PATTERN = r"^(head:-?\d+\.-?\d+|neuron:-?\d+\.-?\d+|neurons:-?\d+|mlp:-?\d+|attn:-?\d+)$"
+COMPONENT_PATTERN = (r"^(head:-?\d+\.-?\d+|neuron:-?\d+\.-?\d+|neurons:-?\d+|mlp:-?\d+|attn:-?\d+"
+                     r"|feature:[^/]+/\d+|features:[^/]+)$")
 CIRCUIT_KEYS = ("name", "description", "components")
 
-COMPONENTS = ("heads (head:L.H), MLP hidden units (neuron:L.I), whole MLPs (mlp:L or neurons:L) or attention "
-              "layers (attn:L)")
+COMPONENTS = ("heads (head:L.H), MLP hidden units (neuron:L.I), whole MLPs (mlp:L or neurons:L), attention "
+              "layers (attn:L) or latents of an attached dictionary (feature:SITE/F, features:SITE)")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,12 @@ def circuit_beside(audit_file: str | Path, name: str) -> Circuit:
 
 
 def component_ranges(subject, component: str) -> tuple[Site, tuple[int, int]]:
-    """The projection-input site a component lies in (whole, no slice) and its feature range there."""
+    """The projection-input site a component lies in (whole, no slice) and its feature range there; for
+    a dictionary's latent, the whole ``features:SITE`` site and its latent range."""
+    if is_feature_name(component):
+        base, latent = parse_feature_name(component)
+        whole = subject.site(f"features:{base}")
+        return whole, (0, whole.dictionary.d_sae) if latent is None else subject.site(component).features
     alias = parse_alias(component)
     if alias is not None and alias[0] in ("mlp", "attn") and alias[1] != "*":
         kind, layer = alias
@@ -123,11 +130,17 @@ def _width(subject, site: Site) -> int:
     return input_width(subject.model.get_submodule(site.module_path))
 
 
-def universe(subject) -> list[str]:
-    """Every head and every MLP: what 'everything outside the circuit' ranges over."""
+def universe(subject, circuit: Circuit | None = None) -> list[str]:
+    """What 'everything outside the circuit' ranges over: every head and every MLP, and every latent of
+    each dictionary the circuit names; a circuit of latents only ranges over its dictionaries' latents."""
+    bases = list(dict.fromkeys(parse_feature_name(c)[0] for c in (circuit.components if circuit else ())
+                               if is_feature_name(c)))
+    latents = [f"features:{base}" for base in bases]
+    if circuit is not None and bases and all(is_feature_name(c) for c in circuit.components):
+        return latents
     _, heads, _ = head_layout(subject.model)
     return [f"head:{layer}.{head}" for layer in range(n_layers(subject.model)) for head in range(heads)] + [
-        f"mlp:{layer}" for layer in range(n_layers(subject.model))]
+        f"mlp:{layer}" for layer in range(n_layers(subject.model))] + latents
 
 
 def ranges_by_site(subject, components: Sequence[str]) -> dict[Site, list[tuple[int, int]]]:
@@ -143,7 +156,7 @@ def complement(subject, circuit: Circuit) -> dict[Site, list[tuple[int, int]]]:
     """Every feature range of the universe not covered by the circuit, per projection-input site."""
     covered = ranges_by_site(subject, circuit.components)
     outside: dict[Site, list[tuple[int, int]]] = {}
-    for site, spans in ranges_by_site(subject, universe(subject)).items():
+    for site, spans in ranges_by_site(subject, universe(subject, circuit)).items():
         for start, stop in spans:
             outside.setdefault(site, []).extend(_subtract((start, stop), covered.get(site, [])))
     return {site: _merged(spans) for site, spans in outside.items() if spans}

@@ -1,5 +1,5 @@
-"""The ``auditlens`` command: ``validate``, ``init``, ``discover``, ``schema``, ``report``, ``mutate``, ``zoo list``,
-``zoo build``, ``zoo ship`` and ``zoo verify``."""
+"""The ``auditlens`` command: ``validate``, ``init``, ``discover``, ``schema``, ``report``, ``mutate``,
+``dictionary train``, ``zoo list``, ``zoo build``, ``zoo ship`` and ``zoo verify``."""
 
 from __future__ import annotations
 
@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     discover.add_argument("concept", help="a labelled concept of the probes directory (what the circuit must carry)")
     discover.add_argument("--pairs", required=True, help="a concept with counterfactual pairs, for the attribution")
     discover.add_argument("--model", required=True, help="the model: a directory, a hub id or fixture:NAME")
-    discover.add_argument("--over", default="head:*.*", help="components to rank (default head:*.*)")
+    discover.add_argument("--over", default="head:*.*", help="components to rank (default head:*.*; features:SITE "
+                          "ranks the latents of a dictionary given with --dictionary)")
+    discover.add_argument("--dictionary", action="append", default=[], metavar="SITE=DIR",
+                          help="attach a dictionary (SAELens or sparsify directory) at SITE first; repeatable")
     discover.add_argument("--top", type=int, default=3, help="how many become the circuit (default 3)")
     discover.add_argument("--steps", type=int, default=1, help="attribution steps from base to source (integrated "
                           "gradients; more rank saturated components better; pairs of one length; default 1)")
@@ -79,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     from .mutation.cli import add_parser as add_mutate
 
     add_mutate(commands)
+    from .dictionary_cli import add_parser as add_dictionary
+
+    add_dictionary(commands)
     init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
     init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
     args = parser.parse_args(argv)
@@ -102,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             from .mutation.cli import run as run_mutate
 
             return run_mutate(args)
+        if args.command == "dictionary":
+            from .dictionary_cli import run as run_dictionary
+
+            return run_dictionary(args)
         if args.command == "init":
             from .scaffold import init_repository
 
@@ -165,6 +175,7 @@ def _zoo_list() -> int:
 
 
 def _discover(args) -> int:
+    import os
     from pathlib import Path
 
     from .concept_file import load_concept
@@ -174,10 +185,19 @@ def _discover(args) -> int:
     if args.top < 1:
         raise AuditlensError(f"--top must be 1 or more; got {args.top}")
     subject = load_subject(args.model)
+    out = Path(args.out or Path("audits") / f"discovered_{args.concept}.audit.yaml")
+    dictionaries = {}
+    for given in args.dictionary:
+        site, equals, directory = given.partition("=")
+        if not equals or not site or not directory:
+            raise AuditlensError(f"--dictionary takes SITE=DIR, e.g. layer:3=dictionaries/layer-3; got {given!r}")
+        subject.attach_dictionary(site, directory)
+        dictionaries[site] = os.path.relpath(Path(directory).resolve(), out.resolve().parent)
     concept = load_concept(Path(args.probes) / f"{args.concept}.yaml")
     pairs = load_concept(Path(args.probes) / f"{args.pairs}.yaml")
-    text, found = discover(subject, concept, pairs, over=args.over, top=args.top, steps=args.steps)
-    path = write_draft(text, args.out or Path("audits") / f"discovered_{args.concept}.audit.yaml")
+    text, found = discover(subject, concept, pairs, over=args.over, top=args.top, steps=args.steps,
+                           dictionaries=dictionaries)
+    path = write_draft(text, out)
     print(f"wrote {path}: circuit {', '.join(found['circuit'])} (necessity drop {found['accuracy_drop']:.3f}, "
           f"faithfulness {found['faithfulness']:.3f}, attribution vs patching Spearman "
           f"{found['rank_correlation']:.2f}); review it before use")

@@ -13,8 +13,11 @@ from .checks import attribute, faithfulness, necessity
 from .errors import CheckError
 
 
-def discover(subject, concept, pairs, *, over: str = "head:*.*", top: int = 3, steps: int = 1) -> tuple[str, dict]:
-    """The draft audit file's text, and what it rests on (attribution with ``steps``, circuit, measured values)."""
+def discover(subject, concept, pairs, *, over: str = "head:*.*", top: int = 3, steps: int = 1,
+             dictionaries: dict | None = None) -> tuple[str, dict]:
+    """The draft audit file's text, and what it rests on (attribution with ``steps``, circuit, measured values).
+    ``dictionaries`` (site -> directory, relative to the draft) are written as its ``dictionaries:`` map:
+    the draft's latents (``features:SITE``) name them."""
     ranking = attribute(subject, pairs, over, steps=steps, validate=True)
     circuit = list(ranking.top[:top])
     needed = necessity(subject, concept, circuit)
@@ -52,8 +55,9 @@ def discover(subject, concept, pairs, *, over: str = "head:*.*", top: int = 3, s
     if not audits:
         raise CheckError(f"discover: the top {top} components of {over} neither carry nor are needed for "
                          f"{concept.name!r} on {subject.id} ({'; '.join(left_out)}); try a larger --top or --over")
-    text = "\n".join(header) + "\n" + yaml.dump({"audits": audits}, Dumper=_NoAliases, sort_keys=False,
-                                                allow_unicode=True, width=120)
+    body = {**({"dictionaries": dict(dictionaries)} if dictionaries else {}), "audits": audits}
+    text = "\n".join(header) + "\n" + yaml.dump(body, Dumper=_NoAliases, sort_keys=False, allow_unicode=True,
+                                                width=120)
     return text, {"circuit": circuit, "accuracy_drop": drop, "faithfulness": kept,
                   "rank_correlation": ranking.rank_correlation}
 

@@ -79,8 +79,41 @@ def _sliced(site: Site, fn: ActivationFn) -> ActivationFn:
     return on_slice
 
 
+def _in_latents(site: Site, fn: ActivationFn, inputs: dict | None = None) -> ActivationFn:
+    """``fn`` on the dictionary's latents f (or a range of them); what it returns, f', is written back as
+    x + decode(f') - decode(f): the reconstruction error stays. A transcoder's latents come from its
+    input, which ``inputs`` holds from the same pass."""
+    dictionary = site.dictionary
+
+    def on_latents(activation: torch.Tensor, batch: Batch):
+        source = activation if inputs is None else inputs.get("x")
+        if source is None:
+            raise CaptureError(f"site {site.name!r}: the transcoder's input at {site.module_path} was not seen "
+                               "before its output in this forward pass")
+        local = dictionary.to(device=activation.device)
+        latents = local.encode(source)
+        part = latents if site.features is None else latents[..., site.features[0]:site.features[1]]
+        new = fn(part, batch)
+        if new is None:
+            return None
+        change = new.to(latents.dtype) - part
+        weights = local.W_dec if site.features is None else local.W_dec[site.features[0]:site.features[1]]
+        return activation + (change @ weights.to(change.dtype)).to(activation.dtype)
+
+    return on_latents
+
+
+def _stash(inputs: dict) -> ActivationFn:
+    def keep(activation: torch.Tensor, batch: Batch):
+        inputs["x"] = activation
+        return None
+    return keep
+
+
 def _hook_for(site: Site, fn: ActivationFn):
-    if site.features is not None:
+    if site.dictionary is not None:
+        fn = _in_latents(site, fn)
+    elif site.features is not None:
         fn = _sliced(site, fn)
     if site.reads_input:
 
@@ -125,12 +158,26 @@ def intervene(subject_or_model, *interventions) -> Iterator[None]:
         yield
 
 
+def _transcoders_split(hooks: list[tuple[Site, ActivationFn]]) -> list[tuple[Site, ActivationFn]]:
+    """An edit of a transcoder's latents becomes two hooks: one keeps its input, one edits its output."""
+    split = []
+    for site, fn in hooks:
+        if site.dictionary is None or site.writes_to is None:
+            split.append((site, fn))
+            continue
+        inputs: dict = {}
+        output = site.writes_to
+        split += [(site.module_site, _stash(inputs)),
+                  (Site(output.name, output.module_path, output.reads_input), _in_latents(site, fn, inputs))]
+    return split
+
+
 @contextmanager
 def hooked(model: nn.Module, hooks: list[tuple[Site, ActivationFn]]) -> Iterator[None]:
     """Install ``fn`` at each site for the duration of the block, in order; always remove them."""
     handles = []
     try:
-        for site, fn in hooks:
+        for site, fn in _transcoders_split(hooks):
             module = get_module(model, site)
             if site.reads_input:
                 handle = module.register_forward_pre_hook(_hook_for(site, fn), with_kwargs=True)

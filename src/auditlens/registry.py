@@ -75,9 +75,10 @@ _GENERATED = {"inputs": _ref("inputs"), "max_examples": {"type": "integer", "min
               "description": {"type": "string"}}
 _LABEL = {"type": ["integer", "string"]}
 _TOLERANCE = {"type": "number", "minimum": 0}
+_UNITS = {"type": "integer", "minimum": 1, "description": "how many units (latents, neurons) to ablate together"}
 _CIRCUIT = {"oneOf": [
     {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "pattern": COMPONENT_PATTERN},
-     "description": "components: head:L.H, neuron:L.I, neurons:L, mlp:L, attn:L"},
+     "description": "components: head:L.H, neuron:L.I, neurons:L, mlp:L, attn:L, feature:SITE/F, features:SITE"},
     {"type": "string", "pattern": r"\.ya?ml$", "description": "a circuit file, relative to the audit file"}]}
 
 _CIRCUIT_METRIC = {"metric": {"enum": list(CIRCUIT_METRICS)}}
@@ -110,6 +111,15 @@ CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
           ("faithfulness", "FaithfulnessResult", ("faithfulness", "score_model", "score_circuit", "score_nothing"),
            _CIRCUIT_METRIC),
           ("minimality", "MinimalityResult", ("faithfulness", "min_member_drop"), _CIRCUIT_METRIC))),
+    RegisteredCheck("ablate_tied", *_at("checks.tied", "ablate_tied", "AblateTiedResult"), "concept",
+        metrics=_BEHAVIOUR_CHANGE, arguments=_arguments(
+        ("concept", "at", "tied_to"), concept=_ref("concept"), at=_ref("site"), tied_to=_ref("concept"),
+        n=_UNITS, kind={"enum": ["mean", "zero"]}, position=_ref("position"), reference=_ref("concept"))),
+    RegisteredCheck("remove_spurious", *_at("checks.spurious", "remove_spurious", "SpuriousRemovalResult"), "concept",
+        metrics=("accuracy_biased", "accuracy_ablated", "accuracy_oracle", "oracle_gap_after", "scr", "scr_spread"),
+        arguments=_arguments(("concept", "at", "spurious"), concept=_ref("concept"), at=_ref("site"),
+                             spurious=_ref("concept"), n=_UNITS, kind={"enum": ["mean", "zero"]},
+                             position=_ref("position"), seeds={"type": "integer", "minimum": 2}, folds=_FOLDS)),
     RegisteredCheck("search_trigger", *_at("checks.trigger", "search_trigger", "TriggerResult"), "concept", metrics=(
         "flip_rate", "search_flip_rate"), arguments=_arguments(
         ("concept",), concept=_ref("concept"), length={"type": "integer", "minimum": 1},

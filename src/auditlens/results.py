@@ -96,6 +96,8 @@ class CheckResult:
     # later run on the same examples is compared with a paired test, not a fixed tolerance
     per_example: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
     data_digest: str = ""
+    # per dictionary latent the check names: (name, ((input text, activation), ...)), top-activating first
+    feature_examples: tuple = dataclasses.field(default=(), repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_thresholds", [])
@@ -173,6 +175,9 @@ class CheckResult:
             "per_example": {k: [round(float(v), 6) for v in values] for k, values in self.per_example.items()},
             **({"component_values": rows} if (rows := self.component_values()) is not None else {}),
             **({"note": note} if (note := self.note()) else {}),
+            **({"feature_examples": [{"feature": name, "examples": [{"input": text, "activation": value}
+                                                                    for text, value in rows]}
+                                     for name, rows in self.feature_examples]} if self.feature_examples else {}),
         }
 
     def note(self) -> str | None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 import weakref
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
 
 from .errors import SiteError, closest
+from .site import Site
 
 # Child paths of a block, tried in order; the first that exists is the alias' module. BERT's ``attention``
 # and ``output`` include the residual add and LayerNorm, so its sublayer writes are the ``dense`` inside them.
@@ -51,29 +51,6 @@ def parse_alias(name: str) -> tuple[str, int | str] | None:
     if not match:
         return None
     return match.group(1), "*" if match.group(2) == "*" else int(match.group(2))
-
-
-@dataclass(frozen=True)
-class Site:
-    """A resolved site: the name the user gave, the module path, and which side is read."""
-
-    name: str
-    module_path: str
-    reads_input: bool = False  # True: the module's first positional input, not its output
-    features: tuple[int, int] | None = None  # a slice of the last axis (one attention head): [start, stop)
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def key(self) -> tuple:
-        """What is read or edited, whatever the site is called (caches and edits are keyed by it)."""
-        return (self.module_path, self.reads_input) + ((self.features,) if self.features else ())
-
-    @property
-    def module_site(self) -> Site:
-        """The whole module side this site is a slice of (itself when it is no slice)."""
-        return self if self.features is None else Site(self.name, self.module_path, self.reads_input)
 
 
 def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList] | None:

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from .errors import ConceptError
+from .feature_sites import attach, attached, resolve_any
 from .inputs import Inputs, pad_token_lists
-from .sites import Site, alias_table, config_int, n_layers, resolve_site
+from .sites import Site, alias_table, config_int, n_layers
 
 KINDS = ("classifier", "causal-lm", "encoder")
 
@@ -49,7 +50,22 @@ class Subject:
         return n_layers(self.model)
 
     def site(self, name: str | Site) -> Site:
-        return resolve_site(self.model, name)
+        return resolve_any(self.model, name)
+
+    def attach_dictionary(self, at: str, dictionary, writes_to: str | None = None) -> Site:
+        """Attach a sparse dictionary (a directory in SAELens or sparsify format, or a loaded
+        ``Dictionary``) at site ``at``, so ``features:AT`` and ``feature:AT/F`` name its latents. A
+        transcoder reads ``at`` and writes ``writes_to``. Returns the ``features:AT`` site."""
+        if not hasattr(dictionary, "encode"):
+            from .dictionaries import load_dictionary
+
+            dictionary = load_dictionary(dictionary)
+        return attach(self.model, at, dictionary.to(device=self.device), writes_to)
+
+    @property
+    def dictionaries(self) -> dict:
+        """The attached dictionaries, by the site they were attached at."""
+        return attached(self.model)
 
     def aliases(self) -> list[str]:
         return list(alias_table(self.model))

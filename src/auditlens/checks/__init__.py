@@ -6,10 +6,13 @@ from .circuit import FaithfulnessResult, MinimalityResult, NecessityResult, fait
 from .erase import EraseResult, erase
 from .patch import PatchResult, patch
 from .probe import ProbeResult, ProbeSweep, probe
+from .spurious import SpuriousRemovalResult, remove_spurious
 from .steer import SteerResult, concept_direction, steer
+from .tied import AblateTiedResult, ablate_tied, tied_units
 from .trigger import TriggerResult, search_trigger
 
 __all__ = ["AblateResult", "AttributionResult", "EraseResult", "FaithfulnessResult", "MinimalityResult",
            "NecessityResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate", "attribute",
            "concept_direction", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer",
-           "TriggerResult", "search_trigger"]
+           "TriggerResult", "search_trigger", "AblateTiedResult", "ablate_tied", "tied_units", "SpuriousRemovalResult",
+           "remove_spurious"]

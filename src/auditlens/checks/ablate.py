@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..concepts import Concept
 from ..data_interventions import mean_ablation, resample_ablation
 from ..errors import CheckError
+from ..feature_examples import feature_examples
 from ..interventions import ZeroAblation
 from ..settings import seed_or_default
 from .behaviour_change import BehaviourChangeResult, behaviour_change
@@ -46,4 +47,5 @@ def ablate(subject, concept: Concept, at: str, kind: str = "mean", *, positions=
         ablation = resample_ablation(subject, at, reference_inputs, seed, positions)
     change = behaviour_change(subject, concept, [ablation], seed)
     return AblateResult(check="ablate", subject=subject.id, site=ablation.site.name, n=len(concept),
-                        concept=concept.name, kind=kind, positions=str(positions), **change.fields())
+                        concept=concept.name, kind=kind, positions=str(positions),
+                        feature_examples=feature_examples(subject, [ablation.site.name], [concept]), **change.fields())

@@ -23,10 +23,11 @@ from ..concepts import Concept
 from ..data_interventions import patch_from
 from ..engine import capture, run
 from ..errors import CheckError
+from ..feature_examples import feature_examples
+from ..feature_sites import expand_any
 from ..hooks import Batch, hooked
 from ..readout import readout_for
 from ..results import CheckResult, not_recorded
-from ..sites import expand_sites
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +139,21 @@ def _backward_at(subject, readout, ids, source_ids, mask, batch: Batch, expected
         moved.remove()
 
 
+def _per_latent(over: str) -> str:
+    """``features:SITE`` ranks each latent of the dictionary there: ``feature:SITE/*``."""
+    return f"feature:{over[len('features:'):]}/*" if over.startswith("features:") else over
+
+
+def _latent_view(site, grad: torch.Tensor, value: torch.Tensor, known: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradient and value at a dictionary's latents, from those at its site: with the error term kept,
+    x = decode(f) + error, so dm/df = dm/dx . W_dec (rows are latents)."""
+    key = (site.module_site, site.dictionary.key)
+    if key not in known:
+        local = site.dictionary.to(device=value.device)
+        known[key] = (grad @ local.W_dec.T.to(grad.dtype), local.encode(value))
+    return known[key]
+
+
 def _digest(ids: torch.Tensor) -> str:
     return hashlib.blake2b(ids.cpu().numpy().tobytes(), digest_size=8).hexdigest()
 
@@ -159,7 +175,10 @@ def attribute(subject, pairs: Concept, over: str = "head:*.*", *, steps: int = 1
     where an effect saturates, at k forward and backward passes per batch)."""
     if not isinstance(steps, int) or steps < 1:
         raise CheckError(f"attribution steps must be a whole number >= 1; got {steps!r}")
-    sites = expand_sites(subject.model, over)
+    sites = expand_any(subject.model, _per_latent(over))
+    if any(site.writes_to is not None for site in sites):
+        raise CheckError(f"attribution over {over!r}: the latents of a transcoder are read at one site and written at "
+                         "another, which attribution patching does not follow yet; use patch() on its features")
     base, source, expected = pairs.pair_inputs(subject)
     if steps > 1:
         _same_lengths(base, source, pairs.name)
@@ -192,8 +211,11 @@ def attribute(subject, pairs: Concept, over: str = "head:*.*", *, steps: int = 1
                 gradients[module] = gradients.get(module, 0) + activation.grad / steps
                 at_base.setdefault(module, activation.detach())
         real = mask.unsqueeze(-1).float()
+        in_latents: dict = {}  # a dictionary's latents and their gradients, once per batch
         for number, site in enumerate(sites):
             grad, value = gradients[site.module_site], at_base[site.module_site]
+            if site.dictionary is not None:
+                grad, value = _latent_view(site, grad, value, in_latents)
             if site.features is not None:
                 grad, value = grad[..., slice(*site.features)], value[..., slice(*site.features)]
             donor = sources[site.name][indices].to(value.device)
@@ -210,4 +232,5 @@ def attribute(subject, pairs: Concept, over: str = "head:*.*", *, steps: int = 1
                              components=tuple(s.name for s in sites), estimates=tuple(map(float, estimates)),
                              actual=actual, rank_correlation=correlation, sign_agreement=signs,
                              top=tuple(sites[i].name for i in order[:10]), passes=passes, steps=steps,
-                             data_digest=base.digest)
+                             data_digest=base.digest,
+                             feature_examples=feature_examples(subject, [sites[i].name for i in order[:5]], [pairs]))

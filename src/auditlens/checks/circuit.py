@@ -2,8 +2,9 @@
 with mean ablation over a reference (default: the concept's inputs):
 
 - ``necessity``: ablating the circuit's components drops the accuracy;
-- ``faithfulness``: ablating everything *outside* the circuit (every other head and MLP) keeps it:
-  (F(circuit) - F(nothing)) / (F(model) - F(nothing)), "nothing" every head and MLP ablated, F the
+- ``faithfulness``: ablating everything *outside* the circuit (every other head and MLP; with latents of
+  a dictionary, its other latents, the reconstruction error kept) keeps it:
+  (F(circuit) - F(nothing)) / (F(model) - F(nothing)), "nothing" all of those ablated, F the
   mean over examples of ``metric``: ``accuracy`` (0/1 per example) or ``logit_difference`` (the true
   label's score minus the best other label's, which moves before an answer flips);
 - ``minimality``: each member matters: removing it from the circuit lowers the faithfulness.
@@ -20,6 +21,7 @@ from ..circuits import METRICS, Circuit, complement, ranges_by_site, universe
 from ..concepts import Concept
 from ..data_interventions import token_means
 from ..errors import CheckError
+from ..feature_examples import feature_examples
 from ..interventions import PartialMean
 from ..results import CheckResult
 from ..settings import seed_or_default
@@ -61,8 +63,8 @@ class FaithfulnessResult(CheckResult):
         room = self.score_model - self.score_nothing
         if room > (1.0 / max(self.n, 1) if self.metric == "accuracy" else 1e-6 * max(abs(self.score_model), 1.0)):
             return None
-        return (f"ablating every head and MLP leaves the {self.metric.replace('_', ' ')} at {self.score_nothing:.3f} "
-                f"against {self.score_model:.3f}: there is nothing for a circuit to explain")
+        return (f"ablating every component (head, MLP, latent) leaves the {self.metric.replace('_', ' ')} at "
+                f"{self.score_nothing:.3f} against {self.score_model:.3f}: there is nothing for a circuit to explain")
 
     def component_values(self) -> list[dict]:
         return [{"component": c} for c in self.components]
@@ -98,9 +100,9 @@ class MinimalityResult(CheckResult):
 class _Ablations:
     """Mean values of every projection input over the reference, and ablations built from them."""
 
-    def __init__(self, subject, reference):
-        self.subject = subject
-        sites = list(ranges_by_site(subject, universe(subject)))
+    def __init__(self, subject, reference, circuit: Circuit):
+        self.subject, self.circuit = subject, circuit
+        sites = list(ranges_by_site(subject, universe(subject, circuit)))
         means = token_means(subject, sites, reference)
         self.means = {site: means[site.name] for site in sites}
 
@@ -114,14 +116,14 @@ class _Ablations:
         return self.replacing(complement(self.subject, circuit))
 
     def everything(self) -> list[PartialMean]:
-        return self.replacing(ranges_by_site(self.subject, universe(self.subject)))
+        return self.replacing(ranges_by_site(self.subject, universe(self.subject, self.circuit)))
 
 
 def _setup(subject, concept, circuit, reference, seed):
     seed = seed_or_default(seed)
     concept.require_examples("circuit checks")
     circuit = Circuit.of(circuit)
-    ablations = _Ablations(subject, (reference or concept).inputs(subject))
+    ablations = _Ablations(subject, (reference or concept).inputs(subject), circuit)
     return seed, circuit, ablations
 
 
@@ -145,7 +147,8 @@ def necessity(subject, concept: Concept, circuit, *, reference: Concept | None =
     seed, circuit, ablations = _setup(subject, concept, circuit, reference, seed)
     change = behaviour_change(subject, concept, ablations.members(circuit), seed)
     return NecessityResult(check="necessity", subject=subject.id, site=f"circuit:{circuit.name}", n=len(concept),
-                           concept=concept.name, components=circuit.components, **change.fields())
+                           concept=concept.name, components=circuit.components,
+                           feature_examples=feature_examples(subject, circuit.components, [concept]), **change.fields())
 
 
 def _faithfulness(model, circuit_only, nothing, seed: int) -> tuple[float, Interval | None]:
@@ -183,6 +186,7 @@ def faithfulness(subject, concept: Concept, circuit, *, metric: str = "accuracy"
                               faithfulness=value, faithfulness_ci=interval, score_model=float(model.mean()),
                               score_circuit=float(circuit_only.mean()), score_nothing=float(nothing.mean()),
                               per_example={f"circuit_{metric}": torch.as_tensor(circuit_only)},
+                              feature_examples=feature_examples(subject, circuit.components, [concept]),
                               data_digest=concept.inputs(subject).digest)
 
 
@@ -206,4 +210,5 @@ def minimality(subject, concept: Concept, circuit, *, metric: str = "accuracy", 
     return MinimalityResult(check="minimality", subject=subject.id, site=f"circuit:{circuit.name}", n=len(concept),
                             concept=concept.name, components=circuit.components, metric=metric,
                             faithfulness=whole, member_drops=tuple(drops), min_member_drop=weakest[1],
-                            weakest_member=weakest[0])
+                            weakest_member=weakest[0],
+                            feature_examples=feature_examples(subject, circuit.components, [concept]))

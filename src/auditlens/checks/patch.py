@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..concepts import Concept
 from ..data_interventions import patch_from
+from ..feature_examples import feature_examples
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import Interval, bootstrap_mean
@@ -62,4 +63,5 @@ def patch(subject, pairs: Concept, at: str, positions: str = "all", *, seed: int
         flip_rate=float(flips.mean()), flip_rate_ci=bootstrap_mean(flips.numpy(), seed + 1, what="flip rate"),
         predicted_classes=len(clean.predictions.unique()), examples=examples,
         per_example={"iia": follows, "flip_rate": flips}, data_digest=f"{base.digest}:{source.digest}",
+        feature_examples=feature_examples(subject, [intervention.site.name], [pairs]),
     )

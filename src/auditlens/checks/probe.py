@@ -10,10 +10,11 @@ import numpy as np
 from ..concepts import Concept
 from ..engine import run
 from ..errors import ConceptError
+from ..feature_sites import expand_any
 from ..progress import report
 from ..results import CheckResult, Example, not_recorded
 from ..settings import seed_or_default
-from ..sites import alias_table, expand_sites
+from ..sites import alias_table
 from ..stats import Interval, bootstrap_mean
 from .probe_fit import out_of_fold_predictions
 
@@ -116,7 +117,7 @@ def probe(subject, concept: Concept, at: str = "layer:*", position="last", *, fo
     """
     seed = seed_or_default(seed)
     concept.require_examples("probe")
-    sites = expand_sites(subject.model, at)
+    sites = expand_any(subject.model, at)
     if at == "layer:*" and "embed" in alias_table(subject.model):
         sites = [subject.site("embed"), *sites]
     labels = concept.label_tensor().numpy()

@@ -9,6 +9,7 @@ import torch
 from ..concepts import Concept
 from ..engine import capture
 from ..errors import CheckError
+from ..feature_examples import feature_examples
 from ..interventions import Steer
 from ..results import CheckResult
 from ..settings import seed_or_default
@@ -88,5 +89,5 @@ def steer(subject, concept: Concept, at: str, alpha: float = 1.0, *, direction: 
         shift_per_alpha_ci=bootstrap_mean(slopes.numpy(), seed, what="steering shift"),
         target_rate_gain=float(runs[1].correct.mean() - runs[0].correct.mean()),
         per_example={"shift_per_alpha": slopes, "target_rate_gain": runs[1].correct - runs[0].correct},
-        data_digest=inputs.digest,
+        data_digest=inputs.digest, feature_examples=feature_examples(subject, [site.name], [concept]),
     )

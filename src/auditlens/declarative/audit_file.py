@@ -15,9 +15,11 @@ import jsonschema
 
 from ..circuits import circuit_beside
 from ..errors import CheckError, closest
+from ..feature_sites import is_feature_name, parse_feature_name
 from ..registry import CHECKS, SWEEP_METRICS
 from ..sites import INDEXED_KINDS, is_component_name, parse_alias
 from .conditions import parse_condition
+from .dictionaries import declared_dictionaries
 from .entry import CONCEPT_ARGUMENTS, AuditEntry
 from .yaml_source import AuditFileError, YamlSource
 
@@ -67,11 +69,13 @@ def read_audit_file(path: Path | str, concepts: Collection[str] | None = None
     if None in broken:  # the file's own shape is wrong: its entries cannot be read as entries
         return [], _in_line_order(errors)
     file_models = tuple(data["models"]) if "models" in data else None
+    dictionaries, problems = declared_dictionaries(Path(path), data, concepts)
+    errors += [AuditFileError(path, source.line_of(["dictionaries", site]), text) for site, text in problems]
     entries, seen = [], {}
     for index, entry in enumerate(data["audits"]):
         flagged = [exc.schema_path for exc in errors if exc.entry == index]
         problems: list[AuditFileError] = []
-        audit = _entry(source, index, entry, concepts, file_models, problems, flagged)
+        audit = _entry(source, index, entry, concepts, file_models, problems, flagged, dictionaries)
         errors += problems
         if index in broken or problems:
             continue
@@ -166,7 +170,8 @@ def _enum_values(error) -> list:
     return values
 
 
-def _entry(source, index, entry, concepts, file_models, problems: list, flagged: list) -> AuditEntry | None:
+def _entry(source, index, entry, concepts, file_models, problems: list, flagged: list,
+           dictionaries: tuple = ()) -> AuditEntry | None:
     """The entry, or None; every content error goes into ``problems``. ``flagged``: the paths the schema
     already found wrong, not checked again."""
     if not isinstance(entry, dict):
@@ -226,11 +231,16 @@ def _entry(source, index, entry, concepts, file_models, problems: list, flagged:
         return None
     return AuditEntry(source.path, line, entry["name"], entry.get("id") or slug(entry["name"]), check, arguments,
                       expect, tuple(entry["models"]) if "models" in entry else file_models,
-                      tuple(entry.get("marks", ())))
+                      tuple(entry.get("marks", ())), dictionaries)
 
 
 def _site_problem(check, where, site) -> str | None:
     """Sites resolve against the model at run time; here only an alias-shaped name is checked."""
+    if is_feature_name(str(site)):
+        try:
+            site = parse_feature_name(str(site))[0]
+        except KeyError as exc:
+            return f"{where}, key '{check}.at': {exc}"
     kind, colon, rest = str(site).partition(":")
     if not colon or parse_alias(str(site)) is not None or is_component_name(str(site)):
         return None  # an alias, a head, embed, or a module path: module paths are checked when the model is known
@@ -238,4 +248,5 @@ def _site_problem(check, where, site) -> str | None:
     near = closest(kind, INDEXED_KINDS, n=1)
     hint = f"; did you mean '{near[0]}:{rest}'?" if near and valid_index else ""
     return (f"{where}, key '{check}.at': {site!r} is not a site{hint} Sites: embed, layer:N, attn:N, "
-            "mlp:N (N may be negative or *), head:L.H (head H of block L), neuron:L.I, neurons:L, or a module path")
+            "mlp:N (N may be negative or *), head:L.H (head H of block L), neuron:L.I, neurons:L, features:SITE, "
+            "feature:SITE/F, or a module path")

@@ -11,7 +11,7 @@ from ..errors import CheckError
 from ..registry import CHECKS
 from .conditions import judge
 
-CONCEPT_ARGUMENTS = ("concept", "pairs", "data", "reference")  # their values name concept files
+CONCEPT_ARGUMENTS = ("concept", "pairs", "data", "reference", "tied_to", "spurious")  # their values name concept files
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,15 @@ class AuditEntry:
     expect: dict  # field -> Condition
     models: tuple[str, ...] | None = None
     marks: tuple = ()
+    dictionaries: tuple = ()  # the file's DeclaredDictionary entries, attached before the check runs
 
     def run(self, subject, concept: Callable[[str], object]):
         """Call the check; return its result and the text of every expectation it misses."""
         check = CHECKS[self.check]
+        if self.dictionaries:
+            from .dictionaries import attach_declared
+
+            attach_declared(subject, self.dictionaries, concept)
         if check.takes == "generated":
             result = check.function(subject, **_behaviour_arguments(self.arguments, concept))
         else:

@@ -60,7 +60,7 @@ def forward(subject, inputs, reads, readouts, interventions, batch_size, keep_on
                 filler = site_fillers[index]
                 if filler.failed:
                     continue
-                part = activation if site.features is None else activation[..., slice(*site.features)]
+                part = site.view(activation)  # a head's slice, a dictionary's latents, or all
                 try:
                     filler.add(start, reduce(part, mask, at, site.name, batch.indices))
                 except CaptureError:
@@ -80,7 +80,7 @@ def forward(subject, inputs, reads, readouts, interventions, batch_size, keep_on
         read.on_unreadable = unreadable
         return read
 
-    # one hook per module side; a head's read takes its slice in the reader
+    # one hook per module side; a head's or a dictionary's read takes its view in the reader
     hooks = [(reads[indices[0]][0].module_site, reader(indices)) for indices in by_module.values()]
     model = subject.model
     with torch.inference_mode(), intervene(model, *interventions), hooked(model, hooks):
