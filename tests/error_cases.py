@@ -512,6 +512,86 @@ CASES += [
 ]
 
 
+def _saelens(name, d_in=64, d_sae=8, **cfg):
+    """A SAELens directory written by hand: cfg.json and sae_weights.safetensors."""
+    from safetensors.torch import save_file
+
+    directory = Path(name)
+    directory.mkdir()
+    config = {"architecture": "standard", "d_in": d_in, "d_sae": d_sae, "apply_b_dec_to_input": True,
+              "normalize_activations": "none", "metadata": {"hook_name": "blocks.0.hook_resid_post"}, **cfg}
+    (directory / "cfg.json").write_text(json.dumps(config))
+    save_file({"W_enc": torch.zeros(d_in, d_sae), "W_dec": torch.zeros(d_sae, d_in), "b_enc": torch.zeros(d_sae),
+               "b_dec": torch.zeros(d_in)}, directory / "sae_weights.safetensors")
+    return directory
+
+
+def dictionary_of_another_width():
+    load_subject("fixture:count-learned").attach_dictionary("layer:0", _saelens("sae-32", d_in=32))
+
+
+def dictionary_unknown_architecture():
+    from auditlens.dictionaries import load_dictionary
+
+    load_dictionary(_saelens("sae-gated", architecture="gated"))
+
+
+def dictionary_unsupported_normalisation():
+    from auditlens.dictionaries import load_dictionary
+
+    load_dictionary(_saelens("sae-norm", normalize_activations="layer_norm"))
+
+
+def dictionary_nan_weights():
+    from safetensors.torch import save_file
+
+    from auditlens.dictionaries import load_dictionary
+
+    directory = _saelens("sae-nan")
+    save_file({"W_enc": torch.full((64, 8), float("nan")), "W_dec": torch.zeros(8, 64), "b_enc": torch.zeros(8),
+               "b_dec": torch.zeros(64)}, directory / "sae_weights.safetensors")
+    load_dictionary(directory)
+
+
+def dictionary_pickle():
+    from auditlens.dictionaries import load_dictionary
+
+    Path("sae-pickle").mkdir()
+    (Path("sae-pickle") / "cfg.json").write_text("{}")
+    torch.save({}, Path("sae-pickle") / "sae_weights.pt")
+    load_dictionary("sae-pickle")
+
+
+def feature_out_of_range():
+    subject = load_subject("fixture:count-learned")
+    subject.attach_dictionary("layer:0", _saelens("sae-8"))
+    subject.site("feature:layer:0/8")
+
+
+def feature_without_dictionary():
+    load_subject("fixture:count-learned").site("features:layer:1")
+
+
+def dictionary_outside_the_audit_directory():
+    Path("audits").mkdir(exist_ok=True)
+    Path("audits/features.audit.yaml").write_text(
+        "dictionaries:\n  layer:0: ../saes/layer-0\naudits:\n  - name: x\n"
+        "    probe: {concept: c, at: 'features:layer:0'}\n    expect: {accuracy: '>= 0.9'}\n")
+    load_audit_file("audits/features.audit.yaml")
+
+
+CASES += [
+    ("a dictionary whose width does not match its site", dictionary_of_another_width),
+    ("a dictionary of an unknown architecture", dictionary_unknown_architecture),
+    ("a dictionary that normalises activations in a way auditlens does not", dictionary_unsupported_normalisation),
+    ("a dictionary with NaN weights", dictionary_nan_weights),
+    ("a dictionary saved as a pickle", dictionary_pickle),
+    ("a latent index out of range", feature_out_of_range),
+    ("a feature site with no dictionary attached", feature_without_dictionary),
+    ("a dictionary path outside the audit file's directory", dictionary_outside_the_audit_directory),
+]
+
+
 def table() -> str:
     rows = ["| bad input | error (type: message) |", "|---|---|"]
     for name, case in CASES:
@@ -526,6 +606,7 @@ def message_with_type(case) -> str:
         case()
     except AuditlensError as exc:
         text = " / ".join(line.strip() for line in str(exc).splitlines()).replace("|", "\\|")
+        text = text.replace(os.path.realpath(os.getcwd()), ".")  # the scratch directory differs per run
         return f"`{type(exc).__name__}`: {text}"
     raise AssertionError(f"{case.__name__} raised nothing")
 
