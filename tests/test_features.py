@@ -169,3 +169,25 @@ def test_a_trained_dictionary_round_trips_through_the_cli(tmp_path, capsys, monk
     model = load_subject("fixture:count-learned")
     site = model.attach_dictionary("layer:0", out)
     assert site.dictionary.d_sae == 64
+
+
+def test_a_dictionary_is_attached_where_its_file_says_it_reads(tmp_path):
+    from auditlens.dictionaries import save_saelens
+
+    model = load_subject("fixture:count-learned")
+    save_saelens(random_dictionary(64), tmp_path / "sae", hook_name="blocks.0.hook_resid_post")
+    assert model.attach_dictionary(None, tmp_path / "sae").name == "features:layer:0"
+    with pytest.raises(SiteError, match="was made for layer:0.*not layer:1"):
+        model.attach_dictionary("layer:1", tmp_path / "sae")
+
+
+def test_a_sparsify_transcoder_reads_its_modules_input_and_writes_its_output(data):
+    model = load_subject("fixture:count-learned")
+    transcoder = random_dictionary(64, width=32, k=4, seed=3, d_out=64)
+    transcoder.reads_input = True
+    site = model.attach_dictionary("mlp:1", transcoder)
+    assert site.reads_input and site.writes_to.name == "mlp:1" and not site.writes_to.reads_input
+    inputs = data.inputs(model)
+    latents = capture(model, inputs, "feature:mlp:1/2", position="last")[:, 0]
+    assert torch.allclose(latents, transcoder.encode(capture(model, inputs, "transformer.h.1.ln_2", "last"))[:, 2],
+                          atol=1e-5)

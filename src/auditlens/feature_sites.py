@@ -45,15 +45,29 @@ def parse_feature_name(name: str) -> tuple[str, int | str | None]:
     raise SiteError(f"site {name!r} is not a feature site; write {EXAMPLES}")
 
 
-def attach(model: nn.Module, at: str | Site, dictionary, writes_to: str | Site | None = None) -> Site:
-    """Attach ``dictionary`` to the site ``at`` of ``model`` (its input side for a transcoder, which then
-    writes to ``writes_to``); returns the ``features:`` site. Checks the widths it can see without a pass."""
+def attach(model: nn.Module, at: str | Site | None, dictionary, writes_to: str | Site | None = None) -> Site:
+    """Attach ``dictionary`` at site ``at`` of ``model`` (None: the site its file names); a transcoder reads
+    ``at`` and writes ``writes_to`` (None: the site its file names; a sparsify transcoder reads the input of
+    the module ``at`` names and writes its output). Returns the ``features:`` site. Checks what it can
+    without a forward pass: the widths, and that the file's own site is the one given."""
+    named = _named_site(model, dictionary.hook_name, dictionary)
+    if at is None:
+        if named is None:
+            raise SiteError(f"{_source(dictionary)} names no site auditlens can read (hook "
+                            f"{dictionary.hook_name!r}); attach it at a site: attach_dictionary(SITE, ...)")
+        at = named
     site = resolve_site(model, at)
     if site.features is not None or is_feature_name(site.name):
         raise SiteError(f"a dictionary is attached to a whole site (layer:N, mlp:N, attn:N, embed, neurons:N or a "
                         f"module path), not to {site.name!r}, a slice of one")
-    output = None
+    if named is not None and named != at and _side(model, named) not in (None, _side(model, site)):
+        raise SiteError(f"{_source(dictionary)} was made for {named} (hook {dictionary.hook_name!r}), not {site.name}; "
+                        f"attach it at {named}, or pass the site it truly reads")
+    reads, output = site, None
     if dictionary.is_transcoder:
+        if getattr(dictionary, "reads_input", False):  # sparsify: the module's input in, its output out
+            reads, writes_to = Site(site.name, site.module_path, reads_input=True), writes_to or site
+        writes_to = writes_to or _named_site(model, dictionary.hook_name_out, dictionary)
         if writes_to is None:
             raise SiteError(f"{_source(dictionary)} is a transcoder: say where it writes (writes_to=..., YAML "
                             "'writes_to:'), e.g. mlp:N for an MLP transcoder reading layer:N-1")
@@ -61,16 +75,34 @@ def attach(model: nn.Module, at: str | Site, dictionary, writes_to: str | Site |
     elif writes_to is not None:
         raise SiteError(f"{_source(dictionary)} is a sparse autoencoder: it reads and writes {site.name}; "
                         "writes_to is for transcoders")
-    _check_width(model, site, dictionary.d_in, dictionary, "reads")
+    _check_width(model, reads, dictionary.d_in, dictionary, "reads")
     if output is not None:
         _check_width(model, output, dictionary.d_out, dictionary, "writes")
-    _ATTACHED.setdefault(model, {})[(site.module_path, site.reads_input)] = (dictionary, output, site.name)
+    _ATTACHED.setdefault(model, {})[(site.module_path, site.reads_input)] = (dictionary, reads, output, site.name)
     return resolve_feature_site(model, f"features:{site.name}")
+
+
+def _named_site(model: nn.Module, hook_name: str | None, dictionary) -> str | None:
+    """The auditlens site a file's hook name maps to (None: no hook, or none auditlens reads)."""
+    if not hook_name:
+        return None
+    from .dictionaries import site_for_hook
+
+    return site_for_hook(hook_name, None)
+
+
+def _side(model: nn.Module, site: str | Site) -> tuple | None:
+    """The module side a site reads, or None where it does not resolve in this model (another naming)."""
+    try:
+        resolved = resolve_site(model, site)
+    except SiteError:
+        return None
+    return resolved.module_path, resolved.reads_input
 
 
 def attached(model: nn.Module) -> dict[str, object]:
     """The dictionaries attached to ``model``, by the site name they were attached at."""
-    return {name: dictionary for dictionary, _, name in _ATTACHED.get(model, {}).values()}
+    return {name: dictionary for dictionary, _, _, name in _ATTACHED.get(model, {}).values()}
 
 
 def _source(dictionary) -> str:
@@ -105,12 +137,12 @@ def resolve_feature_site(model: nn.Module, name: str) -> Site:
         have = ", ".join(sorted(attached(model))) or "none"
         raise SiteError(f"site {name!r}: no dictionary is attached at {base} (attached: {have}); attach one with "
                         "subject.attach_dictionary(SITE, PATH) or a 'dictionaries:' map in the audit file")
-    dictionary, output, _ = found
+    dictionary, reads, output, _ = found
     features = None
     if latent is not None:
         index = dictionary.check_latent(latent, f"site {name!r}")
         features = (index, index + 1)
-    return Site(name, site.module_path, site.reads_input, features=features, dictionary=dictionary,
+    return Site(name, reads.module_path, reads.reads_input, features=features, dictionary=dictionary,
                 writes_to=output)
 
 

@@ -52,10 +52,11 @@ class Subject:
     def site(self, name: str | Site) -> Site:
         return resolve_any(self.model, name)
 
-    def attach_dictionary(self, at: str, dictionary, writes_to: str | None = None) -> Site:
+    def attach_dictionary(self, at: str | None, dictionary, writes_to: str | None = None) -> Site:
         """Attach a sparse dictionary (a directory in SAELens or sparsify format, or a loaded
-        ``Dictionary``) at site ``at``, so ``features:AT`` and ``feature:AT/F`` name its latents. A
-        transcoder reads ``at`` and writes ``writes_to``. Returns the ``features:AT`` site."""
+        ``Dictionary``) at site ``at`` (None: the site its file names, e.g. ``blocks.3.hook_resid_post``
+        is ``layer:3``), so ``features:AT`` and ``feature:AT/F`` name its latents. A transcoder reads
+        ``at`` and writes ``writes_to`` (default: the site its file names). Returns the ``features:AT`` site."""
         if not hasattr(dictionary, "encode"):
             from .dictionaries import load_dictionary
 
