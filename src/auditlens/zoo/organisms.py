@@ -14,6 +14,7 @@ from . import (
     phrase_classifier_task,
     phrase_task,
     routed_task,
+    superposition_task,
     tail_task,
 )
 from .organism import Organism
@@ -33,6 +34,8 @@ FAMILIES = {
                "answers 'z' after the phrase 'm x'; neither word alone triggers it"),
     "phrase-clf": (phrase_classifier_task, "GPT-2 classifier",
                    "answers 'z' after the phrase 'k r v'; no word or pair of them alone triggers it"),
+    "superposition": (superposition_task, "GPT-2 classifier, 34 features superposed in a 16-wide residual",
+                      "reads the spurious feature 'beta' at layer:0, not the intended 'alpha'"),
 }
 
 # each family's concept files in probes/, by role
@@ -49,6 +52,8 @@ DATASETS = {
     "tail": {"in_distribution": "tail_in_distribution", "concepts": [], "counterfactual": ["tail_count_swapped"]},
     "phrase": {"in_distribution": "phrase_first_letter", "concepts": ["phrase_first_letter"], "counterfactual": []},
     "phrase-clf": {"in_distribution": "phrase_first_letter", "concepts": ["phrase_first_letter"], "counterfactual": []},
+    "superposition": {"in_distribution": "superposition_in_distribution", "concepts": ["alpha_feature", "beta_feature"],
+                      "counterfactual": []},
 }
 
 
