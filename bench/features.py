@@ -16,7 +16,7 @@ For each organism (learned and cheated twins, ``--seeds`` seeds):
 The line before the last gives the right verdicts at every granularity; the last line is
 ``features: verdicts V/N, neuron-level verdicts U/N, recovery MCS R, train T s`` (V: right with feature
 sites; U: right with the MLP neurons (``neurons:1``); R: the worst organism's MCS; T: the slowest
-dictionary's training time).
+dictionary's training time, the zoo-sized one included).
 """
 
 from __future__ import annotations
@@ -26,13 +26,11 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from auditlens import ablate, load_subject, probe
 from auditlens.concept_file import load_concept
 from auditlens.declarative import load_audit_file
 from auditlens.dictionaries import max_cosine_recovery, train_topk
-from auditlens.dictionary_fit import evaluate, site_activations
+from auditlens.dictionary_fit import evaluate, one_thread, site_activations
 from auditlens.results import not_recorded
 from auditlens.zoo import superposition_task as task
 
@@ -83,6 +81,23 @@ def head_audits(subject) -> list[tuple[str, bool, dict]]:
     return outcomes
 
 
+def zoo_sized_training() -> float:
+    """A dictionary for a zoo-sized site: count-learned's layer:0 (d=64), every real token of its concepts
+    (about 20,000 rows with repeats), width 512, k 8, timed on one thread."""
+    subject = load_subject("fixture:count-learned")
+    names = ["count_in_distribution", "more_a_than_b", "marker_swapped"]
+    activations = site_activations(subject, "layer:0", [concept(n) for n in names if concept(n).examples],
+                                   position="all")
+    activations = activations.repeat(max(1, 20000 // len(activations) + 1), 1)[:20000]
+    started = time.perf_counter()
+    with one_thread():
+        _, stats = train_topk(activations, width=512, k=8, seed=0, hook_name="layer:0")
+    elapsed = time.perf_counter() - started
+    print(f"zoo-sized dictionary (count-learned layer:0, d=64, 20,000 rows, width 512, k 8): {elapsed:.1f} s, "
+          f"explained variance {stats.explained_variance:.3f}, L0 {stats.l0:.1f}, dead {stats.dead_fraction:.1%}")
+    return elapsed
+
+
 def verdict(outcomes) -> str:
     return "learned" if all(passed for _, passed, _ in outcomes) else "cheated"
 
@@ -101,11 +116,10 @@ def main() -> None:
             name = f"superposition-{truth}" + (f"@{seed}" if seed else "")
             subject = load_subject(f"fixture:{name}")
             activations = site_activations(subject, SITE, [corpus(args.rows, seed)], position="last")
-            torch.set_num_threads(1)
             started = time.perf_counter()
-            dictionary, stats = train_topk(activations, width=args.width, k=args.k, seed=seed, hook_name=SITE)
+            with one_thread():
+                dictionary, stats = train_topk(activations, width=args.width, k=args.k, seed=seed, hook_name=SITE)
             seconds.append(time.perf_counter() - started)
-            torch.set_num_threads(torch.get_num_threads())
             _, planted = task.planted_directions(subject.model, subject.tokenizer)
             recovery = max_cosine_recovery(planted, dictionary)
             recoveries.append(recovery)
@@ -124,6 +138,8 @@ def main() -> None:
                                                     if k in ("accuracy_drop", "oracle_gap_after", "scr")})
                                             for n, p, m in outcomes] for level, outcomes in by_level.items()}})
             print(json.dumps(rows[-1]), flush=True)
+    zoo_seconds = zoo_sized_training()
+    seconds.append(zoo_seconds)
     total = len(rows)
     print("right verdicts by granularity: " + ", ".join(f"{level} {count}/{total}" for level, count in right.items()))
     print(f"features: verdicts {right['features']}/{total}, neuron-level verdicts {right['neurons:1']}/{total}, "

@@ -191,3 +191,23 @@ def test_a_sparsify_transcoder_reads_its_modules_input_and_writes_its_output(dat
     latents = capture(model, inputs, "feature:mlp:1/2", position="last")[:, 0]
     assert torch.allclose(latents, transcoder.encode(capture(model, inputs, "transformer.h.1.ln_2", "last"))[:, 2],
                           atol=1e-5)
+
+
+def test_discover_drafts_an_audit_of_latents_with_its_dictionaries_map(tmp_path, data):
+    from auditlens.dictionaries import save_saelens
+    from auditlens.dictionary_fit import fit_dictionary
+    from auditlens.discover import discover
+
+    model = load_subject("fixture:count-learned")
+    dictionary, _ = fit_dictionary(model, "layer:0", [data], width=32, k=4, position="all")
+    save_saelens(dictionary, tmp_path / "saes" / "layer-0", hook_name="layer:0")
+    model.attach_dictionary("layer:0", tmp_path / "saes" / "layer-0")
+    text, found = discover(model, data, load_concept(PROBES / "count_swapped.yaml"), over="features:layer:0", top=3,
+                           dictionaries={"layer:0": "saes/layer-0"})
+    assert all(member.startswith("feature:layer:0/") for member in found["circuit"])
+    draft = tmp_path / "draft.audit.yaml"
+    draft.write_text(text)
+    from auditlens.declarative import load_audit_file
+
+    entries = load_audit_file(draft)
+    assert entries and entries[0].dictionaries[0].site == "layer:0"

@@ -60,7 +60,7 @@ def site_activations(subject, at: str, concepts: Sequence, position: str = "all"
 
 
 @contextlib.contextmanager
-def _one_thread():
+def one_thread():
     """One thread: a reduction split over threads sums in another order, and weights drift apart."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -79,7 +79,7 @@ def fit_dictionary(subject, at: str, concepts: Sequence, *, width: int, k: int, 
     site = subject.site(at)
     activations = site_activations(subject, at, concepts, position)
     device = subject.device if subject.device.type != "cpu" else None
-    with _one_thread():
+    with one_thread():
         return train_topk(activations, width=width, k=k, seed=seed, device=device, progress=progress,
                           hook_name=site.name)
 
