@@ -139,13 +139,15 @@ def test_a_transcoder_reads_one_site_and_writes_another(data):
     inputs = data.inputs(model)
     read = capture(model, inputs, "layer:0", position="all")
     out = capture(model, inputs, "mlp:1", position="all")
+    latents = transcoder.encode(read)
+    busiest = int((latents != 0).sum(dim=(0, 1)).argmax())  # a latent that fires on these inputs
+    assert torch.allclose(capture(model, inputs, f"feature:layer:0/{busiest}", position="all")[..., 0],
+                          latents[..., busiest], atol=1e-6)
     edited = capture(model, inputs, "mlp:1", position="all",
-                     interventions=[ZeroAblation(model.site("feature:layer:0/3"))])
-    # the edit of mlp:1 is -f_3 W_dec[3], f from layer:0 (what flows into block 1 also changes mlp:1's input,
-    # so compare the edit at the write itself: the first-order term is exact only with the input unchanged)
-    assert torch.allclose(capture(model, inputs, "feature:layer:0/3", position="all")[..., 0],
-                          transcoder.encode(read)[..., 3], atol=1e-6)
-    assert not torch.allclose(out, edited)
+                     interventions=[ZeroAblation(model.site(f"feature:layer:0/{busiest}"))])
+    # the write at mlp:1 moves by -f W_dec[latent], f read from layer:0, which the edit does not reach
+    expected = out - latents[..., busiest:busiest + 1] * transcoder.W_dec[busiest]
+    assert torch.allclose(edited, expected, atol=1e-5) and not torch.allclose(edited, out)
 
 
 def test_attribution_over_transcoder_latents_is_refused_clearly(data):
