@@ -4,7 +4,6 @@ SAELens format, and say how well it stands in for the site."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 from .errors import AuditlensError
@@ -72,8 +71,10 @@ def run(args) -> int:
           f"trained in {stats.seconds:.1f} s on {args.position} tokens of {', '.join(args.data)}")
     print(f"  training data: explained variance {stats.explained_variance:.3f}, L0 {stats.l0:.2f}, "
           f"dead latents {stats.dead_fraction:.1%}")
-    if labelled is None:
-        print("  loss increase: not measured (no concept with labels among --data)", file=sys.stderr)
+    if subject.kind == "encoder":
+        print(f"  loss increase: not measured ({args.model} is an encoder without an output head: no loss to read)")
+    elif labelled is None:
+        print("  loss increase: not measured (no concept with labels among --data)")
     else:
         measured = evaluate(subject, site.name, dictionary, labelled, args.position)
         print(f"  on {labelled.name}: " + ", ".join(measured.lines()))
