@@ -536,6 +536,16 @@ def dictionary_unknown_architecture():
     load_dictionary(_saelens("sae-gated", architecture="gated"))
 
 
+def dictionary_without_architecture():
+    from auditlens.dictionaries import load_dictionary
+
+    directory = _saelens("sae-bare")
+    config = json.loads((directory / "cfg.json").read_text())
+    del config["architecture"]
+    (directory / "cfg.json").write_text(json.dumps(config))
+    load_dictionary(directory)
+
+
 def dictionary_unsupported_normalisation():
     from auditlens.dictionaries import load_dictionary
 
@@ -583,6 +593,7 @@ def dictionary_outside_the_audit_directory():
 CASES += [
     ("a dictionary whose width does not match its site", dictionary_of_another_width),
     ("a dictionary of an unknown architecture", dictionary_unknown_architecture),
+    ("a dictionary whose config names no architecture", dictionary_without_architecture),
     ("a dictionary that normalises activations in a way auditlens does not", dictionary_unsupported_normalisation),
     ("a dictionary with NaN weights", dictionary_nan_weights),
     ("a dictionary saved as a pickle", dictionary_pickle),

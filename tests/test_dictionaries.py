@@ -132,6 +132,12 @@ def test_an_old_config_without_architecture_is_standard_and_centres_its_input(tm
     assert torch.allclose(dictionary.encode(tensor(X)), tensor(EXPECTED["standard", True]))
 
 
+def test_a_config_without_architecture_that_is_not_an_old_saelens_one_is_refused(tmp_path):
+    cfg = {"d_in": 3, "d_sae": 4, "dtype": "float32", "metadata": {"hook_name": "blocks.0.hook_resid_post"}}
+    with pytest.raises(DictionaryError, match="names no architecture; add"):
+        load_dictionary(write_saelens(tmp_path / "sae", cfg, saelens_weights("standard")))
+
+
 def test_a_jumprelu_training_checkpoint_stores_log_threshold(tmp_path):
     # given jumprelu weights with log_threshold rather than threshold
     weights = saelens_weights("standard") | {"log_threshold": torch.log(tensor(THRESHOLD))}

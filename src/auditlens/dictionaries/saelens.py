@@ -114,6 +114,10 @@ def _saelens_kind(d: Dictionary) -> str:
 
 def _architecture(cfg: dict[str, Any], path: Path) -> str:
     """The file's architecture, with SAELens' defaults for configs from before 6.0."""
+    if "architecture" not in cfg and not _says_pre_6(cfg):
+        raise DictionaryError(f"{path.resolve()} names no architecture; add \"architecture\": one of "
+                              f"{', '.join(SUPPORTED)} (a SAELens config from before 6.0, which names its version "
+                              "in sae_lens_training_version or its activation in activation_fn, is read as standard)")
     kind = cfg.get("architecture", "standard")  # configs from before architectures existed were standard
     if kind not in SUPPORTED:
         raise DictionaryError(f"{path.resolve()}: architecture {kind!r} is not supported; auditlens reads "
@@ -212,6 +216,20 @@ def _pre_6(cfg: dict[str, Any]) -> bool:
         return not version or int(str(version).split(".")[0]) < 6
     except ValueError:
         return True
+
+
+def _says_pre_6(cfg: dict[str, Any]) -> bool:
+    """Whether a config shows it was written by SAELens before 6.0: a version below 6, or the old keys."""
+    versions = [cfg.get(key) for key in ("sae_lens_training_version", "sae_lens_version") if cfg.get(key)]
+    old_keys = any(key in cfg for key in ("activation_fn", "activation_fn_str", "hook_point", "hook_layer"))
+    return old_keys or any(_major(v) < 6 for v in versions)
+
+
+def _major(version) -> int:
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        return 0
 
 
 def _kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
