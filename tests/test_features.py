@@ -213,3 +213,13 @@ def test_discover_drafts_an_audit_of_latents_with_its_dictionaries_map(tmp_path,
 
     entries = load_audit_file(draft)
     assert entries and entries[0].dictionaries[0].site == "layer:0"
+
+
+def test_resample_ablation_and_minimality_take_latents(attached, data):
+    from auditlens.checks import minimality
+
+    resampled = ablate(attached, data, "features:layer:0", "resample")
+    assert resampled.site == "features:layer:0" and float(resampled.margin_change) != 0
+    members = ["feature:layer:0/1", "feature:layer:0/2", "feature:layer:0/3"]
+    result = minimality(attached, data, members)
+    assert [member for member, _ in result.member_drops] == members and result.weakest_member in members
