@@ -47,10 +47,6 @@ class Affine:
             return moved
         return self.shift.clone() if moved is None else moved + self.shift
 
-    @property
-    def is_identity(self) -> bool:
-        return self.scale == 1.0 and self.U is None and self.shift is None
-
 
 def _vector(edit, tensor: torch.Tensor, what: str, width: int, where: str) -> torch.Tensor:
     """``tensor`` as a float64 [width] vector, or CheckError naming the site and both widths."""

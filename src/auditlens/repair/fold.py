@@ -20,7 +20,7 @@ from .affine import Affine, affine_of
 from .export import FoldedEdit, HookedEdit, RepairedModel, describe
 from .places import Target, locate
 from .residual import Writers, project_out_everywhere, residual_writers
-from .weights import add_biases, bias_flag, fold_input, fold_output, needs_bias
+from .weights import add_biases, bias_flag, fold_input, fold_output, needs_bias, shared_elsewhere
 
 _RESIDUAL_ONLY_PROJECTIONS = ("it edits the residual stream, which LayerNorm reads, so it is no linear map's input or "
                               "output; only ProjectOut folds there (into every write)")
@@ -71,10 +71,14 @@ def _plan(model: nn.Module, edit) -> _Plan:
                          f"ProjectOut(site, directions), ...); got {type(edit).__name__}")
     target = locate(model, site)
     if isinstance(target, str):
-        return _Plan(edit, frozenset({(site.module_path, site.reads_input)}), reason=target)
+        return _Plan(edit, frozenset({(site.module_path, "input" if site.reads_input else "output")}), reason=target)
     if target.kind == "residual":
         return _plan_residual(model, edit, target)
     places = frozenset({(target.path, target.kind)})
+    shared = shared_elsewhere(model, target.path)
+    if shared:
+        return _Plan(edit, places, target, reason=f"{target.path}'s weights are tied to {', '.join(shared)}, so "
+                     "folding into them would edit those places too")
     affine = affine_of(edit, target.width, target.what)
     if isinstance(affine, str):
         return _Plan(edit, places, target, reason=affine)
@@ -94,7 +98,7 @@ def _plan_residual(model: nn.Module, edit, target: Target) -> _Plan:
     if isinstance(writers, str):
         return _Plan(edit, places, target, reason=writers)
     affine = affine_of(edit, writers.width, f"the residual stream at {edit.site.name}")
-    places |= {(path, "output") for path in writers.projections}
+    places |= {(path, "output") for path in (*writers.embeddings, *writers.projections)}
     return _Plan(edit, frozenset(places), target, affine, writers)
 
 

@@ -1,5 +1,6 @@
-"""Writing an affine map into a linear map's or an embedding's weights, in float64, cast back to each
-weight's dtype; and adding the bias a constant needs where the architecture's config allows one."""
+"""Writing an affine map into a linear map's or an embedding's weights, computed in float64 on the CPU (which
+every device's weights can be copied to; MPS has no float64) and copied back in each weight's dtype and
+device; and adding the bias a constant needs where the architecture's config allows one."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ _BIAS_FLAGS = {"llama": {"self_attn": "attention_bias", "mlp": "mlp_bias"}}
 
 def _io_weight(module: nn.Module) -> torch.Tensor:
     """A linear map's weight as [in, out] in float64 (Conv1D stores it so; nn.Linear stores [out, in])."""
-    weight = module.weight.detach().to(torch.float64)
+    weight = _exact(module.weight)
     return weight.T if isinstance(module, nn.Linear) else weight
+
+
+def _exact(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu", torch.float64)
 
 
 def _write(parameter: torch.Tensor, value: torch.Tensor) -> None:
@@ -43,7 +48,7 @@ def fold_input(model: nn.Module, path: str, affine: Affine, features: tuple[int,
     weight = _io_weight(module).clone()
     start, stop = features
     part = weight[start:stop]
-    bias = None if module.bias is None else module.bias.detach().to(torch.float64)
+    bias = None if module.bias is None else _exact(module.bias)
     if affine.shift is not None:
         constant = affine.shift @ part
         bias = constant if bias is None else bias + constant
@@ -57,19 +62,27 @@ def fold_output(model: nn.Module, path: str, affine: Affine) -> list[str]:
     """Fold ``affine`` on linear map ``path``'s output into it: W <- W M, b <- b M + shift."""
     module = model.get_submodule(path)
     _write_io_weight(module, affine.after(_io_weight(module)))
-    _write_bias(module, affine.on_bias(None if module.bias is None else module.bias.detach().to(torch.float64)))
+    _write_bias(module, affine.on_bias(None if module.bias is None else _exact(module.bias)))
     return _names(path, module)
 
 
 def fold_embedding(model: nn.Module, path: str, affine: Affine) -> list[str]:
     """Fold a map without shift into embedding ``path``, whose rows are written to the residual stream."""
     module = model.get_submodule(path)
-    _write(module.weight, affine.after(module.weight.detach().to(torch.float64)))
+    _write(module.weight, affine.after(_exact(module.weight)))
     return [f"{path}.weight"]
 
 
 def _names(path: str, module: nn.Module) -> list[str]:
     return [f"{path}.weight"] + ([f"{path}.bias"] if module.bias is not None else [])
+
+
+def shared_elsewhere(model: nn.Module, path: str) -> list[str]:
+    """The other state-dict names under which linear map ``path``'s weight or bias is also used (tied
+    weights): folding into it would edit those places too."""
+    own = {id(p) for p in model.get_submodule(path).parameters(recurse=False)}
+    return [name for name, p in model.named_parameters(remove_duplicate=False)
+            if id(p) in own and not name.startswith(path + ".")]
 
 
 def needs_bias(model: nn.Module, path: str, affine: Affine) -> bool:
