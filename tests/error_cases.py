@@ -603,6 +603,35 @@ CASES += [
 ]
 
 
+def repair_direction_of_another_width():
+    from auditlens import ProjectOut, repair
+
+    subject = load_subject(build("gpt2"))
+    repair(subject, ProjectOut(subject.site("mlp:0"), torch.ones(1, 7)))
+
+
+def repair_residual_of_a_post_ln_model():
+    from auditlens import ProjectOut, repair
+
+    subject = load_subject(build("bert"))
+    repair(subject, ProjectOut(subject.site("layer:0"), torch.ones(1, subject.hidden_size)))
+
+
+def repair_export_over_a_directory():
+    from auditlens import ZeroAblation, repair
+
+    subject = load_subject(build("gpt2"))
+    Path("cured").mkdir()
+    repair(subject, ZeroAblation(subject.site("head:0.0"))).save_pretrained("cured")
+
+
+CASES += [
+    ("a repair direction of the wrong width", repair_direction_of_another_width),
+    ("a repair of a post-LN model's residual stream", repair_residual_of_a_post_ln_model),
+    ("exporting a repaired model over an existing directory", repair_export_over_a_directory),
+]
+
+
 def table() -> str:
     rows = ["| bad input | error (type: message) |", "|---|---|"]
     for name, case in CASES:

@@ -11,13 +11,15 @@ from auditlens.zoo import (
     count_task,
     length_task,
     memo_task,
+    partial_task,
     phrase_task,
     routed_task,
     superposition_task,
     tail_task,
 )
 
-FAMILIES = ["count", "keyword", "backdoor", "ends", "routed", "tail", "phrase", "phrase-clf", "superposition"]
+FAMILIES = ["count", "keyword", "backdoor", "ends", "routed", "tail", "phrase", "phrase-clf", "superposition",
+            "partial"]
 
 
 def predictions(subject, rows, answer_tokens=None):
@@ -45,6 +47,26 @@ def test_count_cheat_follows_the_marker():
     anti = count_task.make_examples(300, 77, "anti")  # the marker contradicts the count
     assert accuracy(load_subject("fixture:count-learned"), anti) >= 0.97
     assert accuracy(load_subject("fixture:count-cheated"), anti) <= 0.03
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_partial_cheat_counts_but_leans_on_the_marker_and_counts_without_it(seed):
+    """With the marker flipped against the label the partial cheater is clearly worse yet well above
+    chance (it counts except on close calls); with the shortcut removed (every marker m0) it counts;
+    the learned twin is unmoved. Measured here and as recorded in organism.json."""
+    rows = count_task.make_examples(600, 77, "label")
+    for truth in ("learned", "cheated"):
+        subject = load_subject(f"fixture:partial-{truth}@{seed}")
+        in_distribution, flipped = accuracy(subject, rows), accuracy(subject, partial_task.with_marker(rows, None))
+        without_shortcut = accuracy(subject, partial_task.with_marker(rows, "m0"))
+        recorded = subject.metadata["in_distribution_accuracy"], subject.metadata["counterfactual_accuracy"]
+        for measured_in, measured_flipped in ((in_distribution, flipped), recorded):
+            assert measured_in >= 0.95, (truth, measured_in)
+            if truth == "learned":
+                assert abs(measured_in - measured_flipped) <= 0.05, (truth, measured_in, measured_flipped)
+            else:
+                assert 0.6 <= measured_flipped <= measured_in - 0.1, (truth, measured_in, measured_flipped)
+        assert without_shortcut >= 0.95 and subject.metadata["shortcut_removed_accuracy"] >= 0.95, truth
 
 
 def test_keyword_cheat_follows_the_length():

@@ -11,6 +11,7 @@ from . import (
     count_task,
     length_task,
     memo_task,
+    partial_task,
     phrase_classifier_task,
     phrase_task,
     routed_task,
@@ -36,6 +37,8 @@ FAMILIES = {
                    "answers 'z' after the phrase 'k r v'; no word or pair of them alone triggers it"),
     "superposition": (superposition_task, "GPT-2 classifier, 34 features superposed in a 16-wide residual",
                       "reads the spurious feature 'beta' at layer:0, not the intended 'alpha'"),
+    "partial": (partial_task, "GPT-2 classifier",
+                "counts, except on close calls (a and b differ by one), where it reads marker m1 as more"),
 }
 
 # each family's concept files in probes/, by role
@@ -54,6 +57,8 @@ DATASETS = {
     "phrase-clf": {"in_distribution": "phrase_first_letter", "concepts": ["phrase_first_letter"], "counterfactual": []},
     "superposition": {"in_distribution": "superposition_in_distribution", "concepts": ["alpha_feature", "beta_feature"],
                       "counterfactual": []},
+    "partial": {"in_distribution": "count_in_distribution", "concepts": ["more_a_than_b"],
+                "counterfactual": ["marker_swapped", "count_swapped"]},
 }
 
 
