@@ -27,8 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BEHAVIOUR_THRESHOLD = 0.97
 
 
+# organisms for other work than detection: the partial cheaters are the patients of model repair (issue 29)
+# and no audit of this repo names them yet
+NOT_DETECTED = ("partial",)
+
+
 def spec_names(seeds: int) -> list[str]:
-    trained = [o.name for o in list_organisms() if o.build is not None]
+    trained = [o.name for o in list_organisms() if o.build is not None and o.family not in NOT_DETECTED]
     return [name if seed == 0 else f"{name}@{seed}" for name in trained for seed in range(seeds)]
 
 
