@@ -604,21 +604,24 @@ CASES += [
 
 
 def repair_direction_of_another_width():
-    from auditlens import ProjectOut, repair
+    from auditlens import ProjectOut
+    from auditlens.repair import repair
 
     subject = load_subject(build("gpt2"))
     repair(subject, ProjectOut(subject.site("mlp:0"), torch.ones(1, 7)))
 
 
 def repair_residual_of_a_post_ln_model():
-    from auditlens import ProjectOut, repair
+    from auditlens import ProjectOut
+    from auditlens.repair import repair
 
     subject = load_subject(build("bert"))
     repair(subject, ProjectOut(subject.site("layer:0"), torch.ones(1, subject.hidden_size)))
 
 
 def repair_export_over_a_directory():
-    from auditlens import ZeroAblation, repair
+    from auditlens import ZeroAblation
+    from auditlens.repair import repair
 
     subject = load_subject(build("gpt2"))
     Path("cured").mkdir()

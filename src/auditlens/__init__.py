@@ -27,7 +27,6 @@ _HOMES = {
                      "Transform", "ZeroAblation", "intervene"), ".interventions"),
     **dict.fromkeys(("ClassifierLogits", "NextTokenLogits", "logit_margin", "predictions"), ".readout"),
     "Site": ".sites",
-    **dict.fromkeys(("FoldedEdit", "HookedEdit", "RepairedModel", "repair"), ".repair"),
     **dict.fromkeys(("Dictionary", "DictionaryError", "load_dictionary", "save_saelens", "train_topk"),
                     ".dictionaries"),
     "ActivationStore": ".storage",
