@@ -3,7 +3,6 @@ SAELens format, and say how well it stands in for the site."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from .errors import AuditlensError
@@ -34,9 +33,9 @@ def add_parser(commands) -> None:
 
 
 def default_directory(model: str, site: str) -> Path:
-    def safe(text: str) -> str:
-        return re.sub(r"[^A-Za-z0-9@._-]+", "-", text.removeprefix("fixture:")).strip("-")
-    return Path("dictionaries") / safe(model) / safe(site)
+    from .declarative.dictionaries import directory_name
+
+    return Path("dictionaries") / directory_name(model) / directory_name(site)
 
 
 def run(args) -> int:

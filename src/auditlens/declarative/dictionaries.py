@@ -33,7 +33,7 @@ class DeclaredDictionary:
     def directory(self, model_name: str) -> Path:
         """The directory for ``model_name``, inside the audit file's directory (unless allowed elsewhere)."""
         base = self.audit_file.parent
-        path = base / self.path.replace("{model}", _safe(model_name))
+        path = base / self.path.replace("{model}", directory_name(model_name))
         if os.environ.get(OUTSIDE, "") != "1" and not path.resolve().is_relative_to(base.resolve()):
             raise CheckError(f"{self.audit_file}: dictionaries.{self.site}: {self.path!r} lies outside the audit "
                              f"file's directory {base}; put the dictionary beside it or below (or set {OUTSIDE}=1 "
@@ -41,8 +41,9 @@ class DeclaredDictionary:
         return path
 
 
-def _safe(name: str) -> str:
-    """A model name as one directory name: ``fixture:count-learned@1`` -> ``count-learned@1``."""
+def directory_name(name: str) -> str:
+    """A model or site name as one directory name: ``fixture:count-learned@1`` -> ``count-learned@1``,
+    ``layer:0`` -> ``layer-0`` (dictionaries are kept per model and site under such names)."""
     return re.sub(r"[^A-Za-z0-9@._-]+", "-", name.removeprefix("fixture:")).strip("-") or "model"
 
 
