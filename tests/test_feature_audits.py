@@ -106,3 +106,11 @@ def test_a_dictionary_recovers_the_planted_features():
                                        width=64, k=4, position="last")
     _, planted = superposition_task.planted_directions(subject.model, subject.tokenizer)
     assert max_cosine_recovery(planted, dictionary) >= 0.9 and stats.l0 <= 4
+
+
+def test_a_dictionary_may_read_the_hidden_units_of_an_mlp(tmp_path):
+    (tmp_path / "saes").mkdir()
+    (entry,) = load(tmp_path, "dictionaries:\n  neurons:1: {train: {data: [more_a_than_b]}}\naudits:\n  - name: x\n"
+                              "    probe: {concept: more_a_than_b, at: 'features:neurons:1'}\n"
+                              "    expect: {accuracy: '>= 0.5'}\n")
+    assert entry.dictionaries[0].site == "neurons:1"

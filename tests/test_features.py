@@ -223,3 +223,15 @@ def test_resample_ablation_and_minimality_take_latents(attached, data):
     members = ["feature:layer:0/1", "feature:layer:0/2", "feature:layer:0/3"]
     result = minimality(attached, data, members)
     assert [member for member, _ in result.member_drops] == members and result.weakest_member in members
+
+
+def test_reads_of_many_latents_of_one_dictionary_encode_once_per_pass(attached, data, monkeypatch):
+    dictionary = attached.dictionaries["layer:0"]
+    calls = []
+    original = type(dictionary).encode
+    monkeypatch.setattr(type(dictionary), "encode", lambda self, x: calls.append(1) or original(self, x))
+    inputs = data.inputs(attached)
+    latents = capture(attached, inputs, [f"feature:layer:0/{i}" for i in range(6)], position="last", cache=None)
+    batches = len(list(inputs.batches(64)))
+    assert len(calls) == batches and torch.equal(latents["feature:layer:0/4"][:, 0],
+                                                 original(dictionary, capture(attached, inputs, "layer:0"))[:, 4])

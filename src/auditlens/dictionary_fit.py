@@ -124,7 +124,15 @@ def cached_dictionary(subject, at: str, concepts: Sequence, *, width: int, k: in
                       position: str = "all"):
     """The dictionary ``fit_dictionary`` trains, from the cache when this model, site, data and settings
     made one before (the model by its fingerprint, the data by its digest)."""
-    from .dictionaries import load_dictionary, save_saelens
+    from .dictionaries import load_dictionary
+
+    return load_dictionary(cached_directory(subject, at, concepts, width=width, k=k, seed=seed, position=position))
+
+
+def cached_directory(subject, at: str, concepts: Sequence, *, width: int, k: int, seed: int = 0,
+                     position: str = "all") -> Path:
+    """The cache directory of the dictionary ``cached_dictionary`` returns, trained into it first if needed."""
+    from .dictionaries import save_saelens
 
     site = subject.site(at)
     made_of = json.dumps({"model": subject.fingerprint, "site": [site.module_path, site.reads_input],
@@ -132,7 +140,7 @@ def cached_dictionary(subject, at: str, concepts: Sequence, *, width: int, k: in
                           "position": position, "capability": torch.backends.cpu.get_cpu_capability()})
     directory = cache_root() / hashlib.blake2b(made_of.encode(), digest_size=12).hexdigest()
     if (directory / "cfg.json").is_file():
-        return load_dictionary(directory)
+        return directory
     report(f"training a dictionary at {site.name} of {subject.id} (width {width}, k {k}) on "
            f"{', '.join(c.name for c in concepts)} ...")
     dictionary, stats = fit_dictionary(subject, at, concepts, width=width, k=k, seed=seed, position=position)
@@ -144,4 +152,4 @@ def cached_dictionary(subject, at: str, concepts: Sequence, *, width: int, k: in
         shutil.rmtree(staging, ignore_errors=True)
     else:
         staging.replace(directory)
-    return load_dictionary(directory)
+    return directory

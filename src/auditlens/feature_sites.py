@@ -25,7 +25,8 @@ _ONE = re.compile(r"^feature:(.+)/(-?\d+|\*)$")
 _ALL = re.compile(r"^features:(.+)$")
 EXAMPLES = "features:layer:3 (every latent of the dictionary at layer:3) or feature:layer:3/12 (latent 12)"
 
-# model -> {(module path, reads input): (the dictionary, the site it writes to, or None for an SAE)}
+# model -> {(module path, reads input) of the site it was attached at: (the dictionary, the site it reads,
+# the site it writes to or None for an SAE, the name it was attached at)}
 _ATTACHED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple]] = weakref.WeakKeyDictionary()
 
 
@@ -50,7 +51,7 @@ def attach(model: nn.Module, at: str | Site | None, dictionary, writes_to: str |
     ``at`` and writes ``writes_to`` (None: the site its file names; a sparsify transcoder reads the input of
     the module ``at`` names and writes its output). Returns the ``features:`` site. Checks what it can
     without a forward pass: the widths, and that the file's own site is the one given."""
-    named = _named_site(model, dictionary.hook_name, dictionary)
+    named = _named_site(dictionary.hook_name)
     if at is None:
         if named is None:
             raise SiteError(f"{_source(dictionary)} names no site auditlens can read (hook "
@@ -67,7 +68,7 @@ def attach(model: nn.Module, at: str | Site | None, dictionary, writes_to: str |
     if dictionary.is_transcoder:
         if getattr(dictionary, "reads_input", False):  # sparsify: the module's input in, its output out
             reads, writes_to = Site(site.name, site.module_path, reads_input=True), writes_to or site
-        writes_to = writes_to or _named_site(model, dictionary.hook_name_out, dictionary)
+        writes_to = writes_to or _named_site(dictionary.hook_name_out)
         if writes_to is None:
             raise SiteError(f"{_source(dictionary)} is a transcoder: say where it writes (writes_to=..., YAML "
                             "'writes_to:'), e.g. mlp:N for an MLP transcoder reading layer:N-1")
@@ -82,7 +83,7 @@ def attach(model: nn.Module, at: str | Site | None, dictionary, writes_to: str |
     return resolve_feature_site(model, f"features:{site.name}")
 
 
-def _named_site(model: nn.Module, hook_name: str | None, dictionary) -> str | None:
+def _named_site(hook_name: str | None) -> str | None:
     """The auditlens site a file's hook name maps to (None: no hook, or none auditlens reads)."""
     if not hook_name:
         return None

@@ -42,8 +42,15 @@ class Site:
             return self
         return Site(self.name, self.module_path, self.reads_input)
 
-    def view(self, activation):
-        """What this site reads from its module side's ``activation``: the latents, the slice, or all."""
+    def view(self, activation, encoded: dict | None = None):
+        """What this site reads from its module side's ``activation``: the latents, the slice, or all.
+        ``encoded`` (by dictionary key) keeps latents already computed from this activation, so the
+        reads of many latents of one dictionary encode it once."""
         if self.dictionary is not None:
-            activation = self.dictionary.encode(activation)
+            if encoded is None:
+                activation = self.dictionary.encode(activation)
+            else:
+                if self.dictionary.key not in encoded:
+                    encoded[self.dictionary.key] = self.dictionary.encode(activation)
+                activation = encoded[self.dictionary.key]
         return activation if self.features is None else activation[..., self.features[0]:self.features[1]]

@@ -26,7 +26,7 @@ from ..settings import seed_or_default
 from ..stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Interval
 from .behaviour_change import behaviour
 from .probe_fit import out_of_fold_predictions
-from .tied import ablation_of, tied_units
+from .tied import ablation_of, tied_units, unit_rows
 
 DEFAULT_SEEDS = 5
 
@@ -52,7 +52,7 @@ class SpuriousRemovalResult(CheckResult):
     scr_seeds: tuple[float, ...] = ()
 
     def component_values(self) -> list[dict]:
-        return [{"component": name, "auroc": auroc} for name, auroc in zip(self.units, self.unit_aurocs)]
+        return unit_rows(self.units, self.unit_aurocs)
 
     def note(self) -> str | None:
         if np.isnan(float(self.scr)):

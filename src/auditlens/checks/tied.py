@@ -51,6 +51,11 @@ def unit_name(site, index: int) -> str:
     return f"{site.name}[{index}]"
 
 
+def unit_rows(names, aurocs_) -> list[dict]:
+    """The report's rows of chosen units, each with its AUROC for the concept it is tied to."""
+    return [{"component": name, "auroc": auroc} for name, auroc in zip(names, aurocs_)]
+
+
 def tied_units(subject, concept: Concept, at: str, n: int = 1, position="last") -> TiedUnits:
     """The ``n`` units of site ``at`` whose activations (at ``position``) best separate ``concept``'s classes."""
     site = subject.site(at)
@@ -91,7 +96,7 @@ class AblateTiedResult(BehaviourChangeResult):
     unit_aurocs: tuple[float, ...] = ()
 
     def component_values(self) -> list[dict]:
-        return [{"component": name, "auroc": auroc} for name, auroc in zip(self.units, self.unit_aurocs)]
+        return unit_rows(self.units, self.unit_aurocs)
 
     def headline(self) -> str:
         return (f"{self.kind}-ablate the {len(self.units)} unit(s) of {self.site} most tied to {self.tied_to!r} "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import CheckError
 from ..feature_sites import is_feature_name
-from ..sites import is_component_name, parse_alias
+from ..sites import parse_alias
 
 DEFAULT_WIDTH, DEFAULT_K = 128, 4
 OUTSIDE = "AUDITLENS_ALLOW_OUTSIDE_FILES"
@@ -54,8 +54,8 @@ def declared_dictionaries(audit_file: Path, data: dict,
     declared, problems = [], []
     for site, value in (data.get("dictionaries") or {}).items():
         where = f"dictionaries.{site}"
-        if is_feature_name(site) or is_component_name(site) or (":" in site and parse_alias(site) is None
-                                                                and site != "embed"):
+        whole = ":" not in site or parse_alias(site) is not None or re.fullmatch(r"neurons:-?\d+", site)
+        if is_feature_name(site) or not whole:
             problems.append((site, f"{where}: {site!r} is not a site a dictionary reads; give embed, layer:N, attn:N, "
                                    "mlp:N, neurons:N or a module path"))
             continue
@@ -83,7 +83,7 @@ def declared_dictionaries(audit_file: Path, data: dict,
 
 def attach_declared(subject, declared: tuple[DeclaredDictionary, ...], concept_of) -> None:
     """Attach each declared dictionary to ``subject`` (loaded, or trained and cached)."""
-    from ..dictionary_fit import cached_dictionary
+    from ..dictionary_fit import cached_directory
 
     for entry in declared:
         if entry.path is not None:
@@ -92,12 +92,12 @@ def attach_declared(subject, declared: tuple[DeclaredDictionary, ...], concept_o
                 raise CheckError(f"{entry.audit_file}: dictionaries.{entry.site}: no dictionary directory at "
                                  f"{directory} for model {subject.id}; train one with `auditlens dictionary train "
                                  f"{entry.site} --model {subject.id} --data CONCEPT... --out {directory}`")
-            dictionary = _loaded(str(directory.resolve()), _stamp(directory))
         else:
             train = dict(entry.train)
-            dictionary = cached_dictionary(subject, entry.site, [concept_of(n) for n in train["data"]],
-                                           width=train.get("width", DEFAULT_WIDTH), k=train.get("k", DEFAULT_K),
-                                           seed=train.get("seed", 0), position=train.get("position", "all"))
+            directory = cached_directory(subject, entry.site, [concept_of(n) for n in train["data"]],
+                                         width=train.get("width", DEFAULT_WIDTH), k=train.get("k", DEFAULT_K),
+                                         seed=train.get("seed", 0), position=train.get("position", "all"))
+        dictionary = _loaded(str(directory.resolve()), _stamp(directory))  # read once per file, not per audit
         subject.attach_dictionary(entry.site, dictionary, writes_to=entry.writes_to)
 
 

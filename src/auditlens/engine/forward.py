@@ -55,12 +55,13 @@ def forward(subject, inputs, reads, readouts, interventions, batch_size, keep_on
         def read(activation, batch: Batch):
             mask = batch.attention_mask if batch.attention_mask is not None else torch.ones(activation.shape[:2])
             start = int(batch.indices[0])
+            encoded: dict = {}  # a dictionary's latents of this activation, once for all its reads
             for index in indices:
                 site, at, optional = reads[index]
                 filler = site_fillers[index]
                 if filler.failed:
                     continue
-                part = site.view(activation)  # a head's slice, a dictionary's latents, or all
+                part = site.view(activation, encoded)  # a head's slice, a dictionary's latents, or all
                 try:
                     filler.add(start, reduce(part, mask, at, site.name, batch.indices))
                 except CaptureError:
