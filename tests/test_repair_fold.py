@@ -16,6 +16,7 @@ from transformers import (
 
 from auditlens import (
     CheckError,
+    Clamp,
     LinearEraser,
     MeanAblation,
     PartialMean,
@@ -87,6 +88,8 @@ EDITS = {
     "LEACE at the neurons": lambda s: Transform(s.site("neurons:1"), eraser(mlp_width(s), seed=6)),
     "LEACE at an MLP sublayer": lambda s: Transform(s.site("mlp:1"), eraser(HIDDEN, seed=7)),
     "steer an attention sublayer": lambda s: Steer(s.site("attn:2"), random(HIDDEN, seed=8), alpha=2.0),
+    "clamp a direction of an MLP sublayer": lambda s: Clamp(s.site("mlp:0"), random(2, HIDDEN, seed=13),
+                                                             random(HIDDEN, seed=14)),
     "mean-ablate some neurons": lambda s: PartialMean(s.site("neurons:2"), random(mlp_width(s), seed=9),
                                                       ((0, 5), (10, 12))),
 }
@@ -132,6 +135,28 @@ def test_projecting_out_of_the_residual_stream_orthogonalises_every_writer(arch)
     (edit,) = repaired.folded
     assert "residual stream" in edit.edit and "every write" in edit.note
     assert len(edit.parameters) >= 1 + 2 * LAYERS
+
+
+@pytest.mark.parametrize("arch", PRE_LN)
+def test_a_clamp_at_embed_folds_into_the_embeddings_alone(arch):
+    # given a pre-LN model and a clamp of two directions where the residual stream begins
+    s = subject(arch)
+    inputs = inputs_for(s)
+    edit = Clamp(s.site("embed"), random(2, HIDDEN, seed=15), random(HIDDEN, seed=16))
+    # when it is folded
+    repaired = repair(s, edit)
+    # then only embedding tables changed, and the model equals the clamp hooked at embed (not at every write)
+    (folded,) = repaired.folded
+    assert folded.parameters and all("emb" in name or "wte" in name or "wpe" in name for name in folded.parameters)
+    assert max_gap(outputs(repaired.model, inputs), hooked_outputs(s, inputs, edit)) < 1e-5
+    assert max_gap(outputs(repaired.model, inputs), outputs(s.model, inputs)) > 1e-3
+
+
+def test_a_clamp_at_a_post_ln_embed_stays_a_hook_with_its_reason():
+    s = subject("bert")
+    repaired = repair(s, Clamp(s.site("embed"), random(HIDDEN, seed=17), random(HIDDEN, seed=18)))
+    (hooked,) = repaired.hooked
+    assert "post-LN" in hooked.reason and "LayerNorm" in hooked.reason and repaired.folded == ()
 
 
 def test_a_tied_readout_is_untied_so_it_keeps_the_direction(tmp_path):

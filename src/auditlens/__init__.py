@@ -23,7 +23,7 @@ _HOMES = {
                     ".errors"),
     "live_hook_count": ".hooks",
     "Inputs": ".inputs",
-    **dict.fromkeys(("LinearEraser", "MeanAblation", "PartialMean", "Patch", "ProjectOut", "ResampleAblation", "Steer",
+    **dict.fromkeys(("Clamp", "LinearEraser", "MeanAblation", "PartialMean", "Patch", "ProjectOut", "ResampleAblation", "Steer",
                      "Transform", "ZeroAblation", "intervene"), ".interventions"),
     **dict.fromkeys(("ClassifierLogits", "NextTokenLogits", "logit_margin", "predictions"), ".readout"),
     "Site": ".sites",

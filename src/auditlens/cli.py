@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     from .dictionary_cli import add_parser as add_dictionary
 
     add_dictionary(commands)
+    from .repair_cli import add_parser as add_repair
+
+    add_repair(commands)
     init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
     init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
     args = parser.parse_args(argv)
@@ -112,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             from .dictionary_cli import run as run_dictionary
 
             return run_dictionary(args)
+        if args.command == "repair":
+            from .repair_cli import run as run_repair
+
+            return run_repair(args)
         if args.command == "init":
             from .scaffold import init_repository
 

@@ -7,6 +7,7 @@ from activations on data (mean, resample, patch) are in :mod:`auditlens.data_int
 
 from ..hooks import intervene
 from .edits import (
+    Clamp,
     Intervention,
     MeanAblation,
     PartialMean,
@@ -20,5 +21,5 @@ from .edits import (
 )
 from .leace import LinearEraser
 
-__all__ = ["Intervention", "LinearEraser", "MeanAblation", "PartialMean", "Patch", "ProjectOut", "ResampleAblation",
+__all__ = ["Clamp", "Intervention", "LinearEraser", "MeanAblation", "PartialMean", "Patch", "ProjectOut", "ResampleAblation",
            "Steer", "Transform", "ZeroAblation", "intervene", "tensor_key"]

@@ -133,6 +133,48 @@ class ProjectOut(Intervention):
 
 
 @dataclass(frozen=True)
+class Clamp(Intervention):
+    """Hold h's coordinates along ``directions`` D ([k, d]) at ``to``'s ([d]): h - ((h - to) Rᵀ) D.
+
+    ``reading`` R ([k, d], R Dᵀ = I) says how a coordinate is read. By default R = D, orthonormalised: the
+    orthogonal clamp, a directional mean ablation when ``to`` is a mean. An oblique R = (D Σ⁺ Dᵀ)⁻¹ D Σ⁺ (Σ the
+    activations' covariance) moves the other activations least, as LEACE does; ``repair`` chooses it so."""
+
+    site: Site
+    directions: torch.Tensor
+    to: torch.Tensor
+    reading: torch.Tensor | None = None
+
+    def __post_init__(self):
+        directions = torch.atleast_2d(self.directions.detach().double())
+        if not torch.isfinite(directions).all() or directions.norm() == 0:
+            raise CheckError(f"directions to clamp at {self.site.name!r} are zero or not finite")
+        if self.to.ndim != 1 or self.to.shape[0] != directions.shape[-1] or not torch.isfinite(self.to).all():
+            raise CheckError(f"Clamp at {self.site.name!r}: the value to clamp to has shape {tuple(self.to.shape)}; "
+                             f"give a finite [{directions.shape[-1]}] vector, as wide as the directions")
+        if self.reading is None:
+            directions = torch.linalg.qr(directions.T).Q.T
+            reading = directions
+        else:
+            reading = torch.atleast_2d(self.reading.detach().double())
+            if reading.shape != directions.shape or not torch.allclose(
+                    reading @ directions.T, torch.eye(len(directions), dtype=torch.float64), atol=1e-4):
+                raise CheckError(f"Clamp at {self.site.name!r}: reading must have the directions' shape "
+                                 f"{tuple(directions.shape)} and satisfy reading @ directions.T = I")
+        object.__setattr__(self, "directions", directions)
+        object.__setattr__(self, "reading", reading)
+
+    @property
+    def key(self) -> str:
+        return self._key("clamp", tensor_key(self.directions), tensor_key(self.reading), tensor_key(self.to))
+
+    def edit(self, activation, batch):
+        h = activation.double()
+        to, reading = self.to.to(h.device, torch.float64), self.reading.to(h.device)
+        return (h - ((h - to) @ reading.T) @ self.directions.to(h.device)).to(activation.dtype)
+
+
+@dataclass(frozen=True)
 class Transform(Intervention):
     """Apply ``fn`` ([..., d] -> [..., d]) at ``positions``, e.g. a fitted LEACE eraser.
 

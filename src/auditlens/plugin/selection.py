@@ -1,6 +1,6 @@
 """Mutants in a pytest run. Which models an audit's ``models`` patterns select: a model whose spec matches
-one (fnmatch), and a mutant (see ``auditlens.mutation``) whose original's spec matches one, so a mutant is
-audited by the audits its original is. And ``--audit-mutants N``: the session's mutation step."""
+one (fnmatch), and a mutant (see ``auditlens.mutation``) or a repair (``auditlens repair``) whose original's
+spec matches one, so either is audited by the audits its original is. And ``--audit-mutants N``: the session's mutation step."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 
 def selects(model: str, patterns: Iterable[str]) -> bool:
     from ..mutation.store import original_of
+    from ..repair.writeup import repaired_from
 
-    names = [model, original_of(model)]
+    names = [model, original_of(model), repaired_from(model)]
     return any(fnmatch.fnmatchcase(name, p) for name in names if name for p in patterns)
 
 

@@ -1,7 +1,7 @@
 """Each foldable edit as one affine map of a site's last axis, the form a linear layer can absorb.
 
 A map is ``x -> x @ (scale·I - U @ V) + shift`` on row vectors (float64): zero (scale 0), mean (scale 0
-and a shift), project out (U V the projection onto the directions), LEACE (U V its oblique projection,
+and a shift), project out (U V the projection onto the directions), clamp (that projection and a shift), LEACE (U V its oblique projection,
 a shift from its centring), steer (a shift), partial mean (U V selecting the replaced units). Kept
 low-rank, so folding a neuron edit of a large MLP never builds a [d, d] matrix.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import CheckError
-from ..interventions.edits import MeanAblation, PartialMean, ProjectOut, Steer, Transform, ZeroAblation
+from ..interventions.edits import Clamp, MeanAblation, PartialMean, ProjectOut, Steer, Transform, ZeroAblation
 from ..interventions.leace import LinearEraser
 
 
@@ -106,6 +106,13 @@ def affine_of(edit, width: int, where: str) -> Affine | str:
     if isinstance(edit, ProjectOut):
         basis = _directions(edit, width, where)
         return Affine(width, 1.0, basis.T, basis)
+    if isinstance(edit, Clamp):
+        if edit.directions.shape[-1] != width:
+            raise CheckError(f"Clamp at {edit.site.name!r}: the directions are {edit.directions.shape[-1]} wide, but "
+                             f"{where} is {width} wide; give directions of shape [k, {width}]")
+        reading, directions = edit.reading.cpu(), edit.directions.cpu()
+        value = _vector(edit, edit.to, "value", width, where)
+        return Affine(width, 1.0, reading.T, directions, (value @ reading.T) @ directions)
     if isinstance(edit, PartialMean):
         return _partial(edit, width, where)
     if isinstance(edit, Transform):

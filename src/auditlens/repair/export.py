@@ -80,6 +80,9 @@ def describe(edit) -> str:
     if kind == "ProjectOut":
         count = edit.basis.shape[0]
         return f"project out {count} direction{'s' * (count != 1)} at {site}"
+    if kind == "Clamp":
+        count = edit.directions.shape[0]
+        return f"clamp {count} direction{'s' * (count != 1)} at {site} to a fixed value"
     if kind == "Steer":
         return f"steer {site} by {edit.alpha:g} x a vector"
     if kind == "Transform":

@@ -18,8 +18,8 @@ from ..errors import CheckError
 from ..interventions.edits import ProjectOut
 from .affine import Affine, affine_of
 from .export import FoldedEdit, HookedEdit, RepairedModel, describe
-from .places import Target, locate
-from .residual import Writers, project_out_everywhere, residual_writers
+from .places import Target, block_paths, locate
+from .residual import POST_LN, Writers, fold_into_embeddings, project_out_everywhere, residual_writers
 from .weights import add_biases, bias_flag, fold_input, fold_output, needs_bias, shared_elsewhere
 
 _RESIDUAL_ONLY_PROJECTIONS = ("it edits the residual stream, which LayerNorm reads, so it is no linear map's input or "
@@ -92,14 +92,23 @@ def _plan(model: nn.Module, edit) -> _Plan:
 
 def _plan_residual(model: nn.Module, edit, target: Target) -> _Plan:
     places = frozenset({(target.path, target.kind)})
-    if not isinstance(edit, ProjectOut):
+    entering = edit.site.reads_input and target.path == block_paths(model)[0]  # embed: the embeddings' sum
+    if not isinstance(edit, ProjectOut) and not entering:
         return _Plan(edit, places, target, reason=_RESIDUAL_ONLY_PROJECTIONS)
+    if not isinstance(edit, ProjectOut) and getattr(model.config, "model_type", None) in POST_LN:
+        return _Plan(edit, places, target, reason="on a post-LN model embed is the embeddings' LayerNorm output, "
+                     "and no weight holds an affine map after a LayerNorm")
     writers = residual_writers(model, edit.site.name)
     if isinstance(writers, str):
         return _Plan(edit, places, target, reason=writers)
     affine = affine_of(edit, writers.width, f"the residual stream at {edit.site.name}")
-    places |= {(path, "output") for path in (*writers.embeddings, *writers.projections)}
-    return _Plan(edit, frozenset(places), target, affine, writers)
+    if isinstance(affine, str):
+        return _Plan(edit, places, target, reason=affine)
+    if isinstance(edit, ProjectOut):  # Arditi et al.'s global form: out of every write
+        places |= {(path, "output") for path in (*writers.embeddings, *writers.projections)}
+        return _Plan(edit, frozenset(places), target, affine, writers)
+    places |= {(path, "output") for path in writers.embeddings}
+    return _Plan(edit, frozenset(places), target, affine, Writers(writers.embeddings, (), writers.width))
 
 
 def _keep_order_with_hooks(plans: list[_Plan]) -> None:
@@ -126,7 +135,11 @@ def _fold(model: nn.Module, plan: _Plan) -> None:
         plan.notes.append(f"{plan.target.path} had no bias for the constant: gave every Linear of each block's "
                           f"{child} a zero bias ({len(added)} in all) and set config.{flag}=True, so the export "
                           "loads them")
-    if plan.writers is not None:
+    if plan.writers is not None and not plan.writers.projections:
+        changed, note = fold_into_embeddings(model, plan.writers, plan.affine)
+        plan.changed += changed
+        plan.notes.append(note)
+    elif plan.writers is not None:
         changed, note = project_out_everywhere(model, plan.writers, plan.affine)
         plan.changed += changed
         plan.notes.append(note)
@@ -137,7 +150,7 @@ def _fold(model: nn.Module, plan: _Plan) -> None:
 
 
 def _words(plan: _Plan) -> str:
-    if plan.writers is not None:
+    if plan.writers is not None and isinstance(plan.edit, ProjectOut):
         count = plan.affine.U.shape[1]
         return f"project out {count} direction{'s' * (count != 1)} from the residual stream ({plan.edit.site})"
     return describe(plan.edit)

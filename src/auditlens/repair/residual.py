@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import CheckError
 from .affine import Affine
 from .places import block_paths, sublayer_projection
-from .weights import fold_embedding, fold_output
+from .weights import fold_embedding, fold_output, shift_rows
 
 PRE_LN = frozenset({"gpt2", "llama", "mistral", "qwen2"})
 POST_LN = frozenset({"bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra", "albert"})
@@ -89,4 +89,19 @@ def project_out_everywhere(model: nn.Module, writers: Writers, affine: Affine) -
         changed += fold_embedding(model, path, affine)
     for path in writers.projections:
         changed += fold_output(model, path, affine)
+    return changed, "; ".join(notes)
+
+
+def fold_into_embeddings(model: nn.Module, writers: Writers, affine: Affine) -> tuple[list[str], str]:
+    """Fold ``affine`` at ``embed`` (the sum of the embeddings, block 0's input) into the embeddings: each
+    table's rows times the map, the shift added once, to the position table's rows where there is one (every
+    position gets it) or else the token table's (every token does)."""
+    notes = [f"at embed: folded into {', '.join(writers.embeddings)}"]
+    untied = untie_output_embeddings(model)
+    notes += [untied] if untied else []
+    changed = []
+    for path in writers.embeddings:
+        changed += fold_embedding(model, path, affine)
+    if affine.shift is not None:
+        changed += shift_rows(model, writers.embeddings[-1], affine.shift)
     return changed, "; ".join(notes)

@@ -73,6 +73,13 @@ def fold_embedding(model: nn.Module, path: str, affine: Affine) -> list[str]:
     return [f"{path}.weight"]
 
 
+def shift_rows(model: nn.Module, path: str, shift) -> list[str]:
+    """Add ``shift`` to every row of embedding ``path``."""
+    module = model.get_submodule(path)
+    _write(module.weight, _exact(module.weight) + shift)
+    return [f"{path}.weight"]
+
+
 def _names(path: str, module: nn.Module) -> list[str]:
     return [f"{path}.weight"] + ([f"{path}.bias"] if module.bias is not None else [])
 

@@ -1,0 +1,93 @@
+"""One repair, end to end: the shortcut's pairs and the clean data, the search for the smallest edit, the
+export, the re-audit by the same suite, the measures before and after, and the gate. Returns the report's
+fields (``outcome`` accepted / rejected / refused, ``reason``, the measures, audits and trials)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from ..concept_file import load_concept
+from ..errors import CheckError
+from .evidence import Shortcut, audit_files
+from .prove import accuracy_change, audit_outcomes, cross_entropy, exported_gap, gate
+from .search import CleanData, as_subject, search, why_not_cured
+from .writeup import REPAIR_FILE
+
+
+def concept_in(probes: Path, name: str, what: str):
+    path = probes / f"{name}.yaml"
+    if not path.is_file():
+        raise CheckError(f"{what} {name!r}: no concept file {path}; give --probes the directory the audits read")
+    return load_concept(path)
+
+
+def clean_data(subject, pairs, probes: Path, name: str | None) -> tuple[CleanData, str]:
+    """The labelled inputs the task is scored on: ``name``, else the organism's in-distribution concept, else
+    the bases of the pairs (with their labels)."""
+    from ..checks.behaviour_change import behaviour
+
+    name = name or subject.metadata.get("in_distribution")
+    if name:
+        concept = concept_in(probes, name, "--clean")
+        if not concept.examples:
+            raise CheckError(f"--clean {name!r} has no labelled examples (only pairs); give a labelled concept")
+        inputs, labels, answers, label = concept.inputs(subject), concept.label_tensor(), \
+            concept.answer_token_ids(subject), name
+    else:
+        inputs, _, labels = pairs.pair_inputs(subject)
+        answers, label = pairs.answer_token_ids(subject), f"the bases of {pairs.name}"
+    correct = behaviour(subject, inputs, labels, answer_tokens=answers).correct
+    return CleanData(inputs, labels, answers, correct), label
+
+
+def cure(subject, shortcut: Shortcut, record: dict, args, say) -> dict:
+    from ..mutation.suite import run_suite
+
+    probes, out = Path(args.probes), Path(args.out)
+    pairs = concept_in(probes, shortcut.concept, "the audit's pairs")
+    clean, clean_name = clean_data(subject, pairs, probes, args.clean)
+    found = search(subject, pairs, shortcut, clean, args.max_loss, args.seed, say)
+    result = {"shortcut": asdict(shortcut), "clean_data": clean_name, "carriers": found.carriers,
+              "trials": [asdict(t) for t in found.trials], "max_loss": args.max_loss}
+    if found.repaired is None:
+        return {**result, "outcome": "refused", "reason": why_not_cured(found, clean, shortcut, args.max_loss)}
+    result["edits"] = found.repaired.summary().splitlines()
+    found.repaired.save_pretrained(out, subject.tokenizer)
+    (out / REPAIR_FILE).write_text(json.dumps({"original": args.model, "outcome": "re-auditing"}), encoding="utf-8")
+    repaired = as_subject(subject, found.repaired.model, "repaired")
+    pair_base, pair_source, pair_labels = pairs.pair_inputs(subject)
+    measures = {
+        "reliance": accuracy_change(subject, repaired, pair_source, pair_labels, pairs.answer_token_ids(subject),
+                                    args.seed),
+        "clean": accuracy_change(subject, repaired, clean.inputs, clean.labels, clean.answers, args.seed)}
+    if subject.kind == "causal-lm":
+        texts = _reference_texts(args.reference, subject, clean.inputs)
+        measures["cross_entropy"] = _ce(subject, repaired, texts)
+    gap = exported_gap(subject, found.edits, out, clean.inputs)
+    say(f"re-auditing {out} with {', '.join(audit_files(record))}")
+    suite = run_suite([Path(f) for f in audit_files(record)], [str(out)], probes, args.seed)
+    audits = audit_outcomes(record, suite.model(str(out)))
+    accepted, reason = gate(audits, measures["clean"], args.max_loss)
+    return {**result, "outcome": "accepted" if accepted else "rejected", "reason": reason,
+            "measures": {k: v.to_dict() for k, v in measures.items()}, "exported_equals_hooked": gap,
+            "audits": [asdict(a) for a in audits]}
+
+
+def _ce(original, repaired, texts):
+    from .prove import BeforeAfter
+
+    return BeforeAfter(cross_entropy(original, texts), cross_entropy(repaired, texts))
+
+
+def _reference_texts(path: str | None, subject, clean_inputs) -> list[str]:
+    if path is None:
+        return [clean_inputs.describe(i) for i in range(len(clean_inputs.input_ids))]
+    try:
+        texts = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as error:
+        raise CheckError(f"--reference {path}: cannot read it ({error})") from None
+    if not texts:
+        raise CheckError(f"--reference {path}: no text in it (one text per line)")
+    return texts
