@@ -90,9 +90,19 @@ EDITS = {
     "steer an attention sublayer": lambda s: Steer(s.site("attn:2"), random(HIDDEN, seed=8), alpha=2.0),
     "clamp a direction of an MLP sublayer": lambda s: Clamp(s.site("mlp:0"), random(2, HIDDEN, seed=13),
                                                              random(HIDDEN, seed=14)),
+    "clamp a head obliquely": lambda s: oblique_clamp(s.site("head:1.1"), HEAD),
     "mean-ablate some neurons": lambda s: PartialMean(s.site("neurons:2"), random(mlp_width(s), seed=9),
                                                       ((0, 5), (10, 12))),
 }
+
+
+def oblique_clamp(site, width):
+    """A Clamp read obliquely, as repair fits it: R = (D S Dᵀ)⁻¹ D S for a positive definite S."""
+    directions = torch.linalg.qr(random(width, 2, seed=19).double()).Q.T
+    spread = random(width, width, seed=20).double()
+    spread = spread @ spread.T + torch.eye(width, dtype=torch.float64)
+    reading = torch.linalg.solve(directions @ spread @ directions.T, directions @ spread)
+    return Clamp(site, directions, random(width, seed=21), reading)
 
 
 def hooked_outputs(s, inputs, *edits):

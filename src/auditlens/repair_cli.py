@@ -18,7 +18,8 @@ def add_parser(commands) -> None:
                     "of the model, export it to --out (a plain transformers directory), re-audit it with the same "
                     "suite, and accept it only when every audit passes and the clean-accuracy change's interval "
                     "lies above -MAX_LOSS. repair.json and repair.md in --out hold the before/after report.")
-    repair.add_argument("--model", required=True, help="the model the report audited: a directory, hub id or fixture:NAME")
+    repair.add_argument("--model", required=True,
+                        help="the model the report audited: a directory, hub id or fixture:NAME")
     repair.add_argument("--from", dest="report", required=True, metavar="REPORT",
                         help="the audit run's report.json (or its directory)")
     repair.add_argument("--audit", default=None, metavar="NAME",
@@ -43,7 +44,8 @@ def run(args) -> int:
     if out.exists():
         raise AuditlensError(f"--out {out}: it exists; give a new directory (repair never writes over a model)")
     if not 0 <= args.max_loss < 1:
-        raise AuditlensError(f"--max-loss is a share of clean accuracy from 0 to 1 (0.01 is one point); got {args.max_loss}")
+        raise AuditlensError(f"--max-loss is a share of clean accuracy from 0 to 1 (0.01 is one point); got "
+                             f"{args.max_loss}")
     if not probes.is_dir():
         raise AuditlensError(f"--probes {probes}: no such directory (the concept files the audits name)")
     report = read_report(args.report)

@@ -21,5 +21,5 @@ from .edits import (
 )
 from .leace import LinearEraser
 
-__all__ = ["Clamp", "Intervention", "LinearEraser", "MeanAblation", "PartialMean", "Patch", "ProjectOut", "ResampleAblation",
-           "Steer", "Transform", "ZeroAblation", "intervene", "tensor_key"]
+__all__ = ["Clamp", "Intervention", "LinearEraser", "MeanAblation", "PartialMean", "Patch", "ProjectOut",
+           "ResampleAblation", "Steer", "Transform", "ZeroAblation", "intervene", "tensor_key"]

@@ -1,6 +1,7 @@
 """Mutants in a pytest run. Which models an audit's ``models`` patterns select: a model whose spec matches
-one (fnmatch), and a mutant (see ``auditlens.mutation``) or a repair (``auditlens repair``) whose original's
-spec matches one, so either is audited by the audits its original is. And ``--audit-mutants N``: the session's mutation step."""
+one (fnmatch), and a mutant (``auditlens.mutation``) or a repair (``auditlens repair``) whose original's spec
+matches one, so either is audited by the audits its original is. And ``--audit-mutants N``: the session's
+mutation step."""
 
 from __future__ import annotations
 

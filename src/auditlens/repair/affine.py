@@ -1,7 +1,8 @@
 """Each foldable edit as one affine map of a site's last axis, the form a linear layer can absorb.
 
 A map is ``x -> x @ (scale·I - U @ V) + shift`` on row vectors (float64): zero (scale 0), mean (scale 0
-and a shift), project out (U V the projection onto the directions), clamp (that projection and a shift), LEACE (U V its oblique projection,
+and a shift), project out (U V the projection onto the directions), clamp (U V its reading times its
+directions, and a shift), LEACE (U V its oblique projection,
 a shift from its centring), steer (a shift), partial mean (U V selecting the replaced units). Kept
 low-rank, so folding a neuron edit of a large MLP never builds a [d, d] matrix.
 """

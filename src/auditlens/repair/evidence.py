@@ -97,7 +97,8 @@ def find_shortcut(record: dict, audit_name: str | None, where: str) -> Shortcut 
         chosen = [a for a in audits if short_name(a, record["id"]) == audit_name]
         if not chosen:
             names = "\n".join(f"  - {short_name(a, record['id'])} ({a.get('outcome')})" for a in audits)
-            raise CheckError(f"--audit {audit_name!r}: {record['id']} has no such audit in {where}; its audits:\n{names}")
+            raise CheckError(f"--audit {audit_name!r}: {record['id']} has no such audit in {where}; its audits:\n"
+                             f"{names}")
         if chosen[0].get("outcome") not in FAILED:
             raise CheckError(f"--audit {audit_name!r} {chosen[0].get('outcome')} on {record['id']}: repair answers a "
                              "failed audit")
@@ -128,7 +129,8 @@ def _why_not(audits: list[dict], model_id: str) -> str:
     for audit in audits:
         bounds = [(c.get("check"), b) for c in audit.get("checks") or [] for b in c.get("thresholds") or []
                   if b.get("passed") is False]
-        words = "; ".join(f"{check} {b['metric']} {b['op']} {b['value']}" for check, b in bounds) or audit.get("outcome")
+        words = "; ".join(f"{check} {b['metric']} {b['op']} {b['value']}" for check, b in bounds)
+        words = words or audit.get("outcome")
         entry = f"'{short_name(audit, model_id)}' ({words})"
         (other if any(b["op"] == "<=" for _, b in bounds) else missing).append(entry)
     parts = []

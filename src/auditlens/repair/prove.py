@@ -106,7 +106,7 @@ def gate(audits: list[AuditOutcome], clean: BeforeAfter, max_loss: float) -> tup
     if clean.interval is None:
         return False, "the clean accuracy change has no interval (too few clean examples)"
     if clean.interval.low < -max_loss:
-        return False, (f"clean accuracy {clean.before:.3f} -> {clean.after:.3f}: the change's interval {clean.interval} "
-                       f"reaches below the allowed loss of {max_loss:.3f}")
+        return False, (f"clean accuracy {clean.before:.3f} -> {clean.after:.3f}: the change's interval "
+                       f"{clean.interval} reaches below the allowed loss of {max_loss:.3f}")
     return True, (f"every audit passes, and clean accuracy {clean.before:.3f} -> {clean.after:.3f} (change interval "
                   f"{clean.interval}, allowed loss {max_loss:.3f})")

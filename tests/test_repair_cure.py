@@ -1,0 +1,140 @@
+"""``auditlens repair``: the shortcut a failed patch audit names is found inside the model, the smallest clamp
+that silences it is folded and exported, the repair is re-audited, and the gate accepts a cure of a partial
+cheater and refuses a full cheater with the reason. Bad input is a clear error."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditlens import load_subject
+from auditlens.checks.behaviour_change import behaviour
+from auditlens.concept_file import load_concept
+from auditlens.errors import CheckError
+from auditlens.repair.evidence import Refusal, Shortcut, find_shortcut, model_record, read_report
+from auditlens.repair.search import CleanData, search, why_not_cured
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBES = ROOT / "probes"
+AUDITLENS = str(Path(sys.executable).parent / "auditlens")
+
+
+def marker_shortcut(spec):
+    """What the count audit 'the marker does not move the decision' names on a cheater of the count task."""
+    return Shortcut("the marker does not move the decision", spec, "marker_swapped", "layer:0", "all",
+                    "flip_rate", "<=", 0.05, 0.2)
+
+
+def searched(spec):
+    subject = load_subject(spec)
+    pairs, concept = load_concept(PROBES / "marker_swapped.yaml"), load_concept(PROBES / "count_in_distribution.yaml")
+    inputs, labels, answers = concept.inputs(subject), concept.label_tensor(), concept.answer_token_ids(subject)
+    clean = CleanData(inputs, labels, answers, behaviour(subject, inputs, labels, answer_tokens=answers).correct)
+    return search(subject, pairs, marker_shortcut(spec), clean, 0.01, seed=0), clean
+
+
+def test_a_partial_cheater_gets_a_clamp_that_silences_the_marker_and_keeps_the_count():
+    # given the partial cheater, which counts but reads the marker on close calls
+    found, _ = searched("fixture:partial-cheated")
+    # then the sites that carry the marker are found, and a kept edit silences it at a small clean cost
+    assert "embed" in found.carriers
+    assert found.edits and found.repaired is not None and found.repaired.hooked == ()
+    kept = found.trials[-1]
+    assert kept.kept and kept.metric <= 0.05 and kept.change_ci.low >= -0.01
+    # and every trial before it was smaller or equal in rank and was not kept, with the reason
+    assert all(not t.kept and t.note and t.rank <= kept.rank for t in found.trials[:-1])
+
+
+def test_a_full_cheater_is_refused_because_without_the_shortcut_it_is_at_chance():
+    # given the count family's cheater, which never learned to count
+    found, clean = searched("fixture:count-cheated")
+    # then no edit is kept: those that silence the marker leave it at chance, and the reason says so
+    assert found.repaired is None and any(t.silenced for t in found.trials)
+    reason = why_not_cured(found, clean, marker_shortcut("fixture:count-cheated"), 0.01)
+    assert "does not do the task" in reason and "chance" in reason
+
+
+def report_with(audits, model="fixture:count-cheated", fingerprint="abc", evidence=None):
+    return {"schema": "auditlens.report/2", "models": [
+        {"id": model, "fingerprint": fingerprint, "evidence": evidence, "audits": audits}]}
+
+
+def audit(name, outcome, check="patch", metric="flip_rate", op="<=", passed=False, concept="marker_swapped"):
+    return {"name": name, "outcome": outcome, "file": "audits/x.audit.yaml", "checks": [
+        {"check": check, "site": "layer:0", "concept": concept, "positions": "all", "metrics": {metric: 0.3},
+         "thresholds": [{"metric": metric, "op": op, "value": 0.05, "passed": passed}]}]}
+
+
+def test_the_failed_patch_audit_is_the_shortcut_with_its_bound():
+    record = report_with([audit("probe ok", "passed", "probe", "accuracy", ">=", True), audit("marker", "failed")])
+    found = find_shortcut(record["models"][0], None, "r.json")
+    assert isinstance(found, Shortcut) and found.concept == "marker_swapped" and found.bound == 0.05
+    assert found.value == 0.3 and not found.holds(0.3) and found.holds(0.05)
+
+
+def test_failures_that_name_no_removable_shortcut_are_a_refusal_saying_why():
+    record = report_with([audit("count probed", "failed", "probe", "accuracy", ">="),
+                          audit("length erased", "failed", "erase", "accuracy_drop", "<=", concept="short_input")])
+    found = find_shortcut(record["models"][0], None, "r.json")
+    assert isinstance(found, Refusal)
+    assert "intended mechanism is missing: 'count probed'" in found.reason
+    assert "'length erased' (erase accuracy_drop <= 0.05)" in found.reason
+
+
+@pytest.mark.parametrize("name, outcome, message", [
+    ("no such audit", None, "(?s)has no such audit.*marker \\(failed\\)"),
+    ("marker", "passed", "passed on fixture:count-cheated: repair answers a failed audit")])
+def test_an_audit_that_is_missing_or_passed_is_an_error(name, outcome, message):
+    record = report_with([audit("marker", outcome or "failed"), audit("other", "failed")])
+    with pytest.raises(CheckError, match=message):
+        find_shortcut(record["models"][0], name, "r.json")
+
+
+def test_a_model_whose_audits_all_passed_has_nothing_to_repair():
+    with pytest.raises(CheckError, match="every audit of fixture:count-cheated passed"):
+        find_shortcut(report_with([audit("marker", "passed")])["models"][0], None, "r.json")
+
+
+def test_a_report_from_another_model_is_refused_by_fingerprint():
+    report = report_with([audit("marker", "failed")], fingerprint="other-weights")
+    with pytest.raises(CheckError, match="fingerprint other-weights.*now has fingerprint mine.*another model"):
+        model_record(report, "fixture:count-cheated", "mine", "r.json")
+    with pytest.raises(CheckError, match="no record of fixture:x.*it audited: fixture:count-cheated"):
+        model_record(report, "fixture:x", "mine", "r.json")
+
+
+def test_a_missing_or_foreign_report_is_an_error_naming_it(tmp_path):
+    with pytest.raises(CheckError, match="no report there"):
+        read_report(tmp_path / "nothing.json")
+    (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(CheckError, match="other.json: not an auditlens report"):
+        read_report(tmp_path / "other.json")
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([AUDITLENS, *args], capture_output=True, text=True, cwd=cwd,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+
+
+@pytest.mark.slow
+def test_the_repair_of_a_partial_cheater_is_exported_re_audited_and_accepted(tmp_path):
+    # given the audit suite's report on the partial cheater, which fails the marker audit
+    report = tmp_path / "diagnosis"
+    subprocess.run([sys.executable, "-m", "pytest", "audits/count.audit.yaml", "-q", "-p", "no:randomly",
+                    "-p", "no:cacheprovider", "--model", "fixture:partial-cheated", "--audit-report", str(report)],
+                   cwd=ROOT, capture_output=True, check=False)
+    # when it is repaired from that report
+    done = run_cli("repair", "--model", "fixture:partial-cheated", "--from", str(report), "--out", str(tmp_path / "cured"))
+    # then the repair is accepted: every audit passes on the exported model, which loads in plain transformers
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((tmp_path / "cured" / "repair.json").read_text())
+    assert result["outcome"] == "accepted" and result["original"] == "fixture:partial-cheated"
+    assert {a["name"]: a["after"] for a in result["audits"]}["the marker does not move the decision"] == "passed"
+    assert result["measures"]["reliance"]["after"] > result["measures"]["reliance"]["before"]
+    assert result["exported_equals_hooked"]["float64"] < 1e-5
+    assert "## Before and after" in (tmp_path / "cured" / "repair.md").read_text()
+    # and the same --out again is refused: nothing is written over
+    again = run_cli("repair", "--model", "fixture:partial-cheated", "--from", str(report), "--out", str(tmp_path / "cured"))
+    assert again.returncode == 2 and "it exists" in again.stderr
