@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BEHAVIOUR_THRESHOLD = 0.97
 
 
-# organisms for other work than detection: the partial cheaters are the patients of model repair (issue 29)
-# and no audit of this repo names them yet
+# organisms for other work than detection: the partial cheaters are the patients of model repair, diagnosed
+# (by the count audits) and repaired in bench/repair.py; the figures quoted in the README predate them
 NOT_DETECTED = ("partial",)
 
 

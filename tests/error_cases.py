@@ -628,7 +628,59 @@ def repair_export_over_a_directory():
     repair(subject, ZeroAblation(subject.site("head:0.0"))).save_pretrained("cured")
 
 
+def _repair_args(**given):
+    import argparse
+
+    from auditlens.repair.prove import DEFAULT_MAX_LOSS
+
+    defaults = dict(model="fixture:count-cheated", report="report.json", audit=None, out="repaired", clean=None,
+                    max_loss=DEFAULT_MAX_LOSS, reference=None, probes=str(Path(__file__).parent.parent / "probes"),
+                    seed=0)
+    return argparse.Namespace(**{**defaults, **given})
+
+
+def _report_of(fingerprint, audits=(), model="fixture:count-cheated"):
+    import json
+
+    Path("report.json").write_text(json.dumps({"schema": "auditlens.report/2", "models": [
+        {"id": model, "fingerprint": fingerprint, "audits": list(audits)}]}))
+
+
+def repair_from_a_report_of_another_model():
+    from auditlens.repair_cli import run
+
+    model = str(_saved("tiny-gpt2"))
+    _report_of("0123456789abcdef0123456789abcdef", model=model)
+    run(_repair_args(model=model))
+
+
+def repair_into_an_existing_directory():
+    from auditlens.repair_cli import run
+
+    Path("repaired-before").mkdir()
+    run(_repair_args(out="repaired-before"))
+
+
+def repair_of_an_audit_the_report_lacks():
+    from auditlens.repair_cli import run
+
+    subject = load_subject("fixture:count-cheated")
+    _report_of(subject.fingerprint, [{"name": "the marker does not move the decision", "outcome": "failed"}])
+    run(_repair_args(audit="the marker moves nothing"))
+
+
+def clamp_of_another_width():
+    from auditlens import Clamp
+
+    subject = load_subject(build("gpt2"))
+    Clamp(subject.site("mlp:0"), torch.ones(1, 7), torch.zeros(8))
+
+
 CASES += [
+    ("a repair from a report of another model (fingerprint mismatch)", repair_from_a_report_of_another_model),
+    ("a repair into a directory that exists", repair_into_an_existing_directory),
+    ("a repair of an audit the report does not have", repair_of_an_audit_the_report_lacks),
+    ("a clamp whose value is not as wide as its directions", clamp_of_another_width),
     ("a repair direction of the wrong width", repair_direction_of_another_width),
     ("a repair of a post-LN model's residual stream", repair_residual_of_a_post_ln_model),
     ("exporting a repaired model over an existing directory", repair_export_over_a_directory),
