@@ -138,3 +138,19 @@ def test_the_repair_of_a_partial_cheater_is_exported_re_audited_and_accepted(tmp
     # and the same --out again is refused: nothing is written over
     again = run_cli("repair", "--model", "fixture:partial-cheated", "--from", str(report), "--out", str(tmp_path / "cured"))
     assert again.returncode == 2 and "it exists" in again.stderr
+
+
+def test_cross_entropy_is_the_causal_lms_own_next_token_loss():
+    # given a tiny causal LM and inputs of one length (no padding, so the model's own loss is comparable)
+    import torch
+
+    from auditlens.repair.prove import cross_entropy
+    from tiny_models import build
+
+    subject = load_subject(build("llama"))
+    rows = [[5, 9, 3, 7, 2, 8], [4, 4, 6, 1, 9, 3]]
+    ids = torch.tensor(rows)
+    with torch.no_grad():
+        expected = subject.model(input_ids=ids, labels=ids).loss
+    # then the repair report's cross-entropy is that loss
+    assert cross_entropy(subject, rows) == pytest.approx(float(expected), rel=1e-5)

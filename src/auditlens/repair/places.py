@@ -53,7 +53,9 @@ def locate(model: nn.Module, site: Site) -> Target | str:
     """The place ``site``'s edits fold into, or the reason none does, as a sentence."""
     if site.dictionary is not None:
         return ("its site is a sparse dictionary's latents: the edit passes through the dictionary's nonlinear "
-                "encoder, which no weight of the model can hold")
+                "encoder, which no weight of the model can hold. To fold a feature's removal, remove its decoder "
+                "directions instead: ProjectOut or Clamp at the dictionary's own site with "
+                "dictionary.W_dec[latents] (it also removes what else lies along them)")
     module = get_module(model, site)
     if is_linear(module):
         width_in, width_out = in_out(module)
