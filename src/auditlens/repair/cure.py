@@ -53,7 +53,8 @@ def cure(subject, shortcut: Shortcut, record: dict, args, say) -> dict:
               "trials": [asdict(t) for t in found.trials], "max_loss": args.max_loss}
     if found.repaired is None:
         return {**result, "outcome": "refused", "reason": why_not_cured(found, clean, shortcut, args.max_loss)}
-    result["edits"] = found.repaired.summary().splitlines()
+    result["edits"] = [f"{f.edit}: wrote {', '.join(f.parameters)}" + (f" ({f.note})" if f.note else "")
+                       for f in found.repaired.folded]
     found.repaired.save_pretrained(out, subject.tokenizer)
     (out / REPAIR_FILE).write_text(json.dumps({"original": args.model, "outcome": "re-auditing"}), encoding="utf-8")
     repaired = as_subject(subject, found.repaired.model, "repaired")

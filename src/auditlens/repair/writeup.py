@@ -57,7 +57,8 @@ def markdown(result: dict) -> str:
     if measures:
         lines += ["## Before and after", "", "| measure | original -> repaired |", "|---|---|"]
         lines += [f"| {label} | {_pair(measures.get(key))} |" for key, label in (
-            ("reliance", "accuracy with the shortcut pointing the other way (its pairs' sources)"),
+            ("reliance", "reliance on the shortcut: accuracy on the pairs' sources (nuisance swapped), expected the "
+                         "bases' labels"),
             ("clean", f"clean accuracy ({result.get('clean_data', 'clean data')})"),
             ("cross_entropy", "next-token cross-entropy on reference text (nats)")) if measures.get(key)]
         gap = result.get("exported_equals_hooked")
