@@ -135,6 +135,7 @@ def test_the_repair_of_a_partial_cheater_is_exported_re_audited_and_accepted(tmp
     assert result["measures"]["reliance"]["after"] > result["measures"]["reliance"]["before"]
     assert result["exported_equals_hooked"]["float64"] < 1e-5
     assert "## Before and after" in (tmp_path / "cured" / "repair.md").read_text()
+    assert 'class="outcome accepted"' in (tmp_path / "cured" / "repair.html").read_text()
     # and the same --out again is refused: nothing is written over
     again = run_cli("repair", "--model", "fixture:partial-cheated", "--from", str(report), "--out", str(tmp_path / "cured"))
     assert again.returncode == 2 and "it exists" in again.stderr

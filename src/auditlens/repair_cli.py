@@ -17,7 +17,8 @@ def add_parser(commands) -> None:
                     "find the sites that carry the shortcut, fold the smallest clamp that silences it into a copy "
                     "of the model, export it to --out (a plain transformers directory), re-audit it with the same "
                     "suite, and accept it only when every audit passes and the clean-accuracy change's interval "
-                    "lies above -MAX_LOSS. repair.json and repair.md in --out hold the before/after report.")
+                    "lies above -MAX_LOSS. repair.json, repair.md and repair.html in --out hold the before/after "
+                    "report.")
     repair.add_argument("--model", required=True,
                         help="the model the report audited: a directory, hub id or fixture:NAME")
     repair.add_argument("--from", dest="report", required=True, metavar="REPORT",

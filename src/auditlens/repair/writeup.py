@@ -1,5 +1,5 @@
 """The before/after report of a repair: ``repair.json`` (also the mark that a directory holds a repair of
-``original``, so audits that select the original select it) and ``repair.md``. Torch-free."""
+``original``, so audits that select the original select it), ``repair.md`` and ``repair.html``. Torch-free."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ def write(directory: Path, result: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / REPAIR_FILE).write_text(json.dumps(result, indent=1, default=_plain), encoding="utf-8")
     (directory / "repair.md").write_text(markdown(result), encoding="utf-8")
+    (directory / "repair.html").write_text(html(result), encoding="utf-8")
+
+
+def html(result: dict) -> str:
+    """The report as one self-contained page (jinja2, every text escaped)."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("auditlens", "templates"), autoescape=True,
+                                     undefined=jinja2.ChainableUndefined)
+    return environment.get_template("repair.html.j2").render(r=json.loads(json.dumps(result, default=_plain)))
 
 
 def _plain(value):
