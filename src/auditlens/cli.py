@@ -1,5 +1,6 @@
-"""The ``auditlens`` command: ``validate``, ``init``, ``discover``, ``schema``, ``report``, ``mutate``,
-``dictionary train``, ``zoo list``, ``zoo build``, ``zoo ship`` and ``zoo verify``."""
+"""The ``auditlens`` command: ``validate``, ``init``, ``discover``, ``schema``, ``report`` (render, diff, merge),
+``run-ray``, ``mutate``, ``repair``, ``dictionary train``, ``zoo list``, ``zoo build``, ``zoo ship`` and
+``zoo verify``."""
 
 from __future__ import annotations
 
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     from .repair_cli import add_parser as add_repair
 
     add_repair(commands)
+    from .shard_cli import add_merge_parser, add_ray_parser
+
+    add_merge_parser(report_commands)
+    add_ray_parser(commands)
     init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
     init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
     args = parser.parse_args(argv)
@@ -76,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
 
             print(json.dumps(schema(args.kind), indent=2))
             return 0
+        if args.command == "report" and args.report_command == "merge":
+            from .shard_cli import run_merge
+
+            return run_merge(args)
+        if args.command == "run-ray":
+            from .shard_cli import run_ray
+
+            return run_ray(args)
         if args.command == "report":
             return _report(args)
         if args.command == "discover":

@@ -114,6 +114,7 @@ class AuditSession:
                                      "directory) written by an earlier run") from None
         self._recorded_counts: dict = {}  # pass counts at a script's last record()
         self.mutation = None  # set by the plugin with --audit-mutants
+        self.shard = None  # with --audit-shard: (records) -> the report's shard section (see auditlens.sharding)
         self.started = time.time()
         self._defaults = None
         self._progress = None
@@ -266,7 +267,7 @@ class AuditSession:
         """Build the report from the records, compare it with the baseline if there is one, write it.
         ``interrupted`` says why the run stopped before its end (Ctrl-C, SIGTERM, --maxfail): then no
         model gets a verdict, and the audits that did not run are listed."""
-        if not self.records and not (interrupted and self.planned):
+        if not self.records and not (interrupted and self.planned) and self.shard is None:  # a shard: even empty
             return SessionOutcome()
         from .report import build_report, compare_reports, write_report
         from .report.compare import gate_status
@@ -277,6 +278,8 @@ class AuditSession:
         run = run_metadata(o.seed, self.started, time.time() - self.started, o.loading())
         run["interrupted"] = interrupted
         report = build_report(self.records, run, order=o.models, planned=self.planned)
+        if self.shard is not None:
+            report["shard"] = self.shard(self.records)
         outcome = SessionOutcome(report=report)
         if self.mutation is not None:  # (report) -> its mutation section; see auditlens.mutation.in_session
             report["mutation"] = self.mutation(report)

@@ -22,6 +22,7 @@ from .options import SESSION_PLUGIN, add_options, concept_for, read_options, ses
 from .rootdir import misread_model_path
 from .run_hooks import SessionHooks
 from .selection import mutation_hook, selects
+from .shard import register_shard
 
 
 def pytest_addoption(parser):
@@ -46,6 +47,7 @@ def pytest_configure(config):
     _share_cores_among_workers(config)
     if not hasattr(config, "workerinput"):
         session.mutation = mutation_hook(config, session)
+    register_shard(config, session)
     hooks = SessionHooks(session, config)
     if not hasattr(config, "workerinput"):  # the controller's SIGTERM ends the run with a report saying so
         hooks.previous_sigterm = handle_sigterm()

@@ -51,6 +51,14 @@ def add_options(parser) -> None:
     group.addoption("--audit-min-mutation-score", dest="audit_min_mutation_score", type=float, metavar="X",
                     default=None, help="with --audit-mutants: exit 8 unless every model's mutation score is at "
                                        "least X (0 to 1)")
+    group.addoption("--audit-shard", dest="audit_shard", metavar="K/N", default=None,
+                    help="run shard K of N (1 <= K <= N): each model's audits in one shard, split only when there "
+                         "are fewer models than shards; the report is marked with the shard and the run's plan, "
+                         "for `auditlens report merge`.")
+    group.addoption("--audit-shard-costs", dest="audit_shard_costs", metavar="REPORT", default=None,
+                    help="with --audit-shard: balance the shards by the audits' durations in this earlier "
+                         "report.json (default: --audit-baseline's, else by audit count); every shard must get "
+                         "the same one.")
     parser.addini("audit_group_by_model", type="bool", default=True,
                   help="with pytest-xdist: run each model's audits on one worker (--dist loadgroup by default)")
     parser.addini("audit_cache_dir", default="", help="on-disk activation cache directory (default: none)")

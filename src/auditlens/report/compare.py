@@ -118,6 +118,9 @@ def _compare_audits(model_id: str, before: dict, model: dict, tolerance: float, 
 
 def compare_reports(old: dict, new: dict, tolerance: float = 0.02) -> dict:
     found: dict[str, list] = {"regressions": [], "known_failures": []}
+    if new.get("partial"):  # a merge of some shards only: what is missing might have failed, so never a pass
+        found["regressions"].append(f"the report is partial: shard(s) {new['partial'].get('missing_shards')} of "
+                                    f"{new['partial'].get('of')} were not merged")
     models, matched = [], set()
     for model in new["models"]:
         before, note = _match(model, old["models"])
