@@ -117,6 +117,7 @@ def test_a_partial_merge_gives_no_verdict_and_fails_every_gate(tmp_path):
     assert {m["verdict"] for m in partial["models"]} == {"inconclusive"}
     assert "partial merge: shard(s) 3 of 3 missing" in partial["run"]["interrupted"]
     assert any(m["not_run"] for m in partial["models"])  # the missing shard's models are listed, not dropped
+    assert sum(len(m["not_run"]) for m in partial["models"]) == partial["partial"]["audits"]  # each audit counted
     comparison = compare_reports(single(a_run()), partial)
     assert gate_status(comparison, partial) == REGRESSION_EXIT
     assert shard_cli.exit_status(partial) == shard_cli.PARTIAL_EXIT
@@ -138,7 +139,7 @@ def test_the_merge_command_writes_the_four_files_and_exits_as_pytest_would(tmp_p
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.json", "report.html", "summary.md", "junit.xml"}
     suite = ET.parse(tmp_path / "out" / "junit.xml").getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures")) == ("6", "1")
-    assert "merged 2 shards: 3 models, 6 audits" in capsys.readouterr().out
+    assert "merged 2 of 2 shards: 3 models, 6 audits" in capsys.readouterr().out
 
 
 def test_100_shards_merge_into_every_model_once(tmp_path):

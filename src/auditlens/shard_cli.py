@@ -74,7 +74,8 @@ def exit_status(report: dict) -> int:
 def _finish(report: dict, out: str | Path) -> int:
     paths = write_merged(report, out)
     audits = sum(len(m["audits"]) for m in report["models"])
-    print(f"merged {report['merged']['shards']} shards: {len(report['models'])} models, {audits} audits; wrote "
+    print(f"merged {len(report['merged']['from'])} of {report['merged']['shards']} shards: {len(report['models'])} "
+          f"models, {audits} audits; wrote "
           f"{paths['json']}, {paths['html'].name}, {paths['markdown'].name}, {paths['junit'].name}")
     if report.get("partial"):
         print(f"auditlens: PARTIAL report: {report['run']['interrupted']}; no model has a verdict")

@@ -158,7 +158,8 @@ def merge_shards(shards: list[ShardReport], allow_partial: bool = False) -> dict
         run["interrupted"] = why if not run.get("interrupted") else f"{why}; {run['interrupted']}"
         for k in missing:  # their models are listed, with what did not merge, so no model silently vanishes
             for model, n in (partition[k - 1] if k <= len(partition) else {}).items():
-                planned[f"(shard {k} of {mark['count']}, not merged: {n} audit(s))"] = model
+                for i in range(1, n + 1):  # one entry per audit, so "N of its audits did not run" counts right
+                    planned[f"(shard {k} of {mark['count']} not merged: audit {i} of {n} there)"] = model
     report = build_report(records, run, order=mark.get("models") or (), planned=planned)
     report["merged"] = {"shards": mark["count"], "plan": mark["plan"],
                         "from": [s.path for s in sorted(shards, key=lambda s: s.mark["index"])]}
