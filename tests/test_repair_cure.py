@@ -15,6 +15,7 @@ from auditlens.concept_file import load_concept
 from auditlens.errors import CheckError
 from auditlens.repair.evidence import Refusal, Shortcut, find_shortcut, model_record, read_report
 from auditlens.repair.search import CleanData, search, why_not_cured
+from auditlens.repair.sources import from_erase, from_patch
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = ROOT / "probes"
@@ -32,7 +33,8 @@ def searched(spec):
     pairs, concept = load_concept(PROBES / "marker_swapped.yaml"), load_concept(PROBES / "count_in_distribution.yaml")
     inputs, labels, answers = concept.inputs(subject), concept.label_tensor(), concept.answer_token_ids(subject)
     clean = CleanData(inputs, labels, answers, behaviour(subject, inputs, labels, answer_tokens=answers).correct)
-    return search(subject, pairs, marker_shortcut(spec), clean, 0.01, seed=0), clean
+    source = from_patch(subject, pairs, marker_shortcut(spec), seed=0)
+    return search(subject, source, marker_shortcut(spec), clean, 0.01, seed=0), clean
 
 
 def test_a_partial_cheater_gets_a_clamp_that_silences_the_marker_and_keeps_the_count():
@@ -56,6 +58,21 @@ def test_a_full_cheater_is_refused_because_without_the_shortcut_it_is_at_chance(
     assert "does not do the task" in reason and "chance" in reason
 
 
+def test_an_erase_audit_gives_the_concepts_eraser_and_a_full_cheater_is_refused_at_chance():
+    # given the keyword cheater, which reads the input's length, and the audit that erasing length must not matter
+    subject = load_subject("fixture:keyword-cheated")
+    length, data = load_concept(PROBES / "short_input.yaml"), load_concept(PROBES / "keyword_in_distribution.yaml")
+    shortcut = Shortcut("erasing the length leaves the decision alone", subject.id, "short_input", "layer:1",
+                        "first", "accuracy_drop", "<=", 0.05, 0.5, "erase")
+    inputs, labels = data.inputs(subject), data.label_tensor()
+    clean = CleanData(inputs, labels, None, behaviour(subject, inputs, labels).correct)
+    # when the length's eraser is tried at the sublayers
+    found = search(subject, from_erase(subject, length, data, shortcut, seed=0), shortcut, clean, 0.01, seed=0)
+    # then erasing it where the model writes it silences the audit but leaves the task at chance: refused
+    assert found.repaired is None and any(t.silenced for t in found.trials)
+    assert "does not do the task" in why_not_cured(found, clean, shortcut, 0.01)
+
+
 def report_with(audits, model="fixture:count-cheated", fingerprint="abc", evidence=None):
     return {"schema": "auditlens.report/2", "models": [
         {"id": model, "fingerprint": fingerprint, "evidence": evidence, "audits": audits}]}
@@ -74,13 +91,19 @@ def test_the_failed_patch_audit_is_the_shortcut_with_its_bound():
     assert found.value == 0.3 and not found.holds(0.3) and found.holds(0.05)
 
 
+def test_a_failed_erase_audit_with_an_upper_bound_is_a_shortcut_too():
+    record = report_with([audit("length erased", "failed", "erase", "accuracy_drop", "<=", concept="short_input")])
+    found = find_shortcut(record["models"][0], None, "r.json")
+    assert isinstance(found, Shortcut) and found.check == "erase" and found.metric == "accuracy_drop"
+
+
 def test_failures_that_name_no_removable_shortcut_are_a_refusal_saying_why():
     record = report_with([audit("count probed", "failed", "probe", "accuracy", ">="),
-                          audit("length erased", "failed", "erase", "accuracy_drop", "<=", concept="short_input")])
+                          audit("units ablated", "failed", "ablate", "accuracy_drop", "<=", concept="short_input")])
     found = find_shortcut(record["models"][0], None, "r.json")
     assert isinstance(found, Refusal)
     assert "intended mechanism is missing: 'count probed'" in found.reason
-    assert "'length erased' (erase accuracy_drop <= 0.05)" in found.reason
+    assert "'units ablated' (ablate accuracy_drop <= 0.05)" in found.reason
 
 
 @pytest.mark.parametrize("name, outcome, message", [

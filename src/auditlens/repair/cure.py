@@ -11,8 +11,9 @@ from pathlib import Path
 from ..concept_file import load_concept
 from ..errors import CheckError
 from .evidence import Shortcut, audit_files
-from .prove import accuracy_change, audit_outcomes, cross_entropy, exported_gap, gate
+from .prove import BeforeAfter, accuracy_change, audit_outcomes, cross_entropy, exported_gap, gate
 from .search import CleanData, as_subject, search, why_not_cured
+from .sources import from_erase, from_patch
 from .writeup import REPAIR_FILE
 
 
@@ -23,32 +24,40 @@ def concept_in(probes: Path, name: str, what: str):
     return load_concept(path)
 
 
-def clean_data(subject, pairs, probes: Path, name: str | None) -> tuple[CleanData, str]:
-    """The labelled inputs the task is scored on: ``name``, else the organism's in-distribution concept, else
-    the bases of the pairs (with their labels)."""
+def clean_data(subject, pairs, probes: Path, name: str | None):
+    """The labelled inputs the task is scored on, its name, and its concept (None for the pairs' bases):
+    ``name``, else the organism's in-distribution concept, else the bases of the pairs (with their labels)."""
     from ..checks.behaviour_change import behaviour
 
     name = name or subject.metadata.get("in_distribution")
+    concept = None
     if name:
         concept = concept_in(probes, name, "--clean")
         if not concept.examples:
             raise CheckError(f"--clean {name!r} has no labelled examples (only pairs); give a labelled concept")
         inputs, labels, answers, label = concept.inputs(subject), concept.label_tensor(), \
             concept.answer_token_ids(subject), name
-    else:
+    elif pairs is not None and pairs.pairs:
         inputs, _, labels = pairs.pair_inputs(subject)
         answers, label = pairs.answer_token_ids(subject), f"the bases of {pairs.name}"
+    else:
+        raise CheckError("no clean data to score the task on: give --clean CONCEPT (a labelled concept of the task)")
     correct = behaviour(subject, inputs, labels, answer_tokens=answers).correct
-    return CleanData(inputs, labels, answers, correct), label
+    return CleanData(inputs, labels, answers, correct), label, concept
 
 
 def cure(subject, shortcut: Shortcut, record: dict, args, say) -> dict:
     from ..mutation.suite import run_suite
 
     probes, out = Path(args.probes), Path(args.out)
-    pairs = concept_in(probes, shortcut.concept, "the audit's pairs")
-    clean, clean_name = clean_data(subject, pairs, probes, args.clean)
-    found = search(subject, pairs, shortcut, clean, args.max_loss, args.seed, say)
+    named = concept_in(probes, shortcut.concept, f"the audit's {'pairs' if shortcut.check == 'patch' else 'concept'}")
+    pairs = named if shortcut.check == "patch" else None
+    clean, clean_name, clean_concept = clean_data(subject, pairs, probes, args.clean)
+    if pairs is not None:
+        source = from_patch(subject, pairs, shortcut, args.seed)
+    else:
+        source = from_erase(subject, named, clean_concept, shortcut, args.seed)
+    found = search(subject, source, shortcut, clean, args.max_loss, args.seed, say)
     result = {"shortcut": asdict(shortcut), "clean_data": clean_name, "carriers": found.carriers,
               "trials": [asdict(t) for t in found.trials], "max_loss": args.max_loss}
     if found.repaired is None:
@@ -58,11 +67,12 @@ def cure(subject, shortcut: Shortcut, record: dict, args, say) -> dict:
     found.repaired.save_pretrained(out, subject.tokenizer)
     (out / REPAIR_FILE).write_text(json.dumps({"original": args.model, "outcome": "re-auditing"}), encoding="utf-8")
     repaired = as_subject(subject, found.repaired.model, "repaired")
-    pair_base, pair_source, pair_labels = pairs.pair_inputs(subject)
-    measures = {
-        "reliance": accuracy_change(subject, repaired, pair_source, pair_labels, pairs.answer_token_ids(subject),
-                                    args.seed),
-        "clean": accuracy_change(subject, repaired, clean.inputs, clean.labels, clean.answers, args.seed)}
+    measures = {"shortcut": BeforeAfter(shortcut.value, found.trials[-1].metric),
+                "clean": accuracy_change(subject, repaired, clean.inputs, clean.labels, clean.answers, args.seed)}
+    if pairs is not None:
+        _, pair_source, pair_labels = pairs.pair_inputs(subject)
+        measures["reliance"] = accuracy_change(subject, repaired, pair_source, pair_labels,
+                                               pairs.answer_token_ids(subject), args.seed)
     if subject.kind == "causal-lm":
         texts = _reference_texts(args.reference, subject, clean.inputs)
         measures["cross_entropy"] = _ce(subject, repaired, texts)
@@ -77,8 +87,6 @@ def cure(subject, shortcut: Shortcut, record: dict, args, say) -> dict:
 
 
 def _ce(original, repaired, texts):
-    from .prove import BeforeAfter
-
     return BeforeAfter(cross_entropy(original, texts), cross_entropy(repaired, texts))
 
 

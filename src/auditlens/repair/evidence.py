@@ -1,10 +1,12 @@
 """What a report says about a model to repair: its record (matched by spec and fingerprint), the failed
 audit that names the shortcut, and the failed audits no edit can answer.
 
-A shortcut repair can remove is named by a failed *patch* audit whose flip rate had to stay low: counterfactual
-pairs that differ only in the nuisance, which moved the decision. Other failures are of two kinds. A ``>=``
-bound missed says the intended mechanism is missing (no edit adds one). A ``<=`` bound on another check (an
-erasure, an ablation, a trigger search) names a shortcut in a form repair does not take yet.
+A shortcut repair can remove is named by a failed audit with a ``<=`` bound of one of two kinds. A *patch*
+audit's flip rate had to stay low: counterfactual pairs that differ only in the nuisance moved the decision.
+An *erase* audit's accuracy drop had to stay low: erasing a concept the decision must not rest on moved it.
+Other failures are of two kinds. A ``>=`` bound missed says the intended mechanism is missing (no edit adds
+one). A ``<=`` bound on another check (an ablation, a trigger search) names a shortcut in a form repair does
+not take yet.
 Torch-free: the CLI reads reports before it loads a model.
 """
 
@@ -21,8 +23,9 @@ FAILED = ("failed", "error")
 
 @dataclass(frozen=True)
 class Shortcut:
-    """A failed patch audit of ``model``: ``concept`` (the pairs), ``site`` and ``positions`` it patched, the
-    bound it missed (``metric`` ``op`` ``bound``), and the ``value`` the model had."""
+    """A failed ``check`` (patch or erase) of ``model``: ``concept`` (the pairs, or the concept erased),
+    ``site`` and ``positions`` it edited, the bound it missed (``metric`` ``op`` ``bound``), and the ``value``
+    the model had."""
 
     audit: str
     model: str
@@ -33,6 +36,7 @@ class Shortcut:
     op: str
     bound: float
     value: float
+    check: str = "patch"
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` of the metric meets the audit's bound."""
@@ -113,14 +117,19 @@ def find_shortcut(record: dict, audit_name: str | None, where: str) -> Shortcut 
     return Refusal(_why_not(candidates, record["id"]))
 
 
+REMOVABLE = {"patch": "flip_rate", "erase": "accuracy_drop"}  # check -> the metric its <= bound names a shortcut by
+
+
 def _as_shortcut(audit: dict, model_id: str) -> Shortcut | None:
     for check in audit.get("checks") or []:
+        kind = check.get("check")
         for bound in check.get("thresholds") or []:
-            if (check.get("check") == "patch" and bound.get("op") == "<=" and bound.get("passed") is False
-                    and bound.get("metric") in ("flip_rate",) and check.get("concept")):
+            if (bound.get("metric") == REMOVABLE.get(kind) and bound.get("op") == "<=" and bound.get("passed") is False
+                    and check.get("concept")):
+                positions = check.get("positions", "all") if kind == "patch" else check.get("position", "last")
                 return Shortcut(short_name(audit, model_id), model_id, check["concept"], check["site"],
-                                str(check.get("positions", "all")), bound["metric"], "<=", float(bound["value"]),
-                                float(check["metrics"][bound["metric"]]))
+                                str(positions), bound["metric"], "<=", float(bound["value"]),
+                                float(check["metrics"][bound["metric"]]), kind)
     return None
 
 
@@ -139,7 +148,7 @@ def _why_not(audits: list[dict], model_id: str) -> str:
                      "what a model computes, it adds nothing it does not")
     if other:
         parts.append("a shortcut is named only in a form repair does not take yet (it takes a failed patch "
-                     "audit, pairs that must not move the decision): " + ", ".join(other))
+                     "or erase audit: pairs or a concept that must not move the decision): " + ", ".join(other))
     return f"no failed audit of {model_id} names a shortcut repair can remove: " + "; ".join(parts)
 
 

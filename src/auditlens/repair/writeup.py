@@ -59,14 +59,16 @@ def markdown(result: dict) -> str:
     lines = [f"# Repair of {result['original']}: {result['outcome']}", "", result["reason"], ""]
     shortcut = result.get("shortcut")
     if shortcut:
-        lines += [f"Shortcut: audit '{shortcut['audit']}' (patch of {shortcut['concept']} at {shortcut['site']}: "
-                  f"{shortcut['metric']} = {shortcut['value']:.3f}, needed {shortcut['op']} {shortcut['bound']}).", ""]
+        lines += [f"Shortcut: audit '{shortcut['audit']}' ({shortcut.get('check', 'patch')} of {shortcut['concept']} "
+                  f"at {shortcut['site']}: {shortcut['metric']} = {shortcut['value']:.3f}, needed {shortcut['op']} "
+                  f"{shortcut['bound']}).", ""]
     if result.get("edits"):
         lines += ["## The edit", ""] + [f"- {e}" for e in result["edits"]] + [""]
     measures = result.get("measures") or {}
     if measures:
         lines += ["## Before and after", "", "| measure | original -> repaired |", "|---|---|"]
         lines += [f"| {label} | {_pair(measures.get(key))} |" for key, label in (
+            ("shortcut", f"the audit's own metric, {(shortcut or {}).get('metric', '')}"),
             ("reliance", "reliance on the shortcut: accuracy on the pairs' sources (nuisance swapped), expected the "
                          "bases' labels"),
             ("clean", f"clean accuracy ({result.get('clean_data', 'clean data')})"),
