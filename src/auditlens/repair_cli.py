@@ -13,8 +13,9 @@ from .errors import AuditlensError
 def add_parser(commands) -> None:
     repair = commands.add_parser(
         "repair", help="repair what a failed audit diagnosed, export the cured model, and prove the cure",
-        description="Read the failed patch audit of --audit in --from (the pairs that must not move the decision), "
-                    "find the sites that carry the shortcut, fold the smallest clamp that silences it into a copy "
+        description="Read the failed audit of --audit in --from (a patch audit's pairs or an erase audit's concept "
+                    "that must not move the decision), find the sites that carry the shortcut, fold the smallest "
+                    "edit (a clamp of the pairs' difference span, or the concept's LEACE eraser) into a copy "
                     "of the model, export it to --out (a plain transformers directory), re-audit it with the same "
                     "suite, and accept it only when every audit passes and the clean-accuracy change's interval "
                     "lies above -MAX_LOSS. repair.json, repair.md and repair.html in --out hold the before/after "
