@@ -642,8 +642,8 @@ def _repair_args(**given):
 def _report_of(fingerprint, audits=(), model="fixture:count-cheated"):
     import json
 
-    Path("report.json").write_text(json.dumps({"schema": "auditlens.report/2", "models": [
-        {"id": model, "fingerprint": fingerprint, "audits": list(audits)}]}))
+    Path("report.json").write_text(json.dumps({"schema": "auditlens.report/2", "run": {}, "models": [
+        {"id": model, "verdict": "cheated", "fingerprint": fingerprint, "audits": list(audits)}]}))
 
 
 def repair_from_a_report_of_another_model():
@@ -665,7 +665,8 @@ def repair_of_an_audit_the_report_lacks():
     from auditlens.repair_cli import run
 
     subject = load_subject("fixture:count-cheated")
-    _report_of(subject.fingerprint, [{"name": "the marker does not move the decision", "outcome": "failed"}])
+    _report_of(subject.fingerprint, [{"name": "the marker does not move the decision", "outcome": "failed",
+                                      "nodeid": "audits/count.audit.yaml::the-marker-does-not-move-the-decision"}])
     run(_repair_args(audit="the marker moves nothing"))
 
 

@@ -67,8 +67,9 @@ def cure(subject, shortcut: Shortcut, record: dict, args, say) -> dict:
     found.repaired.save_pretrained(out, subject.tokenizer)
     (out / REPAIR_FILE).write_text(json.dumps({"original": args.model, "outcome": "re-auditing"}), encoding="utf-8")
     repaired = as_subject(subject, found.repaired.model, "repaired")
-    measures = {"shortcut": BeforeAfter(shortcut.value, found.trials[-1].metric),
-                "clean": accuracy_change(subject, repaired, clean.inputs, clean.labels, clean.answers, args.seed)}
+    kept = found.trials[-1]  # its clean-accuracy change is the one the keep rested on, and the gate reads
+    measures = {"shortcut": BeforeAfter(shortcut.value, kept.metric),
+                "clean": BeforeAfter(float(clean.correct.mean()), kept.clean_accuracy, kept.change_ci)}
     if pairs is not None:
         _, pair_source, pair_labels = pairs.pair_inputs(subject)
         measures["reliance"] = accuracy_change(subject, repaired, pair_source, pair_labels,
@@ -90,9 +91,10 @@ def _ce(original, repaired, texts):
     return BeforeAfter(cross_entropy(original, texts), cross_entropy(repaired, texts))
 
 
-def _reference_texts(path: str | None, subject, clean_inputs) -> list[str]:
+def _reference_texts(path: str | None, subject, clean_inputs):
+    """The texts of ``path`` (one per line), or by default the clean inputs themselves."""
     if path is None:
-        return [clean_inputs.describe(i) for i in range(len(clean_inputs.input_ids))]
+        return clean_inputs
     try:
         texts = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     except OSError as error:

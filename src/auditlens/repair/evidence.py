@@ -12,11 +12,10 @@ Torch-free: the CLI reads reports before it loads a model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CheckError
+from ..errors import AuditlensError, CheckError
 
 FAILED = ("failed", "error")
 
@@ -51,20 +50,19 @@ class Refusal:
 
 
 def read_report(path: str | Path) -> dict:
-    """A report.json (a file, or a directory holding one); CheckError naming the path when it is missing or
-    is no auditlens report."""
+    """A report.json (a file, or a directory holding one), read and shape-checked by the report package's own
+    reader; CheckError naming the path when it is missing or is no auditlens report."""
+    from ..report import read_report as read_any
+
     path = Path(path)
     file = path / "report.json" if path.is_dir() else path
-    try:
-        report = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not file.is_file():
         raise CheckError(f"--from {path}: no report there; give the report.json an audit run wrote "
-                         "(pytest audits --audit-report DIR writes DIR/report.json)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckError(f"--from {file}: not a readable JSON report ({error})") from None
-    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith("auditlens.report/"):
-        raise CheckError(f"--from {file}: not an auditlens report (no 'schema': 'auditlens.report/N' key)")
-    return report
+                         "(pytest audits --audit-report DIR writes DIR/report.json)")
+    try:
+        return read_any(file)
+    except AuditlensError as error:
+        raise CheckError(f"--from {file}: not an auditlens report ({error})") from None
 
 
 def model_record(report: dict, spec: str, fingerprint: str, where: str) -> dict:

@@ -53,8 +53,9 @@ def accuracy_change(original, repaired, inputs, labels, answers, seed: int) -> B
                        paired_difference(before.numpy(), after.numpy(), seed))
 
 
-def cross_entropy(subject, texts: list[str]) -> float:
-    """Mean next-token cross-entropy (nats per predicted token) of a causal LM on ``texts``."""
+def cross_entropy(subject, texts) -> float:
+    """Mean next-token cross-entropy (nats per predicted token) of a causal LM on ``texts`` (texts, token
+    lists or Inputs, as ``Subject.encode`` takes them)."""
     inputs = subject.encode(texts)
     ids, mask = inputs.input_ids.to(subject.device), inputs.attention_mask.to(subject.device)
     with torch.no_grad():
@@ -76,9 +77,10 @@ def exported_gap(original, edits, directory: Path, inputs) -> dict[str, float]:
 
     config = transformers.AutoConfig.from_pretrained(directory)
     model_class = getattr(transformers, (config.architectures or ["AutoModel"])[0])
+    exported_model = model_class.from_pretrained(directory).eval()  # read from disk once
     gaps = {}
     for name, dtype in (("float64", torch.float64), ("float32", torch.float32)):
-        reloaded = model_class.from_pretrained(directory).to(original.device, dtype).eval()
+        reloaded = copy.deepcopy(exported_model).to(original.device, dtype)
         hooked = as_subject(original, copy.deepcopy(original.model).to(dtype), "hooked")
         ids, mask = inputs.input_ids.to(original.device), inputs.attention_mask.to(original.device)
         with torch.no_grad():

@@ -64,9 +64,14 @@ class CleanData:
 
 
 def as_subject(original: Subject, model, label: str) -> Subject:
-    """``model`` (a repaired copy of ``original``'s) as a subject with the original's tokenizer and kind."""
-    return Subject(model, original.tokenizer, id=f"{original.id} ({label})", kind=original.kind,
-                   device=original.device, metadata=dict(original.metadata))
+    """``model`` (a repaired copy of ``original``'s) as a subject with the original's tokenizer, kind, device
+    and metadata, made the way every subject is (``load_subject``)."""
+    from ..loading import load_subject
+
+    subject = load_subject(model, tokenizer=original.tokenizer, kind=original.kind, device=original.device,
+                           id=f"{original.id} ({label})")
+    subject.metadata.update(original.metadata)
+    return subject
 
 
 def search(subject: Subject, source: EditSource, shortcut: Shortcut, clean: CleanData, max_loss: float, seed: int,

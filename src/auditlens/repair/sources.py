@@ -14,6 +14,7 @@ Either way the measure is the audit's own metric, re-run on a candidate model.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ def from_patch(subject, pairs, shortcut: Shortcut, seed: int) -> EditSource:
     carriers = {name: rate for name, rate in rates.items() if rate >= CARRIES * shortcut.value and rate > 0}
     spans = {site: _span(subject, pairs, site) for site in carriers}
 
+    @functools.cache  # one fit per (site, rank): a site recurs in the block's and the all-sites tries
     def edit(site: str, rank: int):
         differences, activations = spans[site]
         return None if rank > 1 and rank > min(differences.shape) else _clamp(subject, site, rank, *spans[site])
@@ -66,6 +68,7 @@ def from_erase(subject, concept, data, shortcut: Shortcut, seed: int) -> EditSou
     carriers = {f"{kind}:{layer}": None for layer in range(last + 1) for kind in ("attn", "mlp")}
     inputs, labels = concept.inputs(subject), concept.label_tensor()
 
+    @functools.cache  # one eraser per site: a site recurs in the block's and the all-sites tries
     def edit(site: str, rank: int):
         features = capture(subject, inputs, site, position="all")
         real = inputs.attention_mask.bool()
