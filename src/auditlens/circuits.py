@@ -33,7 +33,8 @@ COMPONENTS = ("heads (head:L.H), MLP hidden units (neuron:L.I), whole MLPs (mlp:
 
 @dataclass(frozen=True)
 class Circuit:
-    """A named set of components; ``Circuit.of(["head:1.0", "mlp:0"])`` names one inline."""
+    """A named set of components; ``Circuit.of(["head:1.0", "mlp:0"])`` names one inline, ``Circuit.of(path)``
+    reads a circuit file."""
 
     name: str
     components: tuple[str, ...]
@@ -46,11 +47,14 @@ class Circuit:
             raise CheckError(f"circuit {self.name!r} names a component twice: {list(self.components)}")
 
     @classmethod
-    def of(cls, value: Circuit | Sequence[str], name: str | None = None) -> Circuit:
+    def of(cls, value: Circuit | Sequence[str] | str | os.PathLike, name: str | None = None) -> Circuit:
         if isinstance(value, Circuit):
             return value
-        if isinstance(value, str) or not all(isinstance(c, str) for c in value):
-            raise CheckError(f"a circuit is a Circuit or a list of component names ({COMPONENTS}); got {value!r}")
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and value.endswith((".yaml", ".yml"))):
+            return load_circuit(value)  # a circuit file, as YAML's circuit: names one
+        if isinstance(value, str) or not hasattr(value, "__iter__") or not all(isinstance(c, str) for c in value):
+            raise CheckError(f"a circuit is a Circuit, a circuit file (.yaml) or a list of component names "
+                             f"({COMPONENTS}); got {value!r}")
         return cls(name or "+".join(value), tuple(value))
 
     def without(self, component: str) -> Circuit:

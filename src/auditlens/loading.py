@@ -40,6 +40,8 @@ def load_subject(
     ``spec`` is a directory written by ``save_pretrained``, a hub id, ``fixture:NAME`` from the
     zoo, or an in-memory ``nn.Module``. Safetensors only unless ``allow_pickle``; remote code only
     if ``trust_remote_code``. The model is put in eval mode on ``device`` with gradients off.
+    ``tokenizer``: a loaded tokenizer, or its directory (str or os.PathLike) or hub id; default: the
+    one saved with the model.
 
     ``device_map`` ("auto", "balanced", "sequential" or a dict of module -> device, as accelerate
     takes it) shards a model too large for one device across GPUs, the CPU and ``offload_dir`` on
@@ -49,6 +51,8 @@ def load_subject(
     """
     if isinstance(spec, Subject):
         return spec
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = _load_tokenizer(tokenizer, trust_remote_code)
     torch_dtype = _resolve_dtype(dtype)
     if device_map is not None:
         if isinstance(spec, nn.Module):
@@ -88,6 +92,18 @@ def load_subject(
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return Subject(model, tokenizer, subject_id, kind, torch_device, metadata)
+
+
+def _load_tokenizer(where: str | os.PathLike, trust_remote_code: bool):
+    """``tokenizer=`` given as a directory or hub id rather than a tokenizer: loaded as transformers does."""
+    import transformers
+
+    try:
+        with quiet_transformers():
+            return transformers.AutoTokenizer.from_pretrained(os.fspath(where), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"tokenizer={os.fspath(where)!r}: no tokenizer there ({str(exc).splitlines()[0]}); give "
+                             "a directory written by save_pretrained, a hub id, or a loaded tokenizer") from None
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,10 +58,14 @@ class Subject:
         ``Dictionary``) at site ``at`` (None: the site its file names, e.g. ``blocks.3.hook_resid_post``
         is ``layer:3``), so ``features:AT`` and ``feature:AT/F`` name its latents. A transcoder reads
         ``at`` and writes ``writes_to`` (default: the site its file names). Returns the ``features:AT`` site."""
-        if not hasattr(dictionary, "encode"):
-            from .dictionaries import load_dictionary
+        from .dictionaries import Dictionary, DictionaryError, load_dictionary
 
+        if isinstance(dictionary, (str, os.PathLike)):  # not hasattr(encode): every str has an encode
             dictionary = load_dictionary(dictionary)
+        elif not isinstance(dictionary, Dictionary):
+            raise DictionaryError(f"attach_dictionary({at!r}, ...): the dictionary must be a directory (str or "
+                                  "os.PathLike) in SAELens or sparsify format, or a Dictionary from "
+                                  f"load_dictionary; got {type(dictionary).__name__}")
         return attach(self.model, at, dictionary.to(device=self.device), writes_to)
 
     @property

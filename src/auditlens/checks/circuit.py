@@ -143,7 +143,7 @@ def _checked_metric(metric: str) -> str:
 
 def necessity(subject, concept: Concept, circuit, *, reference: Concept | None = None,
               seed: int | None = None) -> NecessityResult:
-    """Mean-ablate every component of ``circuit`` (a Circuit or a list of components) at once."""
+    """Mean-ablate every component of ``circuit`` (a Circuit, a circuit file or a list of components) at once."""
     seed, circuit, ablations = _setup(subject, concept, circuit, reference, seed)
     change = behaviour_change(subject, concept, ablations.members(circuit), seed)
     return NecessityResult(check="necessity", subject=subject.id, site=f"circuit:{circuit.name}", n=len(concept),
