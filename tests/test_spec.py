@@ -257,6 +257,28 @@ def test_validate_lists_every_error_of_one_entry(tmp_path, capsys):
     assert [e.name for e in entries] == ["fine"] and len(errors) == 3  # the valid entry still reads
 
 
+def test_validate_names_the_bad_condition_of_an_unknown_metric_in_the_same_round(tmp_path, capsys):
+    """Issue 37: 'acuracy' hid 'at least 0.9', which is no condition whatever the key."""
+    from auditlens.cli import main
+
+    (tmp_path / "a.audit.yaml").write_text("audits:\n  - name: x\n    probe: {concept: more_a_than_b, at: 'layer:1'}\n"
+                                           "    expect: {acuracy: 'at least 0.9'}\n")
+    assert main(["validate", str(tmp_path / "a.audit.yaml"), "--probes", str(PROBES)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error {tmp_path / 'a.audit.yaml'}:4: ") for line in lines)
+    assert "key 'expect.acuracy': a probe result has no field 'acuracy'; did you mean 'accuracy'?" in lines[0]
+    assert "key 'expect.acuracy': 'at least 0.9' is not a condition; write '>= 0.9'" in lines[1]
+
+
+def test_a_condition_of_the_wrong_type_does_not_hide_its_unknown_metric(tmp_path):
+    (tmp_path / "a.audit.yaml").write_text("audits:\n  - name: x\n    probe: {concept: more_a_than_b, at: 'layer:1'}\n"
+                                           "    expect: {acuracy: 0.9}\n")
+    _, errors = read_audit_file(tmp_path / "a.audit.yaml", CONCEPTS)
+    assert [error.line for error in errors] == [4, 4]
+    assert "key 'expect.acuracy' is float 0.9; expected string" in str(errors[0])
+    assert "a probe result has no field 'acuracy'; did you mean 'accuracy'?" in str(errors[1])
+
+
 def test_collection_names_the_first_error_and_counts_the_rest(tmp_path):
     (tmp_path / "a.audit.yaml").write_text(SEVERAL_ERRORS)
     with pytest.raises(AuditFileError, match=r"a.audit.yaml:5: .*'word'.*\(3 more error\(s\) in this file: auditlens "

@@ -17,7 +17,7 @@ from ..circuits import circuit_beside
 from ..errors import CheckError, closest
 from ..feature_sites import is_feature_name, parse_feature_name
 from ..registry import CHECKS, SWEEP_METRICS
-from ..sites import INDEXED_KINDS, is_component_name, parse_alias
+from ..sites import EMBED_SUM, INDEXED_KINDS, is_component_name, parse_alias
 from .conditions import parse_condition
 from .dictionaries import declared_dictionaries
 from .entry import CONCEPT_ARGUMENTS, AuditEntry
@@ -213,8 +213,6 @@ def _entry(source, index, entry, concepts, file_models, problems: list, flagged:
     fields = list(SWEEP_METRICS if sweep else CHECKS[check].metrics)
     expect, expectations = {}, entry.get("expect") if isinstance(entry.get("expect"), dict) else {}
     for field, text in expectations.items():
-        if wrong("expect", field):
-            continue
         if field not in fields:
             near = closest(field, fields, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
@@ -222,11 +220,15 @@ def _entry(source, index, entry, concepts, file_models, problems: list, flagged:
                     f"{'' if 'at' in arguments else ', the default'})" if sweep else f"a {check} result")
             problem(["expect", field], f"{where}, key 'expect.{field}': {what} has no field {field!r}{hint} "
                                        f"Fields: {', '.join(fields)}")
+        if wrong("expect", field):  # the schema said what is wrong with the condition
             continue
-        try:
-            expect[field] = parse_condition(text)
+        try:  # the condition too, whatever its key: one round of fixes mends both
+            condition = parse_condition(text)
         except ValueError as exc:
             problem(["expect", field], f"{where}, key 'expect.{field}': {exc}")
+            continue
+        if field in fields:
+            expect[field] = condition
     if problems or flagged:
         return None
     return AuditEntry(source.path, line, entry["name"], entry.get("id") or slug(entry["name"]), check, arguments,
@@ -242,11 +244,11 @@ def _site_problem(check, where, site) -> str | None:
         except KeyError as exc:
             return f"{where}, key '{check}.at': {exc}"
     kind, colon, rest = str(site).partition(":")
-    if not colon or parse_alias(str(site)) is not None or is_component_name(str(site)):
+    if not colon or str(site) == EMBED_SUM or parse_alias(str(site)) is not None or is_component_name(str(site)):
         return None  # an alias, a head, embed, or a module path: module paths are checked when the model is known
     valid_index = parse_alias(f"layer:{rest}") is not None
     near = closest(kind, INDEXED_KINDS, n=1)
     hint = f"; did you mean '{near[0]}:{rest}'?" if near and valid_index else ""
-    return (f"{where}, key '{check}.at': {site!r} is not a site{hint} Sites: embed, layer:N, attn:N, "
+    return (f"{where}, key '{check}.at': {site!r} is not a site{hint} Sites: embed, embed:sum, layer:N, attn:N, "
             "mlp:N (N may be negative or *), head:L.H (head H of block L), neuron:L.I, neurons:L, features:SITE, "
             "feature:SITE/F, or a module path")
