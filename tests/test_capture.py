@@ -88,7 +88,7 @@ def test_readout_and_sites_share_the_forward_pass(tiny, ragged, arch):
 
 @pytest.mark.parametrize("position", ["middle", 1.5, None, True])
 def test_bad_position_is_refused_before_any_forward_pass(tiny, ragged, position):
-    with pytest.raises(CaptureError, match="position must be one of last, first, mean, all or an int"):
+    with pytest.raises(CaptureError, match="position must be one of last, first, mean, max, all or an int"):
         capture(tiny, ragged, "layer:0", position=position)
     assert tiny.forward_passes == 0
 

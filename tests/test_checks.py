@@ -68,6 +68,12 @@ def test_erasing_at_a_position_that_does_not_exist_is_named(learned, concepts):
         erase(learned, concepts["more_a_than_b"], at="layer:0", position="every")
 
 
+def test_erasing_at_the_peak_is_refused(learned, concepts):
+    # an eraser applied at every token does not erase their maximum, so a probe after it would mislead
+    with pytest.raises(CheckError, match="position must be one of last, first, mean, all or an int index; got 'max'"):
+        erase(learned, concepts["more_a_than_b"], at="layer:0", position="max")
+
+
 def test_patching_the_marker_flips_the_cheated_twin_only(learned, cheated, concepts):
     assert patch(learned, concepts["marker_swapped"], at="layer:0").flip_rate <= 0.05
     result = patch(cheated, concepts["marker_swapped"], at="layer:0")

@@ -45,7 +45,7 @@ def test_one_validator_one_error_for_reads_and_edits(tiny):
         ZeroAblation(tiny.site("layer:0"), positions="middle")
     # both are what their callers always raised, so existing handlers keep working
     assert isinstance(read.value, CaptureError) and isinstance(edit.value, CheckError)
-    assert "position must be one of last, first, mean, all or an int index" in str(read.value)
+    assert "position must be one of last, first, mean, max, all or an int index" in str(read.value)
     assert "positions must be one of all, last, first or an int index" in str(edit.value)
 
 

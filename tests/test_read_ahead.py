@@ -159,3 +159,44 @@ def test_a_pass_above_the_lower_bound_says_why(tiny, ragged):
     model = build_report([record], {"seed": 0})["models"][0]
     assert model["forward_passes"] - model["forward_passes_lower_bound"] == 1
     assert model["passes_above_bound"] == [f"{repeat['why']} (1 passes)"]
+
+
+FEATURE_AUDITS = """\
+dictionaries:
+  layer:0: {train: {data: [superposition_corpus], width: 64, k: 4, position: last}}
+audits:
+  - name: the intended feature decides
+    ablate_tied: {concept: superposition_in_distribution, at: "features:layer:0", tied_to: alpha_feature, n: 1}
+    expect: {accuracy_drop: ">= 0.25"}
+  - name: the spurious feature does not
+    ablate_tied: {concept: superposition_in_distribution, at: "features:layer:0", tied_to: beta_feature, n: 1}
+    expect: {accuracy_drop: "<= 0.1"}
+"""
+
+
+def test_audits_of_a_dictionarys_latents_run_their_lower_bound(tmp_path, monkeypatch):
+    """Issue 37: the superposition audits ran 77 passes against a bound of 42. The examples shown for a tied
+    latent were read at every token (never read ahead), once per latent and concept, each a pass of its own;
+    they are now the latents' peak over tokens, read ahead with the pass that ranked them."""
+    from pathlib import Path
+
+    from auditlens import load_concept
+    from auditlens.declarative import load_audit_file
+
+    probes = Path(__file__).parent.parent / "probes"
+    monkeypatch.setenv("AUDITLENS_DICTIONARY_CACHE", str(tmp_path / "dictionaries"))
+    (tmp_path / "features.audit.yaml").write_text(FEATURE_AUDITS)
+    entries = load_audit_file(tmp_path / "features.audit.yaml", {p.stem for p in probes.glob("*.yaml")})
+    subject = load_subject("fixture:superposition-learned")
+    for entry in entries:
+        result, missed = entry.run(subject, lambda name: load_concept(probes / f"{name}.yaml"))
+        assert missed == [] and result.feature_examples  # the tied latent's top examples were read
+    assert subject.repeats == []
+    assert subject.forward_passes == lower_bound(subject.needs)
+
+
+def test_a_latents_peak_is_its_maximum_over_the_real_tokens(tiny, ragged):
+    every = capture(tiny, ragged, "layer:1", position="all")
+    peak = capture(tiny, ragged, "layer:1", position="max")
+    real = ragged.attention_mask.bool()[..., None]
+    torch.testing.assert_close(peak, every.masked_fill(~real, float("-inf")).amax(dim=1))

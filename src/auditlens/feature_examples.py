@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .engine import capture
-from .feature_sites import is_feature_name
+from .feature_sites import is_feature_name, parse_feature_name
 from .results import not_recorded
 
 TOP = 5  # examples shown per latent
@@ -21,12 +21,14 @@ def feature_examples(subject, names: Sequence[str], concepts: Sequence, top: int
     if not latents or not concepts:
         return ()
     sites = [subject.site(name) for name in latents[:MOST]]
+    # each dictionary's latents whole, at their peak over tokens: a read the pass that ranked them kept
+    wholes = {site.name: subject.site(f"features:{parse_feature_name(site.name)[0]}") for site in sites}
+    read = list({whole.name: whole for whole in wholes.values()}.values())
     rows: list[tuple[str, list[float]]] = []
     with not_recorded():
         for inputs in _inputs_of(subject, concepts):
-            values = capture(subject, inputs, sites, position="all")
-            mask = inputs.attention_mask.bool()
-            per_site = [values[site.name][..., 0].masked_fill(~mask, float("-inf")).amax(dim=1) for site in sites]
+            peaks = capture(subject, inputs, read, position="max")
+            per_site = [peaks[wholes[site.name].name][:, site.features[0]] for site in sites]
             rows += [(inputs.describe(i), [float(v[i]) for v in per_site]) for i in range(len(inputs))]
     shown = []  # each text once, at its highest activation
     for column, site in enumerate(sites):

@@ -3,6 +3,7 @@
 - ``"last"`` / ``"first"``: the last / first real token of each example (padding-aware);
 - an int: an index into the real tokens, negative from the end;
 - ``"mean"`` (reading only): the average over the real tokens;
+- ``"max"`` (reading only): the largest value over the real tokens, per dimension (a latent's peak);
 - ``"all"``: every position ([n, t, d] when reading; every real token when editing).
 
 Reading an index beyond an example is an error naming the examples; an edit at an index is clipped
@@ -15,9 +16,9 @@ import torch
 
 from .errors import CaptureError, CheckError
 
-READ = ("last", "first", "mean", "all")  # what capture can reduce to
+READ = ("last", "first", "mean", "max", "all")  # what capture can reduce to
 EDIT = ("all", "last", "first")  # where an intervention can apply (and int indices)
-REDUCED = ("last", "mean", "first")  # one vector per example
+REDUCED = ("last", "mean", "first", "max")  # one vector per example
 
 
 class PositionError(CaptureError, CheckError):
@@ -84,6 +85,8 @@ def reduce(activation: torch.Tensor, mask: torch.Tensor, position, where: str, i
     if position == "mean":
         weights = mask.unsqueeze(-1).to(activation.dtype)
         return (activation * weights).sum(1) / weights.sum(1)
+    if position == "max":
+        return activation.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).amax(dim=1)
     index = index_of(mask, position)
     if isinstance(position, int):
         outside = (index < first_index(mask)) | (index > last_index(mask))

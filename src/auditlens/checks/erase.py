@@ -14,6 +14,9 @@ from ..settings import seed_or_default
 from .behaviour_change import BehaviourChangeResult, behaviour_change
 from .probe import cross_validated_predictions
 
+# not max: an eraser applied at every token does not erase the maximum over them
+ERASABLE = ("last", "first", "mean", "all")
+
 
 @dataclass(frozen=True, kw_only=True)
 class EraseResult(BehaviourChangeResult):
@@ -41,7 +44,7 @@ def erase(subject, concept: Concept, at: str, position="last", *, data: Concept 
     """
     seed = seed_or_default(seed)
     concept.require_examples("erase")
-    check_position(position)
+    check_position(position, ERASABLE)
     site = subject.site(at)
     inputs, labels = concept.inputs(subject), concept.label_tensor()
     features = capture(subject, inputs, site, position=position, keep_on_device=True)  # fitted where they are

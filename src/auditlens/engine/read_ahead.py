@@ -8,8 +8,10 @@ while the cache's ``read_ahead_bytes`` allows:
 
 1. what has already been read from this model (the working set), at any reduced position;
 2. the default readout (a classifier's logits; a causal LM's next-token logits over its vocabulary);
-3. every block site (``embed``, ``layer:N``, ``attn:N``, ``mlp:N``) at the position asked for;
-4. the same sites at the other reduced positions (``last``, ``mean``, ``first``).
+3. every block site (``embed``, ``layer:N``, ``attn:N``, ``mlp:N``) and every attached dictionary's
+   latents (``features:SITE``) at the position asked for;
+4. the same sites at the other reduced positions (``last``, ``mean``, ``first``; a dictionary's latents
+   also at ``max``, the peak their top-activating examples are ranked by).
 
 Only reduced positions are read ahead: ``position="all"`` ([n, t, d]) is kept only when asked for.
 Extras are kept in memory, not on disk, and a failure to read one (a site too short for an index)
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..feature_sites import attached
 from ..positions import REDUCED
 from ..readout import default_readout
 from ..sites import Site, alias_table
 
 FLOAT_BYTES = 4
+BLOCK_POSITIONS = tuple(p for p in REDUCED if p != "max")  # a residual's peak is seldom read; a latent's is
 
 
 @dataclass
@@ -44,7 +48,6 @@ def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, c
     asked = {(*s.key, position) for s in asked_sites}
     if readout is not None:
         asked.add(("readout", readout.key))
-    width = subject.hidden_size
 
     def take(what: tuple, size: int | None, item) -> None:
         nonlocal budget
@@ -55,6 +58,7 @@ def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, c
         (extras.readouts if what[0] == "readout" else extras.sites).append(item)
 
     def take_site(site: Site, at) -> None:
+        width = _width(subject, site)
         take((*site.key, at), width and n_examples * width * FLOAT_BYTES, (site, at))
 
     def take_readout(candidate) -> None:
@@ -70,8 +74,19 @@ def plan(subject, n_examples: int, position, asked_sites: list[Site], readout, c
     if default is not None:
         take_readout(default)
     blocks = list(alias_table(subject.model).values())
+    latents = [subject.site(f"features:{name}") for name in attached(subject.model)]
     first = position if position in REDUCED else "last"
     for at in (first, *(p for p in REDUCED if p != first)):
-        for site in blocks:
+        for site in blocks if at in BLOCK_POSITIONS else []:
+            take_site(site, at)
+        for site in latents:
             take_site(site, at)
     return extras
+
+
+def _width(subject, site: Site) -> int | None:
+    """Floats per example that a reduced read of ``site`` keeps: a dictionary's latents (or the slice of
+    them), else the model's width (None where the config does not say it)."""
+    if site.dictionary is None:
+        return subject.hidden_size
+    return site.features[1] - site.features[0] if site.features else site.dictionary.d_sae
