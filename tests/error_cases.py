@@ -688,6 +688,33 @@ CASES += [
 ]
 
 
+def dictionary_neither_a_path_nor_loaded():
+    load_subject(build("gpt2")).attach_dictionary("layer:1", {"W_enc": None})
+
+
+def tokenizer_directory_without_a_tokenizer():
+    Path("tok").mkdir()
+    load_subject(build("gpt2"), tokenizer="tok")
+
+
+def alias_written_with_a_dot():
+    load_subject(build("gpt2")).site("mlp.1")
+
+
+def template_label_typo():
+    Path("c.yaml").write_text("labels: [negative, positive]\ntemplates:\n  - template: 'the {noun} was good'\n"
+                              "    label: postive\nslots: {noun: [film, meal]}\n")
+    load_concept("c.yaml")
+
+
+CASES += [
+    ("a dictionary that is neither a directory nor a Dictionary", dictionary_neither_a_path_nor_loaded),
+    ("a tokenizer directory that holds no tokenizer", tokenizer_directory_without_a_tokenizer),
+    ("an alias written with a dot (mlp.1)", alias_written_with_a_dot),
+    ("a misspelt label in a concept's template", template_label_typo),
+]
+
+
 def table() -> str:
     rows = ["| bad input | error (type: message) |", "|---|---|"]
     for name, case in CASES:

@@ -77,6 +77,15 @@ def test_invariance_to_the_marker_holds_on_learned_and_fails_on_cheated(learned,
     assert result.examples[0].note.startswith("minimal failing input: prediction fewer -> more")
 
 
+def test_each_failing_input_is_shown_once(cheated):
+    """Issue 37: the minimal counterexample was drawn too, and printed a second time below itself."""
+    result = expect_invariant(cheated, COUNT_INPUTS, MARKER_SWAP)
+    shown = [example.input for example in result.examples]
+    assert shown[0] == result.minimal_counterexample and len(shown) == 5
+    assert len(set(shown)) == len(shown)
+    assert result.explain().count(f"{result.minimal_counterexample!r}:") == 1
+
+
 def test_label_check_on_inputs_with_more_a(learned, cheated):
     more_a = st.lists(st.sampled_from(LETTERS), min_size=11, max_size=11).filter(
         lambda l: l.count("a") > l.count("b")).map(lambda l: " ".join(["m0", *l]))

@@ -53,6 +53,18 @@ def test_erasing_the_count_breaks_the_learned_twin_only(learned, cheated, concep
     assert on_learned.probe_accuracy_after <= on_learned.chance + 0.05
 
 
+def test_a_probe_below_chance_after_erasure_is_explained(learned, concepts):
+    """Issue 37: 'probe accuracy after 0.271' sat below the 0.5 chance line with no word on why."""
+    result = erase(learned, concepts["more_a_than_b"], at="layer:1", data=concepts["count_in_distribution"])
+    assert float(result.probe_accuracy_after) < float(result.chance)
+    note = result.note()
+    assert note.startswith(f"probe accuracy after {float(result.probe_accuracy_after):.3f} is below chance "
+                           f"({float(result.chance):.3f}): that is what a complete erasure looks like")
+    assert "cross-validation fold" in note and "Read it as chance" in note
+    assert f"  note: {note}" in result.explain() and result.to_dict()["note"] == note
+    assert result.thresholds == []  # telling below from above chance is no threshold of the audit's
+
+
 def test_erasing_at_every_position_fits_on_every_real_token(learned, concepts):
     """position='all' (a bare shape error from inside concept-erasure before): the eraser is fitted on
     every real token with its example's label and applied at every position; the probe after reads the

@@ -69,6 +69,31 @@ def test_malformed_concept_files_name_the_file_and_the_key(tmp_path, text, match
     assert "bad.yaml" in str(info.value)
 
 
+def test_a_label_typo_in_a_template_is_named_at_the_template_and_its_line(tmp_path):
+    """Issue 37: it was reported at examples[0].label (the first sentence the template expands to), with no line."""
+    path = write(tmp_path / "c.yaml", "labels: [negative, positive]\ntemplates:\n  - template: 'the {noun} was good'\n"
+                                      "    label: postive\nslots: {noun: [film, meal]}\n")
+    with pytest.raises(ConceptError) as info:
+        load_concept(path)
+    assert str(info.value) == (f"{path}:4: templates[0].label is 'postive'; expected an index or one of "
+                               "['negative', 'positive']; did you mean 'positive'?")  # once, not once per filling
+
+
+def test_every_error_of_a_concept_file_is_found_in_one_reading(tmp_path):
+    from auditlens.concept_file import read_concept_file
+
+    path = write(tmp_path / "c.yaml", "labels: [no_, yes_]\nexampels: []\nexamples:\n  - {text: a, label: 0}\n"
+                                      "  - {words: b, label: 1}\n  - {text: c, label: maybe}\n")
+    concept, errors = read_concept_file(path)
+    assert concept is None
+    assert [str(e).split(": ", 1)[0] for e in errors] == [f"{path}:2", f"{path}:5", f"{path}:6"]
+    assert "unknown key 'exampels'" in str(errors[0]) and "examples[1] needs 'text'" in str(errors[1])
+    assert "examples[2].label is 'maybe'" in str(errors[2])
+    with pytest.raises(ConceptError, match=r"unknown key 'exampels'.*\(2 more error\(s\) in this file: auditlens "
+                                           r"validate .*c.yaml\)"):
+        load_concept(path)
+
+
 def test_labels_must_match_examples():
     with pytest.raises(ConceptError, match="has 2 examples but 1 labels"):
         Concept("c", examples=("a", "b"), labels=(0,))

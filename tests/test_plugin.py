@@ -85,7 +85,7 @@ def test_verdicts_are_shown_and_stored(audit_dir):
                                  "fixture:count-learned  learned *all 2 audits that ran passed  (known truth: learned)*",
                                  "fixture:count-cheated  cheated *patch at layer:0 on marker_swapped: flip_rate = 1.000, "
                                  "needed <= 0.05 "
-                                 "(test_marker_is_ignored*); 1 more mechanistic audit(s) failed  (known truth: cheated)*"])
+                                 "(test_marker_is_ignored*); 1 more mechanistic audit failed  (known truth: cheated)*"])
     report = json.loads((audit_dir.path / "out" / "report.json").read_text())
     models = {m["id"]: m for m in report["models"]}
     assert models["fixture:count-cheated"]["verdict"] == "cheated" and models["fixture:count-cheated"]["counts"]["failed"] == 2
@@ -100,8 +100,44 @@ def test_bad_site(subject, more_a_than_b):
     probe(subject, more_a_than_b, at="layer:9")
 """)
     result = audit_dir.runpytest("test_error.py", "--model", "fixture:count-learned")
-    result.stdout.fnmatch_lines(["fixture:count-learned  inconclusive *1 audit(s) ended in error or were lost "
+    result.stdout.fnmatch_lines(["fixture:count-learned  inconclusive *1 audit ended in error or was lost "
                                  "(test_bad_site*: site 'layer:9'*"])
+
+
+def test_a_library_error_in_a_python_audit_is_an_error_shown_by_its_message(audit_dir):
+    """Issue 37: a SiteError showed as FAILED under some 60 lines of library traceback, with no 'did you mean'."""
+    audit_dir.makepyfile(test_site="""
+from auditlens import probe
+
+def test_bad_site(subject, more_a_than_b):
+    concept = more_a_than_b
+    assert probe(subject, concept, at="mlp.1").accuracy >= 0.9
+""")
+    result = audit_dir.runpytest("test_site.py", "--model", "fixture:count-learned")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at call of test_bad_site[[]fixture:count-learned[]]*",
+                                 "test_site.py:5: SiteError: unknown site 'mlp.1' in GPT2ForSequenceClassification; "
+                                 "did you mean 'mlp:1'?",
+                                 "  valid aliases: embed, attn:0..1, layer:0..1, mlp:0..1"])
+    assert "resolve_site" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+    report = json.loads((audit_dir.path / "reports" / "report.json").read_text())
+    assert report["models"][0]["audits"][0]["outcome"] == "error"
+
+
+def test_a_misspelt_concept_fixture_names_the_closest_concepts(audit_dir):
+    """Issue 37: ('sentimant_city', <FixtureRequest for <Function ...>>) leaked into the verdict line."""
+    audit_dir.makepyfile(test_typo="""
+def test_typo(subject, more_a_than_bb):
+    pass
+""")
+    result = audit_dir.runpytest("test_typo.py", "--model", "fixture:count-learned")
+    result.assert_outcomes(errors=1)
+    message = ("fixture 'more_a_than_bb' not found: no fixture is named so, and there is no concept file "
+               "probes/more_a_than_bb.yaml (a concept's fixture is named after its file); did you mean "
+               "'more_a_than_b'? Concepts: marker_swapped, more_a_than_b")
+    result.stdout.fnmatch_lines([message, f"fixture:count-learned  inconclusive 1 audit ended in error or was lost "
+                                          f"(test_typo[[]fixture:count-learned[]]: {message})*"])
+    assert "FixtureRequest" not in result.stdout.str()
 
 
 def test_ini_keys_set_models_seed_and_report(audit_dir):
@@ -148,7 +184,7 @@ def test_a_model_that_cannot_load_is_named(audit_dir):
 def test_a_broken_concept_file_fails_its_audits_with_the_file_named(audit_dir):
     (audit_dir.path / "probes" / "more_a_than_b.yaml").write_text("exampels: []\n")
     result = audit_dir.runpytest("test_audit.py", "--model", "fixture:count-learned")
-    result.stdout.fnmatch_lines(["*more_a_than_b.yaml: unknown key 'exampels'; did you mean 'examples'?*"])
+    result.stdout.fnmatch_lines(["*more_a_than_b.yaml:1: unknown key 'exampels'; did you mean 'examples'?*"])
 
 
 def test_junit_xml_carries_the_metrics_as_properties(audit_dir):

@@ -186,7 +186,7 @@ def test_validate_command_checks_without_a_model(tmp_path, capsys, monkeypatch):
     assert main(["validate", "audits", "probes/broken.yaml"]) == 1
     out = capsys.readouterr().out
     assert "error audits/bad.audit.yaml:1: key 'audits' is int 3; expected array" in out
-    assert "error probes/broken.yaml:1: key 'examples.0': 'label' is a required property" in out
+    assert "error probes/broken.yaml:1: examples[0].label is missing or not a label; give a class index" in out
 
 
 def test_init_scaffolds_a_repository_that_passes_validation(tmp_path, capsys, monkeypatch):
@@ -268,6 +268,22 @@ def test_validate_names_the_bad_condition_of_an_unknown_metric_in_the_same_round
     assert len(lines) == 2 and all(line.startswith(f"error {tmp_path / 'a.audit.yaml'}:4: ") for line in lines)
     assert "key 'expect.acuracy': a probe result has no field 'acuracy'; did you mean 'accuracy'?" in lines[0]
     assert "key 'expect.acuracy': 'at least 0.9' is not a condition; write '>= 0.9'" in lines[1]
+
+
+def test_validate_lists_every_error_of_a_concept_file(tmp_path, capsys):
+    """Issue 37: validate stopped at the first error of a concept file (it named all of an audit file's)."""
+    from auditlens.cli import main
+
+    (tmp_path / "c.yaml").write_text("labels: [negative, positive]\ntemplates:\n  - template: 'the {noun} was good'\n"
+                                     "    label: postive\n    grup: g\nslots: {noun: [film, 3]}\n"
+                                     "examples:\n  - {words: ok, label: 1}\n")
+    assert main(["validate", str(tmp_path / "c.yaml"), "--probes", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[1] for line in lines] == ["4", "5", "6", "8"]
+    assert "templates[0].label is 'postive'; expected an index or one of ['negative', 'positive']" in lines[0]
+    assert "key 'templates.0.grup': Additional properties are not allowed ('grup' was unexpected)" in lines[1]
+    assert "key 'slots.noun.1': 3 is not of type 'string'" in lines[2]
+    assert "examples[0] needs 'text' (text) or 'tokens' (token ids)" in lines[3]
 
 
 def test_a_condition_of_the_wrong_type_does_not_hide_its_unknown_metric(tmp_path):

@@ -1,3 +1,5 @@
+import pytest
+
 from auditlens.report.verdict import verdict_for
 
 
@@ -25,6 +27,19 @@ def test_a_failed_plain_assertion_is_not_evidence_of_a_mechanism():
     assert verdict.verdict == "inconclusive" and "non-mechanistic" in verdict.reason
 
 
+@pytest.mark.parametrize("audits, reason", [
+    ([record("passed")], "the 1 audit that ran passed"),
+    ([record("passed")] * 2, "all 2 audits that ran passed"),
+    ([record("failed", "error")], "1 audit ended in error or was lost"),
+    ([record("failed", "error")] * 2, "2 audits ended in error or were lost"),
+    ([record("failed", "assertion", checks=())], "1 non-mechanistic audit failed"),
+    ([record("failed", "assertion", checks=())] * 3, "3 non-mechanistic audits failed"),
+])
+def test_a_reason_counts_in_words_that_agree_with_the_count(audits, reason):
+    """Issue 37: 'all 1 audits'."""
+    assert verdict_for("m", audits).reason.startswith(reason)
+
+
 def test_no_audit_is_inconclusive():
     assert verdict_for("m", [record("skipped")]).reason == "no audit ran"
 
@@ -41,8 +56,21 @@ def test_the_reason_names_the_strongest_evidence():
               "checks": [missed("patch", "layer:0", "flip_rate", 1.0, "<=", 0.05)]}
     verdict = verdict_for("m", [weak, strong])
     assert verdict.reason == ("patch at layer:0: flip_rate = 1.000, needed <= 0.05 (marker audit); "
-                              "1 more mechanistic audit(s) failed")
+                              "1 more mechanistic audit failed")
     assert verdict.evidence["metric"] == "flip_rate" and verdict.evidence["audit"] == "marker audit"
+
+
+def test_a_negative_drop_says_what_it_means():
+    """Issue 37: a killed shortcut mutant was described by 'accuracy_drop = -0.500' and nothing more."""
+    def reason(value):
+        audit = {**record("failed", "assertion"), "name": "relies on the count",
+                 "checks": [missed("ablate", "layer:1", "accuracy_drop", value, ">=", 0.3)]}
+        return verdict_for("m", [audit]).reason
+
+    assert reason(-0.5) == ("ablate at layer:1: accuracy_drop = -0.500 (negative: the accuracy rose by 0.500 under the "
+                            "intervention: the model did better without what it removed), needed >= 0.3 "
+                            "(relies on the count)")
+    assert reason(0.1) == "ablate at layer:1: accuracy_drop = 0.100, needed >= 0.3 (relies on the count)"
 
 
 def test_an_uncertain_miss_is_weaker_evidence_than_a_clear_one():
@@ -62,4 +90,4 @@ def test_a_vacuous_pass_never_counts_toward_learned():
 
 def test_outcomes_named_as_pytest_names_them_are_read_in_the_vocabulary():
     assert verdict_for("m", [record("passed"), record("xfailed")]).verdict == "learned"
-    assert verdict_for("m", [record("failed", "error")]).reason.startswith("1 audit(s) ended in error")
+    assert verdict_for("m", [record("failed", "error")]).reason.startswith("1 audit ended in error or was lost")

@@ -98,12 +98,17 @@ def _load_tokenizer(where: str | os.PathLike, trust_remote_code: bool):
     """``tokenizer=`` given as a directory or hub id rather than a tokenizer: loaded as transformers does."""
     import transformers
 
+    given, expected = os.fspath(where), "give a directory a tokenizer was saved to, a hub id, or a loaded tokenizer"
+    directory = Path(given).expanduser()
+    if directory.is_dir() and not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(f"tokenizer={given!r}: the directory holds none of {', '.join(TOKENIZER_FILES)}; "
+                             f"{expected}")
     try:
         with quiet_transformers():
-            return transformers.AutoTokenizer.from_pretrained(os.fspath(where), trust_remote_code=trust_remote_code)
+            return transformers.AutoTokenizer.from_pretrained(given, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"tokenizer={os.fspath(where)!r}: no tokenizer there ({str(exc).splitlines()[0]}); give "
-                             "a directory written by save_pretrained, a hub id, or a loaded tokenizer") from None
+        raise ModelLoadError(f"tokenizer={given!r}: no tokenizer there ({str(exc).splitlines()[0][:300]}); "
+                             f"{expected}") from None
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:

@@ -152,6 +152,8 @@ class CheckResult:
             ci = intervals.get(name)
             suffix = f"  {int(ci.level * 100)}% CI {ci}" if ci else ""
             lines.append(f"  {name.replace('_', ' '):<22} {value:8.3f}{suffix}")
+        if note := self.note():  # where the numbers alone would mislead, the terminal says so as the report does
+            lines.append(f"  note: {note}")
         examples = self.evidence
         if examples:
             lines.append(f"  examples ({len(examples)} shown):")

@@ -96,3 +96,21 @@ def construct(root):
 def load(text: str):
     """``yaml.safe_load`` after the same check, parsing the text once."""
     return construct(compose(text))
+
+
+def line_of(root, keys) -> int:
+    """1-based line of the deepest node of the composed tree ``root`` along ``keys`` (mapping keys and list
+    indices) that exists: where an error about that part of a file points."""
+    node, line = root, (root.start_mark.line + 1 if root else 1)
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -12,6 +12,7 @@ or a short alias resolved per architecture (names are checked without torch; mod
 
 from __future__ import annotations
 
+import difflib
 import re
 import weakref
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from .site import Site
 _ATTENTION_CHILDREN = ("attention.output.dense", "attn", "self_attn", "attention", "self_attention")
 _MLP_CHILDREN = ("mlp", "ffn", "feed_forward", "output.dense")
 INDEXED_KINDS = ("layer", "attn", "mlp")  # kind:N aliases; "embed" stands alone
+EMBED_SUM = "embed:sum"  # the embeddings' sum, where a LayerNorm of the embeddings follows it
 _ALIAS = re.compile(r"^(layer|attn|mlp):(-?\d+|\*)$")
 _HEAD = re.compile(r"^head:(-?\d+|\*)\.(-?\d+|\*)$")
 # the attention's output projection, whose input is every head's output side by side (per block)
@@ -51,6 +53,24 @@ def parse_alias(name: str) -> tuple[str, int | str] | None:
     if not match:
         return None
     return match.group(1), "*" if match.group(2) == "*" else int(match.group(2))
+
+
+_ALIAS_LIKE = re.compile(r"^\s*([A-Za-z]+)\s*[:._\- ]?\s*\[?(-?\d+|\*)\]?\s*$")
+_KIND_SYNONYMS = {"layers": "layer", "block": "layer", "blocks": "layer", "attention": "attn", "ffn": "mlp"}
+
+
+def alias_meant(name: str) -> str | None:
+    """The indexed alias a name shaped like one most likely meant (``mlp:3`` for ``mlp.3``, ``mpl:3`` or
+    ``MLP3``; ``layer:3`` for ``layers.3``), or None. The one 'did you mean' of alias typos: Python's
+    unknown-site error and the audit-file check both use it."""
+    match = _ALIAS_LIKE.match(name) if isinstance(name, str) else None
+    if match is None:
+        return None
+    kind = match.group(1).lower()
+    kind = _KIND_SYNONYMS.get(kind, kind)
+    near = difflib.get_close_matches(kind, INDEXED_KINDS, n=1, cutoff=0.6)  # not closest(): it offers kinds holding it
+    meant = f"{near[0]}:{match.group(2)}" if near else None
+    return meant if meant != name else None
 
 
 def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
@@ -238,7 +258,9 @@ def _unknown_site_message(model, name, table, modules) -> str:
     count = n_layers(model)
     kinds = sorted({key.split(":")[0] for key in table if ":" in key})
     aliases = (["embed"] if "embed" in table else []) + [f"{k}:0..{count - 1}" for k in kinds]
-    lines = [f"unknown site {name!r} in {type(model).__name__}."]
+    meant = alias_meant(name)  # offered only where this model has it: mlp.7 on a 3-block model is no mlp:7
+    hint = f"; did you mean {meant!r}?" if meant and _resolves(model, meant) else "."
+    lines = [f"unknown site {name!r} in {type(model).__name__}{hint}"]
     if aliases:
         lines.append(f"  valid aliases: {', '.join(aliases)}")
     else:
@@ -248,6 +270,14 @@ def _unknown_site_message(model, name, table, modules) -> str:
         lines.append(f"  closest module paths: {', '.join(near)}")
     lines.append("  any module path from model.named_modules() is also a valid site")
     return "\n".join(lines)
+
+
+def _resolves(model: nn.Module, name: str) -> bool:
+    try:
+        expand_sites(model, name)
+    except SiteError:
+        return False
+    return True
 
 
 def expand_sites(model: nn.Module, pattern: str) -> list[Site]:

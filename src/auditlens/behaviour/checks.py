@@ -144,7 +144,11 @@ def _behaviour_check(subject, check, kind, description, strategy, evaluate, rend
         if found is not None:
             minimal = render(found)
             shown.append(Example(minimal, "minimal failing input: " + evaluate([found])[1][0]))
-        shown += [Example(render(items[i]), notes[i]) for i in failing[:4]]
+        drawn: dict[str, str] = {}
+        for i in failing:  # each input once: the minimal failure is often one of those drawn
+            drawn.setdefault(render(items[i]), notes[i])
+        drawn.pop(minimal, None)
+        shown += [Example(text, note) for text, note in list(drawn.items())[:4]]
     rate = bootstrap_mean(torch.tensor(failed, dtype=torch.float64).numpy(), seed, what=f"{check} failure rate")
     return BehaviourResult(check=check, subject=subject.id, site="output", n=len(items), kind=kind,
                            description=description, failure_rate=float(sum(failed) / len(items)),

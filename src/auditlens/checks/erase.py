@@ -32,6 +32,17 @@ class EraseResult(BehaviourChangeResult):
         return (f"erase {self.concept!r} (LEACE) at {self.site} (position {self.position}) on {self.subject}, "
                 f"n={self.n}")
 
+    def note(self) -> str | None:
+        after, chance = float(self.probe_accuracy_after), float(self.chance)  # plain: a Metric compared is recorded
+        if after >= chance:
+            return None
+        return (f"probe accuracy after {after:.3f} is below chance ({chance:.3f}): "
+                "that is what a complete erasure looks like, not a concept read backwards. The eraser was fitted on "
+                "every example, so the class means left in each cross-validation fold's training part point opposite "
+                "to the held-out part's; the probe retrained there learns that reversed leftover and misses more "
+                f"often than guessing the commonest class. Read it as chance: nothing linear of {self.concept!r} is "
+                f"left at {self.site}")
+
 
 def erase(subject, concept: Concept, at: str, position="last", *, data: Concept | None = None,
           folds: int = 5, seed: int | None = None) -> EraseResult:

@@ -17,7 +17,7 @@ from ..circuits import circuit_beside
 from ..errors import CheckError, closest
 from ..feature_sites import is_feature_name, parse_feature_name
 from ..registry import CHECKS, SWEEP_METRICS
-from ..sites import EMBED_SUM, INDEXED_KINDS, is_component_name, parse_alias
+from ..sites import EMBED_SUM, alias_meant, is_component_name, parse_alias
 from .conditions import parse_condition
 from .dictionaries import declared_dictionaries
 from .entry import CONCEPT_ARGUMENTS, AuditEntry
@@ -246,9 +246,8 @@ def _site_problem(check, where, site) -> str | None:
     kind, colon, rest = str(site).partition(":")
     if not colon or str(site) == EMBED_SUM or parse_alias(str(site)) is not None or is_component_name(str(site)):
         return None  # an alias, a head, embed, or a module path: module paths are checked when the model is known
-    valid_index = parse_alias(f"layer:{rest}") is not None
-    near = closest(kind, INDEXED_KINDS, n=1)
-    hint = f"; did you mean '{near[0]}:{rest}'?" if near and valid_index else ""
+    meant = alias_meant(str(site))
+    hint = f"; did you mean {meant!r}?" if meant else ""
     return (f"{where}, key '{check}.at': {site!r} is not a site{hint} Sites: embed, embed:sum, layer:N, attn:N, "
             "mlp:N (N may be negative or *), head:L.H (head H of block L), neuron:L.I, neurons:L, features:SITE, "
             "feature:SITE/F, or a module path")

@@ -49,16 +49,4 @@ class YamlSource:
 
     def line_of(self, keys: Sequence) -> int:
         """1-based line of the deepest node along ``keys`` (mapping keys and list indices) that exists."""
-        node, line = self.root, (self.root.start_mark.line + 1 if self.root else 1)
-        for key in keys:
-            if isinstance(node, yaml.MappingNode):
-                match = next(((k, v) for k, v in node.value if k.value == str(key)), None)
-                if match is None:
-                    break
-                line, node = match[0].start_mark.line + 1, match[1]
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-                node = node.value[key]
-                line = node.start_mark.line + 1
-            else:
-                break
-        return line
+        return safe_yaml.line_of(self.root, keys)

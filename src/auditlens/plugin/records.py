@@ -11,11 +11,14 @@ from pathlib import Path
 from ..report.outcomes import normalize
 from ..report.record import AuditRecord
 from ..results import Metric
+from .audit_errors import error_message
 from .nodeids import item_model, plain_nodeid
 
 
-def record_for(item, report, call, results, session, passes: tuple[int, list[str], list[dict]]) -> AuditRecord | None:
-    """The record of an audit (an item that ran against a model); None for a plain test."""
+def record_for(item, report, call, results, session, passes: tuple[int, list[str], list[dict]],
+               shown: str | None = None) -> AuditRecord | None:
+    """The record of an audit (an item that ran against a model); None for a plain test. ``shown``: the text
+    the report shows in place of the exception's, whose first line is then the record's message."""
     model = item_model(item)
     if model is None:
         return None
@@ -25,8 +28,7 @@ def record_for(item, report, call, results, session, passes: tuple[int, list[str
         asserted = call.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
         kind = "assertion" if asserted else "error"
         if call.excinfo is not None:
-            text = str(call.excinfo.value).strip() or call.excinfo.typename
-            message = text.splitlines()[0][:500]
+            message = shown.splitlines()[0][:500] if shown else error_message(call.excinfo)
         elif hasattr(report, "wasxfail"):
             message = f"XPASS(strict): expected to fail, and passed {report.wasxfail}".strip()
     outcome = normalize(report.outcome, kind)

@@ -11,6 +11,7 @@ from ..report.mutation import MUTATION_GATE_EXIT
 from ..report.record import AuditRecord
 from ..report.writers import REPORT_NOT_WRITTEN_EXIT
 from ..results import recording
+from .audit_errors import library_error, missing_concept
 from .interruption import why_interrupted
 from .nodeids import item_model, model_of, plain_nodeid
 from .records import metric_comparison, record_for
@@ -53,15 +54,40 @@ class SessionHooks:
     def pytest_runtest_makereport(self, item, call):
         report = yield
         results = item.stash.get(RESULTS_KEY, [])
+        shown = self._shown_instead(item, call, report)
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             for result in results:  # junitxml writes the item's properties with its teardown report
                 item.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
             if report.failed and results and not getattr(item, "explains_itself", False):
                 report.sections.append(("auditlens evidence", "\n\n".join(r.explain() for r in results)))
-            record = record_for(item, report, call, results, self.session, item.stash.get(PASSES_KEY, (0, [], [])))
+            record = record_for(item, report, call, results, self.session, item.stash.get(PASSES_KEY, (0, [], [])),
+                                shown if call.when == "setup" else None)
             if record is not None:  # carried on the report, so that xdist brings it to the controller
                 report.user_properties.append((RECORD_PROPERTY, json.dumps(record.to_dict())))
         return report
+
+    def _shown_instead(self, item, call, report) -> str | None:
+        """An audit's library error becomes an ERROR of the audit with its message at the audit's line; a
+        fixture named like a concept, the closest concepts (see audit_errors). The text shown, or None."""
+        if item_model(item) is None or call.excinfo is None:
+            return None
+        error = library_error(item, call)
+        if error is not None:
+            report.auditlens_error = True  # pytest_report_teststatus: ERROR, not FAILED (kept across xdist)
+            if isinstance(item, pytest.Function) and not self.config.getoption("fulltrace", False):
+                report.longrepr = error  # a YAML item's repr_failure says it already, with its entry
+            return error
+        probes = self.session.options.probes_dir
+        probes = probes.relative_to(self.config.rootpath) if probes.is_relative_to(self.config.rootpath) else probes
+        missing = missing_concept(call, [p.stem for p in self.session.concept_paths()], probes)
+        if missing is not None:
+            report.longrepr = missing
+        return missing
+
+    def pytest_report_teststatus(self, report, config):
+        if getattr(report, "auditlens_error", False):
+            return "error", "E", "ERROR"
+        return None
 
     def pytest_runtest_logreport(self, report):
         for name, value in report.user_properties:

@@ -53,11 +53,25 @@ def _missed(audit: dict) -> list[tuple[tuple[bool, float], dict]]:
     return found
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 audit``, ``2 audits``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# what a negative value of a drop means, said where it is shown: "accuracy_drop = -0.500" alone reads as a typo
+_NEGATIVE_DROPS = {"accuracy_drop": "the accuracy rose by {amount:.3f} under the intervention: the model did better "
+                                    "without what it removed",
+                   "min_member_drop": "removing a member raised the circuit's faithfulness, by {amount:.3f}"}
+
+
 def describe(evidence: dict) -> str:
-    """``patch at layer:0 on marker_swapped: flip_rate = 1.000, needed <= 0.05 (audit name)``."""
+    """``patch at layer:0 on marker_swapped: flip_rate = 1.000, needed <= 0.05 (audit name)``; a negative
+    drop says what it means."""
     shaky = ", uncertain" if evidence.get("uncertain") else ""
     data = f" on {evidence['concept']}" if evidence.get("concept") else ""
-    return (f"{evidence['check']} at {evidence['site']}{data}: {evidence['metric']} = {evidence['value']:.3f}, "
+    value, meaning = evidence["value"], _NEGATIVE_DROPS.get(evidence["metric"])
+    sign = f" (negative: {meaning.format(amount=-value)})" if meaning and value < 0 else ""
+    return (f"{evidence['check']} at {evidence['site']}{data}: {evidence['metric']} = {value:.3f}{sign}, "
             f"needed {evidence['op']} {evidence['bound']:g} ({evidence['audit']}{shaky})")
 
 
@@ -70,7 +84,7 @@ def verdict_for(model: str, audits: Iterable[dict]) -> Verdict:
     mechanistic = [a for a in by["failed"] if any(is_mechanistic(c["check"]) for c in a.get("checks", []))]
     if mechanistic:
         missed = sorted((m for a in mechanistic for m in _missed(a)), key=lambda m: m[0], reverse=True)
-        more = f"; {len(mechanistic) - 1} more mechanistic audit(s) failed" if len(mechanistic) > 1 else ""
+        more = f"; {counted(len(mechanistic) - 1, 'more mechanistic audit')} failed" if len(mechanistic) > 1 else ""
         if missed:
             return Verdict(model, "cheated", describe(missed[0][1]) + more, missed[0][1])
         return Verdict(model, "cheated", f"{mechanistic[0]['name']} failed{more}")
@@ -78,19 +92,21 @@ def verdict_for(model: str, audits: Iterable[dict]) -> Verdict:
     if broken:
         first = broken[0]
         detail = f": {first['message']}" if first.get("message") else ""
-        return Verdict(model, "inconclusive", f"{len(broken)} audit(s) ended in error or were lost "
-                                              f"({first['name']}{detail})")
+        return Verdict(model, "inconclusive", f"{counted(len(broken), 'audit')} ended in error or "
+                                              f"{'was' if len(broken) == 1 else 'were'} lost ({first['name']}{detail})")
     if by["vacuous"]:
         first = by["vacuous"][0]
-        return Verdict(model, "inconclusive", f"{len(by['vacuous'])} audit(s) could not have failed "
+        return Verdict(model, "inconclusive", f"{counted(len(by['vacuous']), 'audit')} could not have failed "
                                               f"({first['name']}: {first.get('vacuous')})")
     if by["failed"]:
-        return Verdict(model, "inconclusive", f"{len(by['failed'])} non-mechanistic audit(s) failed "
+        return Verdict(model, "inconclusive", f"{counted(len(by['failed']), 'non-mechanistic audit')} failed "
                                               f"({by['failed'][0]['name']}); behaviour alone cannot tell a cheat")
     if not by["passed"]:
         return Verdict(model, "inconclusive", "no audit ran")
     idle = ", ".join(f"{n} {o}" for o in NOT_RUN if (n := sum(a["outcome"] == o for a in audits)))
-    return Verdict(model, "learned", f"all {len(by['passed'])} audits that ran passed" + (f" ({idle})" if idle else ""))
+    ran = len(by["passed"])
+    passed = "the 1 audit that ran passed" if ran == 1 else f"all {ran} audits that ran passed"
+    return Verdict(model, "learned", passed + (f" ({idle})" if idle else ""))
 
 
 def incomplete_verdict(model: str, interrupted: str | None, ended: int, not_run: list[str]) -> Verdict:
@@ -98,6 +114,6 @@ def incomplete_verdict(model: str, interrupted: str | None, ended: int, not_run:
     not run might have failed."""
     missing = f"{len(not_run)} of its audits did not run" if not_run else "every audit of this model ended"
     if interrupted:
-        return Verdict(model, "inconclusive", f"the run was interrupted ({interrupted}) after {ended} audit(s) of "
-                                              f"this model ended; {missing}: no verdict")
+        return Verdict(model, "inconclusive", f"the run was interrupted ({interrupted}) after "
+                                              f"{counted(ended, 'audit')} of this model ended; {missing}: no verdict")
     return Verdict(model, "inconclusive", f"{missing} (first: {not_run[0]}): no verdict")
