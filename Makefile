@@ -40,8 +40,11 @@ test-rebuilt: setup
 
 # Exit 1 (some audits failed) is a finding, not a broken run: the cheated twins are meant to fail.
 # Any other status fails the command: interrupted (2), usage error (4), report not written (7).
+# Two workers as for the tests, each model's audits on one of them (AUDIT_WORKERS=0: one process); a line
+# per model says when its audits are done.
+AUDIT_WORKERS ?= 2
 audit: setup
-	@$(PYTHON) -m pytest audits --audit-report $(REPORT); status=$$?; \
+	@$(PYTHON) -m pytest audits -n $(AUDIT_WORKERS) --audit-report $(REPORT); status=$$?; \
 	if [ $$status -le 1 ]; then echo "audit results written to $(REPORT)/"; fi; \
 	if [ $$status -eq 1 ]; then echo "some audits failed: see the failures above, $(REPORT)/summary.md and $(REPORT)/report.html"; fi; \
 	if [ $$status -gt 1 ]; then echo "the audit run did not complete (exit status $$status): see above"; exit $$status; fi

@@ -64,3 +64,42 @@ def test_sweep(subject, more_a_than_b):
     verbose.stdout.fnmatch_lines(["auditlens: probe 'more_a_than_b' on fixture:count-learned: fitting layer:0 (2/3)"])
     quiet = audit_repo.runpytest("--model", "fixture:count-learned")
     assert "fitting layer:0" not in quiet.stdout.str()
+
+
+COUNT_AUDITS = """
+from auditlens import patch, probe
+
+def test_marker_is_ignored(subject, marker_swapped):
+    assert patch(subject, marker_swapped, at="layer:0").flip_rate <= 0.05
+
+def test_count_is_represented(subject, more_a_than_b):
+    assert probe(subject, more_a_than_b, at="layer:1").accuracy >= 0.9
+"""
+TWINS = ["--model", "fixture:count-learned", "--model", "fixture:count-cheated"]
+
+
+def test_pytest_says_when_each_models_audits_are_done(audit_repo):
+    """Issue 37: `make audit` ran for minutes with no hint of how far it was."""
+    audit_repo.makepyfile(test_audit=COUNT_AUDITS)
+    result = audit_repo.runpytest(*TWINS, "-p", "no:randomly")
+    result.stdout.re_match_lines([
+        r"auditlens: fixture:count-learned: 2/2 audits done \(1 of 2 models, \d+ s\)$",
+        r"auditlens: fixture:count-cheated: 2/2 audits done, 2 failed \(2 of 2 models, \d+ s\)$",
+    ])
+
+
+def test_each_model_is_said_done_once_with_xdist_workers(audit_repo):
+    """With -n 2 each model's audits run on one worker; the controller, which gets every record, says it."""
+    audit_repo.makepyfile(test_audit=COUNT_AUDITS)
+    result = audit_repo.runpytest(*TWINS, "-n", "2")
+    done = [line for line in result.stdout.lines if " audits done" in line]
+    assert sorted(line.split(" (")[0] for line in done) == [
+        "auditlens: fixture:count-cheated: 2/2 audits done, 2 failed", "auditlens: fixture:count-learned: 2/2 audits done"]
+    assert sorted(line.split(" (")[1].split(",")[0] for line in done) == ["1 of 2 models", "2 of 2 models"]
+
+
+def test_a_model_with_audits_left_is_not_said_done(audit_repo):
+    audit_repo.makepyfile(test_audit=COUNT_AUDITS)
+    result = audit_repo.runpytest(*TWINS, "-k", "marker")
+    result.stdout.re_match_lines([r"auditlens: fixture:count-learned: 1/1 audits done \(1 of 2 models"])
+    assert "2/2" not in result.stdout.str()

@@ -121,6 +121,9 @@ def _progress_line(config):
         if terminal is None:  # -p no:terminal
             return
         with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            terminal.ensure_newline()
+            if terminal._tw.width_of_current_line:  # pytest-xdist's dots leave their line open
+                terminal.write("\n")
             terminal.write_line(f"auditlens: {message}")  # on a line of its own
 
     return None if hasattr(config, "workerinput") else write  # xdist workers have no terminal of their own

@@ -13,6 +13,7 @@ from ..report.writers import REPORT_NOT_WRITTEN_EXIT
 from ..results import recording
 from .audit_errors import library_error, missing_concept
 from .interruption import why_interrupted
+from .model_progress import ModelProgress
 from .nodeids import item_model, model_of, plain_nodeid
 from .records import metric_comparison, record_for
 from .summary import write_summary
@@ -29,6 +30,7 @@ class SessionHooks:
         self.leaks: dict[str, int] = {}
         self.interrupt: BaseException | None = None  # the KeyboardInterrupt that ended the run, if one did
         self.previous_sigterm = None  # the SIGTERM handler to put back at the end
+        self.progress = ModelProgress(session)  # a line per model as its audits end
 
     def pytest_collection_finish(self, session):
         """What this run means to run (without xdist; with it, the workers' collections say)."""
@@ -92,15 +94,18 @@ class SessionHooks:
     def pytest_runtest_logreport(self, report):
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY:
-                self.session.add_record(json.loads(value))
+                self.session.add_record(record := json.loads(value))
+                self.progress.audit_ended(record)
                 return
         if report.failed and "crashed while running" in str(report.longrepr):
             # an xdist worker died mid-audit: keep the audit in the report, marked lost
             model = model_of(plain_nodeid(report.nodeid), self.session.options.models)
             if model is not None:
-                self.session.add_record(AuditRecord.lost(
+                lost = AuditRecord.lost(
                     nodeid=plain_nodeid(report.nodeid), file=report.location[0], model=model, when=report.when,
-                    duration=report.duration, message=str(report.longrepr).strip().splitlines()[0]).to_dict())
+                    duration=report.duration, message=str(report.longrepr).strip().splitlines()[0]).to_dict()
+                self.session.add_record(lost)
+                self.progress.audit_ended(lost)
 
     def pytest_assertrepr_compare(self, config, op, left, right):
         return metric_comparison(op, left, right)
