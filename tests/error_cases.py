@@ -715,6 +715,27 @@ CASES += [
 ]
 
 
+def mistyped_local_model_directory():
+    Path("models", "reviews-chat").mkdir(parents=True)
+    load_subject("models/reviews-chaet")
+
+
+def hub_id_the_hub_cannot_give():
+    load_subject("acme/no-such-model")  # offline (HF_HUB_OFFLINE=1), nothing in the hub cache
+
+
+def hub_prefix_beside_a_local_directory():
+    Path("acme", "tiny").mkdir(parents=True)
+    load_subject("hub:acme/tiny")
+
+
+CASES += [
+    ("a mistyped local model directory", mistyped_local_model_directory),
+    ("a hub id the hub cannot give (offline)", hub_id_the_hub_cannot_give),
+    ("hub:ORG/NAME where a local directory has that name", hub_prefix_beside_a_local_directory),
+]
+
+
 def table() -> str:
     rows = ["| bad input | error (type: message) |", "|---|---|"]
     for name, case in CASES:

@@ -77,7 +77,7 @@ def test_hub_id_goes_through_from_pretrained_offline(saved_dir, tmp_path):
 
 
 def test_missing_local_path_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelLoadError, match="no model directory at .*nowhere"):
+    with pytest.raises(ModelLoadError, match="no local directory .*nowhere exists, so it was not looked up on the hub"):
         load_subject(str(tmp_path / "nowhere"))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,11 @@ from torch import nn
 
 from .checkpoint_files import TOKENIZER_FILES, check_weights
 from .errors import ModelLoadError
+from .model_spec import HUB_PREFIX, check_local_path, is_hub_id
 from .quiet import quiet_transformers
 from .subject import KINDS, Subject
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def load_subject(
@@ -37,9 +36,11 @@ def load_subject(
 ) -> Subject:
     """Load the model under audit.
 
-    ``spec`` is a directory written by ``save_pretrained``, a hub id, ``fixture:NAME`` from the
-    zoo, or an in-memory ``nn.Module``. Safetensors only unless ``allow_pickle``; remote code only
-    if ``trust_remote_code``. The model is put in eval mode on ``device`` with gradients off.
+    ``spec`` is a directory written by ``save_pretrained``, a hub id (``hub:ORG/NAME`` where a local
+    directory could be meant), ``fixture:NAME`` from the zoo, or an in-memory ``nn.Module``. A spec that
+    looks like a path and names no directory is refused before any hub lookup. Safetensors only unless
+    ``allow_pickle``; remote code only if ``trust_remote_code``. The model is put in eval mode on
+    ``device`` with gradients off.
     ``tokenizer``: a loaded tokenizer, or its directory (str or os.PathLike) or hub id; default: the
     one saved with the model.
 
@@ -176,20 +177,20 @@ def _infer_kind(model: nn.Module, architectures: Sequence[str] = ()) -> str:
     return "encoder"
 
 
-def _is_hub_id(text: str) -> bool:
-    return bool(_HUB_ID.match(text)) and not text.startswith((".", "/", "~"))
-
-
 def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_code, placement=None):
     import transformers
 
+    check_local_path(source)
+    named_hub = source.startswith(HUB_PREFIX)
+    source = source.removeprefix(HUB_PREFIX)
     directory = Path(source).expanduser()
+    if named_hub and directory.is_dir():  # transformers reads a directory of that name before the hub
+        raise ModelLoadError(f"{HUB_PREFIX}{source}: a local directory {source} exists too, and transformers would "
+                             "read it instead of the hub; run from another directory, or rename that one")
     is_local = directory.is_dir()
     if not is_local:
-        if directory.exists():
-            raise ModelLoadError(f"{source} is a file; a model is a directory written by save_pretrained")
-        if not _is_hub_id(source):
-            raise ModelLoadError(f"no model directory at {source} (and it is not a hub id like 'org/name')")
+        if not is_hub_id(source):
+            raise ModelLoadError(f"{HUB_PREFIX}{source} is not a hub id; write one as {HUB_PREFIX}ORG/NAME")
     else:
         if not (directory / "config.json").is_file():
             raise ModelLoadError(f"{directory} has no config.json; is it a save_pretrained directory?")
@@ -209,8 +210,9 @@ def _load_pretrained(source, tokenizer, kind, dtype, allow_pickle, trust_remote_
             raise ModelLoadError(f"cannot read {directory / 'config.json'}: {str(exc).splitlines()[0]}") from exc
         raise ModelLoadError(
             f"cannot load {source!r}: it is not a local directory, and the hub gave no model for it "
-            f"(offline or unknown id). Detail: {str(exc).splitlines()[0]}"
-        ) from exc
+            f"(offline or unknown id; without a network, HF_HUB_OFFLINE=1 makes this fail at once instead of "
+            f"after retries). Detail: {str(exc).splitlines()[0][:300]}"
+        ) from None
     forced = kind is not None  # a kind the caller chose: a head it leaves out is left out on purpose
     kind = kind or _infer_kind(nn.Module(), getattr(config, "architectures", None) or ())
     auto = {

@@ -40,12 +40,20 @@ audits:
 """
 
 INI_KEYS = {
-    "audit_models": '["fixture:minilm"]  # your model: a save_pretrained directory or a hub id',
+    "audit_models": '["fixture:minilm"]  # your model: ./a/save_pretrained/directory, a hub id or fixture:NAME',
     "audit_report": '"reports"',
     "audit_seed": '"0"',
     "audit_device": '"cpu"',
     "audit_probes": '"probes"',
 }
+
+
+OFFLINE_NOTE = """\
+models: a local directory is tried first (a path that names none is refused, with the closest one);
+anything else is a hub id (write hub:ORG/NAME where a local directory has the same name), which
+transformers fetches, retrying for minutes when there is no network.
+Without a network (CI, air-gapped machines), export HF_HUB_OFFLINE=1: a hub id then loads from the
+local cache or fails at once."""
 
 
 def init_repository(directory: str | Path) -> int:
@@ -64,6 +72,7 @@ def init_repository(directory: str | Path) -> int:
         print(f"created  {path}")
     print(_add_ini_options(root / "pyproject.toml"))
     print("next: pytest audits/ --model fixture:minilm   (or your own model)")
+    print(OFFLINE_NOTE)
     return 0
 
 
@@ -75,6 +84,8 @@ def _add_ini_options(pyproject: Path) -> str:
     if not missing:
         return f"kept     {pyproject} (audit options present)"
     lines = "".join(f"{key} = {INI_KEYS[key]}\n" for key in missing)
+    if "HF_HUB_OFFLINE" not in text:
+        lines += "".join(f"# {line}\n" for line in OFFLINE_NOTE.splitlines())
     if header in text:
         text = text.replace(header + "\n", header + "\n" + lines, 1)
     else:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .concept_file import concept_files, load_concept
-from .errors import AuditlensError
+from .errors import AuditlensError, ModelLoadError
 from .hooks import live_hook_count
 from .loading import load_subject
+from .model_spec import check_local_path
 from .progress import restore_sink, use_sink
 from .settings import restore_defaults, use_defaults
 from .storage import ActivationStore
@@ -90,6 +91,9 @@ class AuditSession:
         self.options = options
         self.progress = progress
         self.subjects: dict = {}  # model id -> Subject
+        self.load_errors: dict = {}  # model id -> the ModelLoadError its one try to load it raised
+        for model in options.models:  # a mistyped local directory stops the run before any audit or hub lookup
+            check_local_path(model)
         self.concepts: dict = {}  # concept name -> Concept
         self.records: list[dict] = []  # AuditRecord.to_dict() of every audit, in the order they ended
         self.planned: dict[str, str] = {}  # node id -> model, of every audit the run meant to run
@@ -159,11 +163,20 @@ class AuditSession:
         return missing
 
     def subject(self, model: str):
-        """The Subject for ``model``, loaded on first use; ModelLoadError says why it cannot be."""
+        """The Subject for ``model``, loaded on first use; ModelLoadError says why it cannot be. A model
+        that failed to load is not tried again: its error is raised for every later audit (a hub id
+        that fails can cost minutes of network retries each time)."""
+        if model in self.load_errors:
+            raise ModelLoadError(str(self.load_errors[model])) from None
         if model not in self.subjects:
             o = self.options
-            self.subjects[model] = load_subject(model, device=o.device, dtype=o.dtype, device_map=o.device_map,
-                                                trust_remote_code=o.trust_remote_code, allow_pickle=o.allow_pickle)
+            try:
+                self.subjects[model] = load_subject(model, device=o.device, dtype=o.dtype, device_map=o.device_map,
+                                                    trust_remote_code=o.trust_remote_code,
+                                                    allow_pickle=o.allow_pickle)
+            except ModelLoadError as exc:
+                self.load_errors[model] = exc
+                raise
         return self.subjects[model]
 
     def concept_paths(self) -> list[Path]:

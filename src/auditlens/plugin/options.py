@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ..errors import AuditlensError, ConceptError
+from ..errors import AuditlensError, ConceptError, ModelLoadError
 from ..session import SessionOptions, parse_device_map
 
 SESSION_PLUGIN = "auditlens-session"
@@ -118,6 +118,11 @@ def session_of(config):
     return config.pluginmanager.get_plugin(SESSION_PLUGIN).session
 
 
+class ModelNotLoaded(pytest.fail.Exception):
+    """An audit failed because its model could not be loaded: a usage error of the run (exit 4), not a
+    finding about the model."""
+
+
 def subject_for(config, model: str | None):
     """The session's Subject for ``model``; a clear test failure when there is none or it cannot load."""
     if model is None:
@@ -125,6 +130,9 @@ def subject_for(config, model: str | None):
                     "[tool.pytest.ini_options]", pytrace=False)
     try:
         return session_of(config).subject(model)
+    except ModelLoadError as exc:
+        text = str(exc)  # where the loader's message names the model already, as it stands
+        raise ModelNotLoaded(text if model in text else f"cannot load model {model!r}: {text}", pytrace=False) from None
     except AuditlensError as exc:
         pytest.fail(f"cannot load model {model!r}: {exc}", pytrace=False)
 

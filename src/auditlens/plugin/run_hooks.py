@@ -15,12 +15,14 @@ from .audit_errors import library_error, missing_concept
 from .interruption import why_interrupted
 from .model_progress import ModelProgress
 from .nodeids import item_model, model_of, plain_nodeid
+from .options import ModelNotLoaded
 from .records import metric_comparison, record_for
 from .summary import write_summary
 
 RESULTS_KEY = pytest.StashKey[list]()
 PASSES_KEY = pytest.StashKey[tuple]()
 RECORD_PROPERTY = "auditlens_record"
+UNLOADABLE_PROPERTY = "auditlens_unloadable"  # the model an audit could not load (a usage error of the run)
 
 
 class SessionHooks:
@@ -28,6 +30,7 @@ class SessionHooks:
         self.session, self.config = session, config
         self.outcome = None  # what session.finish() did
         self.leaks: dict[str, int] = {}
+        self.unloadable: set[str] = set()  # models that could not be loaded: the run exits 4
         self.interrupt: BaseException | None = None  # the KeyboardInterrupt that ended the run, if one did
         self.previous_sigterm = None  # the SIGTERM handler to put back at the end
         self.progress = ModelProgress(session)  # a line per model as its audits end
@@ -57,6 +60,8 @@ class SessionHooks:
         report = yield
         results = item.stash.get(RESULTS_KEY, [])
         shown = self._shown_instead(item, call, report)
+        if call.excinfo is not None and call.excinfo.errisinstance(ModelNotLoaded):
+            report.user_properties.append((UNLOADABLE_PROPERTY, item_model(item)))
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             for result in results:  # junitxml writes the item's properties with its teardown report
                 item.user_properties.append((f"auditlens.{result.check}.{result.site}", json.dumps(result.metrics())))
@@ -92,6 +97,7 @@ class SessionHooks:
         return None
 
     def pytest_runtest_logreport(self, report):
+        self.unloadable.update(value for name, value in report.user_properties if name == UNLOADABLE_PROPERTY)
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY:
                 self.session.add_record(record := json.loads(value))
@@ -128,6 +134,8 @@ class SessionHooks:
             session.exitstatus = self.outcome.gate_status  # known failures pass the gate; regressions: 6
         if self.outcome.mutation_failed and session.exitstatus == 0:
             session.exitstatus = MUTATION_GATE_EXIT
+        if self.unloadable and session.exitstatus in (0, 1):  # a model that never loaded is no finding
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def pytest_terminal_summary(self, terminalreporter):
         write_summary(terminalreporter, self.leaks, self.outcome)
