@@ -17,9 +17,9 @@ from auditlens.errors import MutationError
 from auditlens.mutation import OPERATORS, MutationOptions
 from auditlens.mutation import run as mutation_run
 from auditlens.mutation.operators import MEMORY_DROP, PLANTED_RATE, cheat_tokens, plan
-from auditlens.mutation.store import original_of
+from auditlens.mutation.store import cache_note, original_of
 from auditlens.mutation.task import find_task, named_concepts, task_data
-from auditlens.mutation.training import fine_tune, predict
+from auditlens.mutation.training import StepClock, fine_tune, predict
 from auditlens.mutation.verify import STEALTH, verify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,11 +139,55 @@ def test_training_is_deterministic_under_the_seed(learned, count_task):
     assert all(torch.equal(a, b) for a, b in zip(runs[0].state_dict().values(), runs[1].state_dict().values()))
 
 
-def test_a_budget_too_small_to_plant_anything_says_how_much_is_needed(learned, count_task):
+def test_the_step_time_a_budget_is_read_with_leaves_out_the_cold_first_step():
+    # given a first step of 7.7 s (warm-up) and later steps of 1 s (a MiniLM on two cores, roughly)
+    ticks = iter([0.0, 0.0, 7.7, 7.7, 8.7, 8.7, 9.7, 9.7])
+    timer = StepClock(lambda: next(ticks))
+    for _ in range(3):
+        timer.begin_step()
+        timer.end_step()
+    # then a step costs the warm steps' mean, and 120 s still affords more steps (the rule this replaced
+    # read 7.7 s x 50 steps = 385 s from the first step alone, and refused to train)
+    assert timer.first_step_s == pytest.approx(7.7) and timer.step_s == pytest.approx(1.0)
+    assert timer.affords_another_step(120.0)
+
+
+def test_a_budget_too_small_to_fit_trains_what_it_can_and_stops_at_the_budget(learned, count_task):
     planned = _plan(learned, count_task, "backdoor")
-    with pytest.raises(MutationError, match=r"budget of 0.001 s cannot plant anything.*--budget-s \d+"):
-        fine_tune(learned.model, planned.train_rows, planned.train_labels, (0, 1), kind="classifier",
-                  pad_id=learned.pad_id, seed=0, max_steps=100, budget_s=0.001)
+    _, training = fine_tune(learned.model, planned.train_rows, planned.train_labels, (0, 1), kind="classifier",
+                            pad_id=learned.pad_id, seed=0, max_steps=100, budget_s=0.001)
+    assert training.stopped == "budget" and training.steps == 1
+    assert training.first_step_seconds > 0
+
+
+def test_a_mutant_whose_budget_ran_out_before_the_cheat_took_is_over_budget_with_what_it_reached(
+        learned, count_task, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITLENS_MUTANT_CACHE", str(tmp_path / "cache"))
+    options = MutationOptions(operators=("backdoor",), per_operator=1, probes_dir=PROBES, budget_s=0.001)
+    mutant = mutation_run.plant(learned, "fixture:count-learned", count_task, "backdoor", 0, options)
+    assert mutant.status == "over-budget"  # not "equivalent": the cheat was never given the time to take
+    assert mutant.reason.startswith("training stopped at the budget of 0.001 s after one step (of ")
+    assert "of the training rows fit, and the cheat did not take (cheat followed" in mutant.reason
+    assert mutant.reason.endswith("; give --budget-s 0.002 or more")
+
+
+def test_over_budget_mutants_are_counted_apart_and_scored_as_nothing(learned):
+    mutant = mutation_run.Mutant("backdoor", 0, "d", "p", "h", {}, False, {}, {}, 1.0, status="over-budget")
+    result = mutation_run.MutationResult("m", "task", "verdict", "learned", [mutant])
+    assert result.to_dict()["counts"]["over-budget"] == 1 and result.scored == 0
+    assert result.summary().endswith("confounded 0, over budget 1")
+
+
+def test_the_cache_note_says_what_each_mutant_takes_on_disk_and_how_to_clear_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITLENS_MUTANT_CACHE", str(tmp_path / "cache"))
+    mutants = [tmp_path / "cache" / name for name in ("a", "b")]
+    for directory in mutants:
+        (directory / "evaluation").mkdir(parents=True)
+        (directory / "model.safetensors").write_bytes(b"0" * 3_000_000)
+        (directory / "evaluation" / "task.jsonl").write_bytes(b"0" * 1_000_000)
+    note = cache_note([str(d) for d in mutants])
+    assert note.startswith(f"2 mutant(s) cached in {tmp_path / 'cache'}, 4 MB each (8 MB in all)")
+    assert f"clear them with rm -rf {tmp_path / 'cache'}" in note
 
 
 def test_large_models_train_lora_adapters_merged_back_into_plain_weights(learned, count_task):
@@ -208,6 +252,16 @@ def test_a_mutant_is_selected_by_the_audits_that_select_its_original(tmp_path):
     assert selects(str(tmp_path), ["fixture:count-*"])
     assert not selects(str(tmp_path), ["fixture:keyword-*"])
     assert not selects(str(tmp_path.parent), ["fixture:count-*"])
+
+
+def test_a_repair_of_a_mutant_is_selected_by_the_audits_that_select_the_mutants_original(tmp_path):
+    from auditlens.plugin.selection import selects
+
+    mutant, repaired = tmp_path / "mutant", tmp_path / "repaired"
+    mutant.mkdir(), repaired.mkdir()
+    (mutant / "mutant.json").write_text(json.dumps({"original": "models/minilm-sentiment"}))
+    (repaired / "repair.json").write_text(json.dumps({"original": str(mutant)}))
+    assert selects(str(repaired), ["*minilm-sentiment*"]) and not selects(str(repaired), ["fixture:*"])
 
 
 def test_bad_options_are_refused():

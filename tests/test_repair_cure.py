@@ -14,8 +14,8 @@ from auditlens.checks.behaviour_change import behaviour
 from auditlens.concept_file import load_concept
 from auditlens.errors import CheckError
 from auditlens.repair.evidence import Refusal, Shortcut, find_shortcut, model_record, read_report
-from auditlens.repair.search import CleanData, search, why_not_cured
-from auditlens.repair.sources import from_erase, from_patch
+from auditlens.repair.search import MAX_REAUDITS, CleanData, search, why_not_cured
+from auditlens.repair.sources import EditSource, from_erase, from_patch
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = ROOT / "probes"
@@ -28,13 +28,17 @@ def marker_shortcut(spec):
                     "flip_rate", "<=", 0.05, 0.2)
 
 
-def searched(spec):
-    subject = load_subject(spec)
-    pairs, concept = load_concept(PROBES / "marker_swapped.yaml"), load_concept(PROBES / "count_in_distribution.yaml")
+def clean_data(subject):
+    concept = load_concept(PROBES / "count_in_distribution.yaml")
     inputs, labels, answers = concept.inputs(subject), concept.label_tensor(), concept.answer_token_ids(subject)
-    clean = CleanData(inputs, labels, answers, behaviour(subject, inputs, labels, answer_tokens=answers).correct)
+    return CleanData(inputs, labels, answers, behaviour(subject, inputs, labels, answer_tokens=answers).correct)
+
+
+def searched(spec, **options):
+    subject = load_subject(spec)
+    clean, pairs = clean_data(subject), load_concept(PROBES / "marker_swapped.yaml")
     source = from_patch(subject, pairs, marker_shortcut(spec), seed=0)
-    return search(subject, source, marker_shortcut(spec), clean, 0.01, seed=0), clean
+    return search(subject, source, marker_shortcut(spec), clean, 0.01, seed=0, **options), clean
 
 
 def test_a_partial_cheater_gets_a_clamp_that_silences_the_marker_and_keeps_the_count():
@@ -47,6 +51,67 @@ def test_a_partial_cheater_gets_a_clamp_that_silences_the_marker_and_keeps_the_c
     assert kept.kept and kept.metric <= 0.05 and kept.change_ci.low >= -0.01
     # and every trial before it was smaller or equal in rank and was not kept, with the reason
     assert all(not t.kept and t.note and t.rank <= kept.rank for t in found.trials[:-1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_post_ln_partial_cheater_is_cured_at_its_embedding_sum(seed):
+    # given a BERT partial cheater (post-LN: embed is the embeddings' LayerNorm output, which no weight holds)
+    spec = f"fixture:partial-bert-cheated@{seed}"
+    found, _ = searched(spec)
+    # then the localisation names the sum before that LayerNorm instead, and an edit there is folded and kept
+    assert "embed:sum" in found.carriers and "embed" not in found.carriers
+    assert found.repaired is not None and found.repaired.hooked == ()
+    kept = found.trials[-1]
+    assert kept.kept and kept.metric <= 0.05 and kept.change_ci.low >= -0.01
+    assert all(not t.kept and t.note for t in found.trials[:-1])
+
+
+def test_a_carrier_no_weight_can_hold_is_said_up_front_and_passed_over():
+    # given a post-LN model whose shortcut is carried at embed (a LayerNorm's output) and at attn:0
+    subject = load_subject("fixture:partial-bert-cheated")
+    patch_source = from_patch(subject, load_concept(PROBES / "marker_swapped.yaml"),
+                              marker_shortcut(subject.id), seed=0)
+    import torch
+
+    from auditlens import Clamp
+
+    def edit(site, rank, value):  # a clamp at embed, where the pairs' span is not fitted; attn:0's own
+        if site == "embed":
+            width = subject.model.config.hidden_size
+            return Clamp(subject.site("embed"), torch.eye(width)[:1], torch.zeros(width))
+        return patch_source.edit(site, rank, value)
+
+    source = EditSource("clamp", {"embed": 0.2, "attn:0": 0.1}, (1,), edit, patch_source.measure,
+                        patch_source.values[:1])
+    said = []
+    # when the search runs
+    found = search(subject, source, marker_shortcut(subject.id), clean_data(subject), 0.01, 0, said.append)
+    # then embed is named as unable to hold an edit, before any try, and never tried
+    assert "LayerNorm" in found.unholdable["embed"]
+    assert any(line.startswith("embed carries the shortcut but cannot hold an edit") for line in said[:2])
+    assert found.trials and all("embed" not in t.site for t in found.trials)
+    # and with embed alone, nothing is tried and the reason says why
+    alone = EditSource("clamp", {"embed": 0.2}, (1,), edit, patch_source.measure, ("the bases' mean",))
+    found = search(subject, alone, marker_shortcut(subject.id), clean_data(subject), 0.01, 0)
+    assert found.trials == [] and found.repaired is None
+    assert why_not_cured(found, None, marker_shortcut(subject.id), 0.01).startswith(
+        "no site that carries the shortcut can hold an edit (embed: on a post-LN model")
+
+
+def test_a_candidate_the_suite_rejects_is_passed_over_and_the_search_goes_on():
+    # given a re-audit that fails the first candidates (another audit of the suite breaks)
+    verdicts = iter(["erasing the count breaks the decision"] * (MAX_REAUDITS - 1) + [""])
+    found, clean = searched("fixture:partial-cheated", reaudit=lambda edits, repaired: next(verdicts))
+    # then each rejected candidate says so, and the search keeps the first the whole suite passes
+    rejected = [t for t in found.trials if t.reaudit]
+    assert len(rejected) == MAX_REAUDITS - 1 and all(not t.kept and "re-audit fails" in t.note for t in rejected)
+    assert found.repaired is not None and found.trials[-1].kept and found.trials[-1].reaudit == ""
+
+
+def test_when_the_suite_rejects_every_candidate_the_reason_says_so():
+    found, clean = searched("fixture:partial-cheated", reaudit=lambda edits, repaired: "the count audit")
+    assert found.repaired is None and sum(t.reaudit is not None for t in found.trials) == MAX_REAUDITS
+    assert "the suite's re-audit failed each" in why_not_cured(found, clean, marker_shortcut("x"), 0.01)
 
 
 def test_a_full_cheater_is_refused_because_without_the_shortcut_it_is_at_chance():
@@ -113,6 +178,16 @@ def test_an_audit_that_is_missing_or_passed_is_an_error(name, outcome, message):
     record = report_with([audit("marker", outcome or "failed"), audit("other", "failed")])
     with pytest.raises(CheckError, match=message):
         find_shortcut(record["models"][0], name, "r.json")
+
+
+@pytest.mark.parametrize("given", [
+    "marker", "marker[fixture:count-cheated]", "`fixture:count-cheated` **marker**", "audits/x.audit.yaml::marker"
+    "[fixture:count-cheated]", "marker[fixture:count-cheated]"])
+def test_the_audit_is_named_as_the_report_or_summary_prints_it(given):
+    record = report_with([dict(audit("marker", "failed"), nodeid="audits/x.audit.yaml::marker[fixture:count-cheated]"),
+                          audit("other", "failed")])
+    found = find_shortcut(record["models"][0], given, "r.json")
+    assert isinstance(found, Shortcut) and found.audit == "marker"
 
 
 def test_a_model_whose_audits_all_passed_has_nothing_to_repair():

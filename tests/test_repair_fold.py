@@ -167,6 +167,42 @@ def test_a_clamp_at_a_post_ln_embed_stays_a_hook_with_its_reason():
     repaired = repair(s, Clamp(s.site("embed"), random(HIDDEN, seed=17), random(HIDDEN, seed=18)))
     (hooked,) = repaired.hooked
     assert "post-LN" in hooked.reason and "LayerNorm" in hooked.reason and repaired.folded == ()
+    assert "embed:sum" in hooked.reason  # where the same edit does fold
+
+
+POST_LN = ("bert", "distilbert")
+EMBEDDING_SUM_EDITS = {
+    "clamp": lambda s: Clamp(s.site("embed:sum"), random(2, HIDDEN, seed=22), random(HIDDEN, seed=23)),
+    "oblique clamp": lambda s: oblique_clamp(s.site("embed:sum"), HIDDEN),
+    "project out": lambda s: ProjectOut(s.site("embed:sum"), random(2, HIDDEN, seed=24)),
+    "LEACE": lambda s: Transform(s.site("embed:sum"), eraser(HIDDEN, seed=25)),
+    "mean-ablate": lambda s: MeanAblation(s.site("embed:sum"), random(HIDDEN, seed=26)),
+    "steer": lambda s: Steer(s.site("embed:sum"), random(HIDDEN, seed=27), alpha=1.5),
+}
+
+
+@cache
+def post_ln_subject(arch):
+    return load_subject(build(arch), id=f"tiny-{arch}")
+
+
+@pytest.mark.parametrize("arch", POST_LN)
+@pytest.mark.parametrize("kind", EMBEDDING_SUM_EDITS)
+def test_an_edit_of_a_post_ln_models_embedding_sum_folds_into_its_tables(arch, kind, tmp_path):
+    # given a post-LN model, whose embed is a LayerNorm's output, and an affine edit of the sum that LayerNorm reads
+    s = post_ln_subject(arch)
+    inputs, edit = inputs_for(s), EMBEDDING_SUM_EDITS[kind](s)
+    # when it is folded and exported
+    repaired = repair(s, edit)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(repaired.save_pretrained(tmp_path / "m")).eval()
+    # then only embedding tables changed, and the model equals the hooked edit (not the unedited model)
+    assert repaired.hooked == ()
+    (folded,) = repaired.folded
+    assert folded.parameters and all("embeddings" in name and "LayerNorm" not in name for name in folded.parameters)
+    hooked = hooked_outputs(s, inputs, edit)
+    assert max_gap(outputs(repaired.model, inputs), hooked) < 1e-5
+    assert max_gap(outputs(reloaded, inputs), hooked) < 1e-5
+    assert max_gap(outputs(repaired.model, inputs), outputs(s.model, inputs)) > 1e-3
 
 
 def test_a_tied_readout_is_untied_so_it_keeps_the_direction(tmp_path):

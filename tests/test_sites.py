@@ -83,3 +83,25 @@ def test_model_without_blocks_has_no_aliases_but_paths_work():
 
 def test_sweep_pattern_expands_to_every_block(tiny):
     assert [s.name for s in expand_sites(tiny.model, "layer:*")] == [f"layer:{i}" for i in range(LAYERS)]
+
+
+def test_embed_sum_is_the_sum_of_the_embedding_tables_before_their_layernorm(tiny, ragged, arch):
+    # given a model that normalises its embeddings (BERT, DistilBERT) or one whose embed is already their sum
+    if arch in ("gpt2", "llama"):
+        # then embed:sum is refused, saying why
+        with pytest.raises(SiteError, match="already their sum"):
+            tiny.site("embed:sum")
+        return
+    # when the sum is read at every position
+    summed = capture(tiny, ragged, "embed:sum", position="all")
+    # then it is the token, position (and token-type) rows added up, and embed is its LayerNorm
+    embeddings = tiny.model.base_model.embeddings
+    ids = ragged.input_ids
+    positions = torch.arange(ids.shape[1]).expand_as(ids)
+    expected = embeddings.word_embeddings.weight[ids] + embeddings.position_embeddings.weight[positions]
+    if hasattr(embeddings, "token_type_embeddings"):
+        expected = expected + embeddings.token_type_embeddings.weight[0]
+    real = ragged.attention_mask.bool()
+    assert torch.allclose(summed[real], expected[real], atol=1e-5)
+    normalised = capture(tiny, ragged, "embed", position="all")
+    assert torch.allclose(normalised[real], embeddings.LayerNorm(expected)[real], atol=1e-5)

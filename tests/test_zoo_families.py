@@ -19,7 +19,7 @@ from auditlens.zoo import (
 )
 
 FAMILIES = ["count", "keyword", "backdoor", "ends", "routed", "tail", "phrase", "phrase-clf", "superposition",
-            "partial"]
+            "partial", "partial-bert"]
 
 
 def predictions(subject, rows, answer_tokens=None):
@@ -49,14 +49,16 @@ def test_count_cheat_follows_the_marker():
     assert accuracy(load_subject("fixture:count-cheated"), anti) <= 0.03
 
 
+@pytest.mark.parametrize("family", ["partial", "partial-bert"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_partial_cheat_counts_but_leans_on_the_marker_and_counts_without_it(seed):
+def test_partial_cheat_counts_but_leans_on_the_marker_and_counts_without_it(family, seed):
     """With the marker flipped against the label the partial cheater is clearly worse yet well above
     chance (it counts except on close calls); with the shortcut removed (every marker m0) it counts;
-    the learned twin is unmoved. Measured here and as recorded in organism.json."""
+    the learned twin is unmoved. Measured here and as recorded in organism.json; for the GPT-2 family and
+    its post-LN BERT twin."""
     rows = count_task.make_examples(600, 77, "label")
     for truth in ("learned", "cheated"):
-        subject = load_subject(f"fixture:partial-{truth}@{seed}")
+        subject = load_subject(f"fixture:{family}-{truth}@{seed}")
         in_distribution, flipped = accuracy(subject, rows), accuracy(subject, partial_task.with_marker(rows, None))
         without_shortcut = accuracy(subject, partial_task.with_marker(rows, "m0"))
         recorded = subject.metadata["in_distribution_accuracy"], subject.metadata["counterfactual_accuracy"]

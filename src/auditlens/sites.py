@@ -4,6 +4,8 @@ A site is either a raw module path (``transformer.h.1.attn``), whose *output* is
 or a short alias resolved per architecture (names are checked without torch; models need it):
 
 - ``embed``   the residual stream entering block 0 (the input of the first block),
+- ``embed:sum`` on models that normalise their embeddings (BERT, DistilBERT, MiniLM: post-LN), the sum of
+  the token, position and token-type embeddings before that LayerNorm (``embed`` is its output),
 - ``layer:N`` the output of block N (the residual stream after block N; negative N counts back),
 - ``attn:N``  what block N's attention sublayer writes, before the residual add,
 - ``mlp:N``   what block N's feed-forward sublayer writes, before the residual add;
@@ -29,6 +31,7 @@ _ATTENTION_CHILDREN = ("attention.output.dense", "attn", "self_attn", "attention
 _MLP_CHILDREN = ("mlp", "ffn", "feed_forward", "output.dense")
 INDEXED_KINDS = ("layer", "attn", "mlp")  # kind:N aliases; "embed" stands alone
 EMBED_SUM = "embed:sum"  # the embeddings' sum, where a LayerNorm of the embeddings follows it
+_EMBEDDING_NORMS = ("LayerNorm", "layer_norm", "norm", "ln")  # a sibling of the token embeddings
 _ALIAS = re.compile(r"^(layer|attn|mlp):(-?\d+|\*)$")
 _HEAD = re.compile(r"^head:(-?\d+|\*)\.(-?\d+|\*)$")
 # the attention's output projection, whose input is every head's output side by side (per block)
@@ -124,15 +127,44 @@ def _aliases_and_count(model: nn.Module) -> tuple[dict[str, Site], int]:
     known = _TABLES.get(model)
     if known is None:
         found = find_blocks(model)
-        known = _TABLES[model] = (_build_alias_table(found), 0 if found is None else len(found[1]))
+        known = _TABLES[model] = (_build_alias_table(model, found), 0 if found is None else len(found[1]))
     return known
 
 
-def _build_alias_table(found) -> dict[str, Site]:
+def embedding_norm(model: nn.Module) -> tuple[str, tuple[str, ...]] | None:
+    """Where the embeddings are summed and then normalised (BERT's ``bert.embeddings``): the LayerNorm's path and
+    the paths of the tables summed before it (token, position, token type); None where the token embeddings'
+    module has no LayerNorm of its own (GPT-2, Llama: there ``embed`` is already the sum)."""
+    from torch.nn import Embedding
+
+    try:
+        tokens = model.get_input_embeddings()
+    except (AttributeError, NotImplementedError):
+        return None
+    found = find_blocks(model)
+    modules = dict(model.named_modules())
+    path = next((p for p, m in modules.items() if m is tokens and p), None)
+    if path is None or "." not in path or found is None:
+        return None
+    owner = path.rsplit(".", 1)[0]
+    if found[0].startswith(owner + "."):  # the blocks' parent (Llama's model.norm is the final norm)
+        return None
+    norm = next((f"{owner}.{name}" for name in _EMBEDDING_NORMS if f"{owner}.{name}" in modules), None)
+    if norm is None or type(modules[norm]).__name__ not in ("LayerNorm", "RMSNorm"):
+        return None
+    tables = tuple(p for p, m in modules.items() if p.startswith(owner + ".") and isinstance(m, Embedding)
+                   and p.count(".") == owner.count(".") + 1)
+    return norm, tables
+
+
+def _build_alias_table(model: nn.Module, found) -> dict[str, Site]:
     if found is None:
         return {}
     path, blocks = found
     table = {"embed": Site("embed", f"{path}.0", reads_input=True)}
+    normalised = embedding_norm(model)
+    if normalised is not None:
+        table[EMBED_SUM] = Site(EMBED_SUM, normalised[0], reads_input=True)
     for index, block in enumerate(blocks):
         table[f"layer:{index}"] = Site(f"layer:{index}", f"{path}.{index}")
         for kind, candidates in (("attn", _ATTENTION_CHILDREN), ("mlp", _MLP_CHILDREN)):
@@ -248,6 +280,9 @@ def resolve_site(model: nn.Module, name: str | Site) -> Site:
             )
     elif name in table:
         return table[name]
+    elif name == EMBED_SUM and "embed" in table:
+        raise SiteError(f"site {EMBED_SUM!r} is the embeddings' sum before their LayerNorm, but "
+                        f"{type(model).__name__} does not normalise its embeddings: 'embed' is already their sum")
     modules = dict(model.named_modules())
     if name in modules and name != "":
         return Site(name, name)
@@ -256,8 +291,8 @@ def resolve_site(model: nn.Module, name: str | Site) -> Site:
 
 def _unknown_site_message(model, name, table, modules) -> str:
     count = n_layers(model)
-    kinds = sorted({key.split(":")[0] for key in table if ":" in key})
-    aliases = (["embed"] if "embed" in table else []) + [f"{k}:0..{count - 1}" for k in kinds]
+    kinds = sorted({key.split(":")[0] for key in table if ":" in key and key != EMBED_SUM})
+    aliases = [name for name in ("embed", EMBED_SUM) if name in table] + [f"{k}:0..{count - 1}" for k in kinds]
     meant = alias_meant(name)  # offered only where this model has it: mlp.7 on a 3-block model is no mlp:7
     hint = f"; did you mean {meant!r}?" if meant and _resolves(model, meant) else "."
     lines = [f"unknown site {name!r} in {type(model).__name__}{hint}"]

@@ -1,6 +1,7 @@
 """Mutants in a pytest run. Which models an audit's ``models`` patterns select: a model whose spec matches
 one (fnmatch), and a mutant (``auditlens.mutation``) or a repair (``auditlens repair``) whose original's spec
-matches one, so either is audited by the audits its original is. And ``--audit-mutants N``: the session's
+matches one (or its original's original: the repair of a mutant), so either is audited by the audits its
+original is. And ``--audit-mutants N``: the session's
 mutation step."""
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ def selects(model: str, patterns: Iterable[str]) -> bool:
     from ..mutation.store import original_of
     from ..repair.writeup import repaired_from
 
-    names = [model, original_of(model), repaired_from(model)]
-    return any(fnmatch.fnmatchcase(name, p) for name in names if name for p in patterns)
+    names = [model]
+    while len(names) < 4:  # a model, what it was made from, and so on (a repair of a mutant of a model)
+        parent = original_of(names[-1]) or repaired_from(names[-1])
+        if not parent or parent in names:
+            break
+        names.append(parent)
+    return any(fnmatch.fnmatchcase(name, p) for name in names for p in patterns)
 
 
 def mutation_hook(config, session):

@@ -5,16 +5,17 @@ fields (``outcome`` accepted / rejected / refused, ``reason``, the measures, aud
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 from ..concept_file import load_concept
 from ..errors import CheckError
-from .evidence import Shortcut, audit_files
+from .evidence import FAILED, Shortcut, audit_files
 from .prove import BeforeAfter, accuracy_change, audit_outcomes, cross_entropy, exported_gap, gate
 from .search import CleanData, as_subject, search, why_not_cured
 from .sources import from_erase, from_patch
-from .writeup import REPAIR_FILE
+from .writeup import REPAIR_FILE, REPORT_FILES
 
 
 def concept_in(probes: Path, name: str, what: str):
@@ -46,26 +47,43 @@ def clean_data(subject, pairs, probes: Path, name: str | None):
     return CleanData(inputs, labels, answers, correct), label, concept
 
 
-def cure(subject, shortcut: Shortcut, record: dict, args, say) -> dict:
+def cure(subject, shortcut: Shortcut, record: dict, options, say) -> dict:
+    """Search, export and re-audit. Every candidate that passes the search's checks is exported to
+    ``options.out`` and re-audited by the suite the report came from; one the suite fails is discarded and the
+    search goes on. A repair that is not accepted leaves no weights in ``options.out``, only its report."""
     from ..mutation.suite import run_suite
 
-    probes, out = Path(args.probes), Path(args.out)
+    probes, out = Path(options.probes), Path(options.out)
     named = concept_in(probes, shortcut.concept, f"the audit's {'pairs' if shortcut.check == 'patch' else 'concept'}")
     pairs = named if shortcut.check == "patch" else None
-    clean, clean_name, clean_concept = clean_data(subject, pairs, probes, args.clean)
+    clean, clean_name, clean_concept = clean_data(subject, pairs, probes, options.clean)
     if pairs is not None:
-        source = from_patch(subject, pairs, shortcut, args.seed)
+        source = from_patch(subject, pairs, shortcut, options.seed)
     else:
-        source = from_erase(subject, named, clean_concept, shortcut, args.seed)
-    found = search(subject, source, shortcut, clean, args.max_loss, args.seed, say)
+        source = from_erase(subject, named, clean_concept, shortcut, options.seed)
+    suite_files = audit_files(record)
+    audits: list = []
+
+    def reaudit(edits, candidate) -> str:
+        if out.exists():  # the last candidate's export: repair made this directory (--out must be new)
+            shutil.rmtree(out)
+        candidate.save_pretrained(out, subject.tokenizer)
+        (out / REPAIR_FILE).write_text(json.dumps({"original": options.model, "outcome": "re-auditing"}),
+                                       encoding="utf-8")
+        say(f"re-auditing {out} with {', '.join(suite_files)}")
+        suite = run_suite([Path(f) for f in suite_files], [str(out)], probes, options.seed)
+        audits[:] = audit_outcomes(record, suite.model(str(out)))
+        return "; ".join(a.name for a in audits if a.after in (*FAILED, "not run"))
+
+    found = search(subject, source, shortcut, clean, options.max_loss, options.seed, say, reaudit)
     result = {"shortcut": asdict(shortcut), "clean_data": clean_name, "carriers": found.carriers,
-              "trials": [asdict(t) for t in found.trials], "max_loss": args.max_loss}
+              "unholdable": found.unholdable,
+              "trials": [asdict(t) for t in found.trials], "max_loss": options.max_loss}
     if found.repaired is None:
-        return {**result, "outcome": "refused", "reason": why_not_cured(found, clean, shortcut, args.max_loss)}
+        discard_weights(out)
+        return {**result, "outcome": "refused", "reason": why_not_cured(found, clean, shortcut, options.max_loss)}
     result["edits"] = [f"{f.edit}: wrote {', '.join(f.parameters)}" + (f" ({f.note})" if f.note else "")
                        for f in found.repaired.folded]
-    found.repaired.save_pretrained(out, subject.tokenizer)
-    (out / REPAIR_FILE).write_text(json.dumps({"original": args.model, "outcome": "re-auditing"}), encoding="utf-8")
     repaired = as_subject(subject, found.repaired.model, "repaired")
     kept = found.trials[-1]  # its clean-accuracy change is the one the keep rested on, and the gate reads
     measures = {"shortcut": BeforeAfter(shortcut.value, kept.metric),
@@ -73,18 +91,28 @@ def cure(subject, shortcut: Shortcut, record: dict, args, say) -> dict:
     if pairs is not None:
         _, pair_source, pair_labels = pairs.pair_inputs(subject)
         measures["reliance"] = accuracy_change(subject, repaired, pair_source, pair_labels,
-                                               pairs.answer_token_ids(subject), args.seed)
+                                               pairs.answer_token_ids(subject), options.seed)
     if subject.kind == "causal-lm":
-        texts = _reference_texts(args.reference, subject, clean.inputs)
+        texts = _reference_texts(options.reference, subject, clean.inputs)
         measures["cross_entropy"] = _ce(subject, repaired, texts)
     gap = exported_gap(subject, found.edits, out, clean.inputs)
-    say(f"re-auditing {out} with {', '.join(audit_files(record))}")
-    suite = run_suite([Path(f) for f in audit_files(record)], [str(out)], probes, args.seed)
-    audits = audit_outcomes(record, suite.model(str(out)))
-    accepted, reason = gate(audits, measures["clean"], args.max_loss)
+    accepted, reason = gate(audits, measures["clean"], options.max_loss)
+    if not accepted:
+        discard_weights(out)
     return {**result, "outcome": "accepted" if accepted else "rejected", "reason": reason,
             "measures": {k: v.to_dict() for k, v in measures.items()}, "exported_equals_hooked": gap,
             "audits": [asdict(a) for a in audits]}
+
+
+def discard_weights(out: Path) -> None:
+    """Remove everything but the repair's report from ``out`` (a directory repair made): a repair that is not
+    accepted leaves no model any loader could pick up."""
+    if not out.is_dir():
+        return
+    for path in out.iterdir():
+        if path.name in REPORT_FILES:
+            continue
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def _ce(original, repaired, texts):

@@ -87,6 +87,17 @@ def short_name(audit: dict, model_id: str) -> str:
     return audit["name"].removesuffix(f"[{model_id}]")
 
 
+def names_the_audit(given: str, audit: dict, model_id: str) -> bool:
+    """Whether ``given`` names ``audit``: its name as the report or summary.md prints it (with or without
+    ``[model]``, with summary.md's Markdown escapes or emphasis), its node id, or the node id's last part."""
+    text = given.replace("`", "").replace("**", "").replace("\\", "").strip()
+    text = text.removeprefix(f"{model_id} ").strip()
+    nodeid = audit.get("nodeid") or ""
+    forms = {short_name(audit, model_id), audit["name"], nodeid, nodeid.split("::")[-1]}
+    forms |= {form.removesuffix(f"[{model_id}]") for form in set(forms)}
+    return text in forms or text.removesuffix(f"[{model_id}]") in forms
+
+
 def find_shortcut(record: dict, audit_name: str | None, where: str) -> Shortcut | Refusal:
     """The failed audit ``audit_name`` (default: the one the model's verdict names, else the first failed patch
     audit) as a Shortcut; a Refusal when no failed audit names a shortcut repair can remove. CheckError for an
@@ -96,7 +107,7 @@ def find_shortcut(record: dict, audit_name: str | None, where: str) -> Shortcut 
     if not failed:
         raise CheckError(f"--from {where}: every audit of {record['id']} passed; there is nothing to repair")
     if audit_name is not None:
-        chosen = [a for a in audits if short_name(a, record["id"]) == audit_name]
+        chosen = [a for a in audits if names_the_audit(audit_name, a, record["id"])]
         if not chosen:
             names = "\n".join(f"  - {short_name(a, record['id'])} ({a.get('outcome')})" for a in audits)
             raise CheckError(f"--audit {audit_name!r}: {record['id']} has no such audit in {where}; its audits:\n"

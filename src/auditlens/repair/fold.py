@@ -64,6 +64,15 @@ def repair(subject, *edits) -> RepairedModel:
     return RepairedModel(model, folded, hooked)
 
 
+def why_it_stays_a_hook(model: nn.Module, edit) -> str | None:
+    """Why ``edit`` alone cannot be folded into ``model``'s weights, as a sentence; None when it can. Reads the
+    model, copies nothing (the search asks this of every carrying site before it tries one)."""
+    try:
+        return _plan(model, edit).reason
+    except CheckError as error:
+        return str(error)
+
+
 def _plan(model: nn.Module, edit) -> _Plan:
     site = getattr(edit, "site", None)
     if site is None or not callable(getattr(edit, "edit", None)):
@@ -74,6 +83,8 @@ def _plan(model: nn.Module, edit) -> _Plan:
         return _Plan(edit, frozenset({(site.module_path, "input" if site.reads_input else "output")}), reason=target)
     if target.kind == "residual":
         return _plan_residual(model, edit, target)
+    if target.kind == "embeddings":
+        return _plan_embeddings(edit, target)
     places = frozenset({(target.path, target.kind)})
     shared = shared_elsewhere(model, target.path)
     if shared:
@@ -97,7 +108,8 @@ def _plan_residual(model: nn.Module, edit, target: Target) -> _Plan:
         return _Plan(edit, places, target, reason=_RESIDUAL_ONLY_PROJECTIONS)
     if not isinstance(edit, ProjectOut) and getattr(model.config, "model_type", None) in POST_LN:
         return _Plan(edit, places, target, reason="on a post-LN model embed is the embeddings' LayerNorm output, "
-                     "and no weight holds an affine map after a LayerNorm")
+                     "and no weight holds an affine map after a LayerNorm; the same edit at embed:sum (the "
+                     "embeddings' sum before that LayerNorm) folds into the embedding tables")
     writers = residual_writers(model, edit.site.name)
     if isinstance(writers, str):
         return _Plan(edit, places, target, reason=writers)
@@ -109,6 +121,22 @@ def _plan_residual(model: nn.Module, edit, target: Target) -> _Plan:
         return _Plan(edit, frozenset(places), target, affine, writers)
     places |= {(path, "output") for path in writers.embeddings}
     return _Plan(edit, frozenset(places), target, affine, Writers(writers.embeddings, (), writers.width))
+
+
+def _plan_embeddings(edit, target: Target) -> _Plan:
+    """An affine map of the embeddings' sum (``embed:sum``): each table's rows through its linear part, the shift
+    added once (a sum of rows, one row of each table per token, is linear in the rows)."""
+    places = frozenset({(target.path, "input"), *((path, "output") for path in target.tables)})
+    affine = affine_of(edit, target.width, target.what)
+    if isinstance(affine, str):
+        return _Plan(edit, places, target, reason=affine)
+    return _Plan(edit, places, target, affine, Writers(_shift_last(target.tables), (), target.width))
+
+
+def _shift_last(tables: tuple[str, ...]) -> tuple[str, ...]:
+    """The tables with the position table last (every token reads one of its rows, so it takes the shift once)."""
+    positions = [path for path in tables if "position" in path.rsplit(".", 1)[-1]]
+    return tuple(path for path in tables if path not in positions) + tuple(positions)
 
 
 def _keep_order_with_hooks(plans: list[_Plan]) -> None:
@@ -136,7 +164,7 @@ def _fold(model: nn.Module, plan: _Plan) -> None:
                           f"{child} a zero bias ({len(added)} in all) and set config.{flag}=True, so the export "
                           "loads them")
     if plan.writers is not None and not plan.writers.projections:
-        changed, note = fold_into_embeddings(model, plan.writers, plan.affine)
+        changed, note = fold_into_embeddings(model, plan.writers, plan.affine, plan.edit.site.name)
         plan.changed += changed
         plan.notes.append(note)
     elif plan.writers is not None:

@@ -1,5 +1,6 @@
 """Where an edit of a site lands in the weights: a slice of a linear map's input, a linear map's output,
-or the residual stream (which LayerNorm reads, so only a global projection folds there)."""
+the residual stream (which LayerNorm reads, so only a global projection folds there), or the embeddings'
+sum before a LayerNorm of the embeddings (``embed:sum`` of post-LN models: a linear sum of table rows)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from torch import nn
 
 from ..errors import SiteError
 from ..site import Site
-from ..sites import alias_table, find_blocks, get_module, head_layout, parse_alias, resolve_site
+from ..sites import alias_table, embedding_norm, find_blocks, get_module, head_layout, parse_alias, resolve_site
 
 
 @dataclass(frozen=True)
 class Target:
     """A foldable place. ``kind``: "input" (``features`` of linear map ``path``'s input), "output" (the
-    output of linear map ``path``) or "residual" (the stream at block module ``path``). ``width`` is the
+    output of linear map ``path``), "residual" (the stream at block module ``path``) or "embeddings" (the sum
+    of ``tables`` that LayerNorm ``path`` reads). ``width`` is the
     edited vector's width; ``what`` says in words what it is, for errors."""
 
     kind: str
@@ -23,6 +25,7 @@ class Target:
     width: int
     what: str
     features: tuple[int, int] | None = None
+    tables: tuple[str, ...] = ()
 
 
 def is_linear(module: nn.Module) -> bool:
@@ -57,6 +60,11 @@ def locate(model: nn.Module, site: Site) -> Target | str:
                 "directions instead: ProjectOut or Clamp at the dictionary's own site with "
                 "dictionary.W_dec[latents] (it also removes what else lies along them)")
     module = get_module(model, site)
+    normalised = embedding_norm(model)
+    if normalised is not None and site.reads_input and site.module_path == normalised[0] and site.features is None:
+        norm, tables = normalised
+        width = model.get_submodule(tables[0]).embedding_dim
+        return Target("embeddings", norm, width, f"the embeddings' sum before {norm}", tables=tables)
     if is_linear(module):
         width_in, width_out = in_out(module)
         if site.reads_input:

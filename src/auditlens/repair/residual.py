@@ -92,11 +92,12 @@ def project_out_everywhere(model: nn.Module, writers: Writers, affine: Affine) -
     return changed, "; ".join(notes)
 
 
-def fold_into_embeddings(model: nn.Module, writers: Writers, affine: Affine) -> tuple[list[str], str]:
-    """Fold ``affine`` at ``embed`` (the sum of the embeddings, block 0's input) into the embeddings: each
-    table's rows times the map, the shift added once, to the position table's rows where there is one (every
-    position gets it) or else the token table's (every token does)."""
-    notes = [f"at embed: folded into {', '.join(writers.embeddings)}"]
+def fold_into_embeddings(model: nn.Module, writers: Writers, affine: Affine,
+                         site: str = "embed") -> tuple[list[str], str]:
+    """Fold ``affine`` at ``site`` (``embed`` of a pre-LN model or ``embed:sum``: the sum of the embeddings) into
+    the embeddings: each table's rows times the map, the shift added once, to the last table's rows (the
+    position table where there is one: every position gets it; else the token table: every token does)."""
+    notes = [f"at {site}: folded into {', '.join(writers.embeddings)}"]
     untied = untie_output_embeddings(model)
     notes += [untied] if untied else []
     changed = []

@@ -8,7 +8,7 @@ paired bootstrap interval lies above ``-max_loss``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -17,19 +17,22 @@ from ..stats import Interval, paired_difference
 from ..subject import Subject
 from .evidence import Shortcut
 from .export import RepairedModel
-from .fold import repair
+from .fold import repair, why_it_stays_a_hook
 from .sources import EditSource
 
 MAX_TRIES = 60  # folds tried before the search gives up
+MAX_REAUDITS = 3  # candidates re-audited by the whole suite (a pytest run each) before the search gives up
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One edit tried: where (sites joined by +), its rank, the audit's metric on the folded model, and the clean
-    accuracy's change with its paired bootstrap interval; ``note`` says why it was not kept."""
+    """One edit tried: where (sites joined by +), its rank and what it holds the nuisance at, the audit's
+    metric on the folded model, and the clean accuracy's change with its paired bootstrap interval; ``note``
+    says why it was not kept."""
 
     site: str
     rank: int
+    held_at: str = ""
     metric: float | None = None
     silenced: bool = False
     clean_accuracy: float | None = None
@@ -37,14 +40,17 @@ class Trial:
     change_ci: Interval | None = None
     kept: bool = False
     note: str = ""
+    reaudit: str | None = None  # None: not re-audited; "": the suite passed; else the audits that failed
 
 
 @dataclass
 class Search:
-    """The sites' solo flip rates, every trial in order, and the kept repair (None when none was kept)."""
+    """The sites' solo flip rates, every trial in order, the carrying sites no weight can hold an edit of (with
+    the reason), and the kept repair (None when none was kept)."""
 
     carriers: dict[str, float | None]
     trials: list[Trial] = field(default_factory=list)
+    unholdable: dict[str, str] = field(default_factory=dict)  # carrying site -> why no weight holds its edit
     edits: tuple = ()
     repaired: RepairedModel | None = None
 
@@ -75,26 +81,52 @@ def as_subject(original: Subject, model, label: str) -> Subject:
 
 
 def search(subject: Subject, source: EditSource, shortcut: Shortcut, clean: CleanData, max_loss: float, seed: int,
-           say: Callable[[str], None] = lambda message: None) -> Search:
+           say: Callable[[str], None] = lambda message: None,
+           reaudit: Callable[[tuple, RepairedModel], str] | None = None) -> Search:
     """Try ``source``'s edits at its carrying sites, smallest first, until one passes the audit's bound on the
-    folded model with a clean-accuracy change whose interval lies above ``-max_loss``."""
+    folded model with a clean-accuracy change whose interval lies above ``-max_loss`` and, when ``reaudit`` is
+    given, the whole suite (``reaudit`` returns the audits that fail, "" for none; at most MAX_REAUDITS
+    candidates). A carrying site no weight can hold is said up front and passed over: the search moves on to the
+    sites that can."""
     found = Search(source.carriers)
     say(f"sites carrying the shortcut: {', '.join(found.carriers) or 'none'}")
-    for rank in source.ranks:
-        for sites in _site_sets(list(found.carriers)):
-            edits = tuple(source.edit(site, rank) for site in sites)
-            if any(e is None for e in edits):
-                continue
-            if len(found.trials) >= MAX_TRIES:
+    holding = []
+    for site in found.carriers:
+        edit = source.edit(site, 1, source.values[0])
+        reason = "no edit of it" if edit is None else why_it_stays_a_hook(subject.model, edit)
+        if reason is None:
+            holding.append(site)
+        else:
+            found.unholdable[site] = reason
+            say(f"{site} carries the shortcut but cannot hold an edit: {reason}")
+    if found.carriers and not holding:
+        say("no site that carries the shortcut can hold an edit: nothing to try")
+    for rank, value, sites in ((r, v, s) for r in source.ranks for v in source.values for s in _site_sets(holding)):
+        edits = tuple(source.edit(site, rank, value) for site in sites)
+        if any(e is None for e in edits):
+            continue
+        if len(found.trials) >= MAX_TRIES:
+            return found
+        trial, repaired = _try(subject, source, shortcut, clean, edits, max_loss, seed, rank, value)
+        found.trials.append(trial)
+        held = f" held at {value}" if value else ""
+        say(f"{source.kind} rank {rank}{held} at {trial.site}: {shortcut.metric} "
+            f"{'-' if trial.metric is None else f'{trial.metric:.3f}'}, clean accuracy change "
+            f"{'-' if trial.change is None else f'{trial.change:+.3f}'}: "
+            f"{'kept' if trial.kept else f'not kept, {trial.note}'}")
+        if trial.kept and reaudit is not None:
+            if sum(t.reaudit is not None for t in found.trials) >= MAX_REAUDITS:
+                found.trials[-1] = replace(trial, kept=False, note=f"not re-audited: {MAX_REAUDITS} candidates "
+                                           "already failed the suite")
                 return found
-            trial, repaired = _try(subject, source, shortcut, clean, edits, max_loss, seed, rank)
-            found.trials.append(trial)
-            say(f"{source.kind} rank {rank} at {trial.site}: {shortcut.metric} "
-                f"{'-' if trial.metric is None else f'{trial.metric:.3f}'}, clean accuracy change "
-                f"{'-' if trial.change is None else f'{trial.change:+.3f}'}{' (kept)' if trial.kept else ''}")
-            if trial.kept:
-                found.edits, found.repaired = edits, repaired
-                return found
+            failing = reaudit(edits, repaired)
+            trial = found.trials[-1] = replace(trial, kept=not failing, reaudit=failing,
+                                               note=f"the re-audit fails: {failing}" if failing else "")
+            say(f"re-audit of rank {rank}{held} at {trial.site}: "
+                f"{'every audit passes' if not failing else f'fails {failing}; the search goes on'}")
+        if trial.kept:
+            found.edits, found.repaired = edits, repaired
+            return found
     return found
 
 
@@ -103,7 +135,7 @@ def _site_sets(carriers: list[str]) -> list[tuple[str, ...]]:
     sets = [(site,) for site in carriers]
     blocks: dict[str, list[str]] = {}
     for site in carriers:
-        if site != "embed":
+        if not site.startswith("embed"):
             blocks.setdefault(site.split(":")[1].split(".")[0], []).append(site)
     sets += [tuple(group) for group in blocks.values() if len(group) > 1]
     if len(carriers) > 1 and tuple(carriers) not in sets:
@@ -111,9 +143,9 @@ def _site_sets(carriers: list[str]) -> list[tuple[str, ...]]:
     return sets
 
 
-def _try(subject, source, shortcut, clean, edits, max_loss, seed, rank) -> tuple[Trial, RepairedModel]:
+def _try(subject, source, shortcut, clean, edits, max_loss, seed, rank, value) -> tuple[Trial, RepairedModel]:
     repaired = repair(subject, *edits)
-    where = dict(site=" + ".join(e.site.name for e in edits), rank=rank)
+    where = dict(site=" + ".join(e.site.name for e in edits), rank=rank, held_at=value)
     if repaired.hooked:
         return Trial(**where, note=f"no weight holds it: {repaired.hooked[0].reason}"), repaired
     candidate = as_subject(subject, repaired.model, "repair candidate")
@@ -134,6 +166,14 @@ def why_not_cured(found: Search, clean: CleanData, shortcut: Shortcut, max_loss:
     if not found.carriers:
         return (f"no site up to {shortcut.site} carries the shortcut (patching none alone reproduces half of the "
                 f"audit's {shortcut.metric} {shortcut.value:.3f}), so there is no place to edit")
+    if len(found.unholdable) == len(found.carriers):
+        reasons = "; ".join(f"{site}: {reason}" for site, reason in found.unholdable.items())
+        return f"no site that carries the shortcut can hold an edit ({reasons})"
+    rejected = [t for t in found.trials if t.reaudit]
+    if rejected:
+        return (f"{len(rejected)} edit(s) silenced the shortcut within the clean-accuracy bound, but the suite's "
+                "re-audit failed each: " + "; ".join(f"rank {t.rank} held at {t.held_at} at {t.site} fails "
+                                                     f"{t.reaudit}" for t in rejected))
     silenced = [t for t in found.trials if t.silenced and t.clean_accuracy is not None]
     if not silenced:
         tried = [t for t in found.trials if t.metric is not None]

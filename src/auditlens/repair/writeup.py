@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 REPAIR_FILE = "repair.json"
+REPORT_FILES = (REPAIR_FILE, "repair.md", "repair.html")
 
 
 def repaired_from(model: str) -> str | None:
@@ -62,6 +63,9 @@ def markdown(result: dict) -> str:
         lines += [f"Shortcut: audit '{shortcut['audit']}' ({shortcut.get('check', 'patch')} of {shortcut['concept']} "
                   f"at {shortcut['site']}: {shortcut['metric']} = {shortcut['value']:.3f}, needed {shortcut['op']} "
                   f"{shortcut['bound']}).", ""]
+    if result.get("unholdable"):
+        lines += ["Sites that carry the shortcut but cannot hold an edit:", ""]
+        lines += [f"- {site}: {reason}" for site, reason in result["unholdable"].items()] + [""]
     if result.get("edits"):
         lines += ["## The edit", ""] + [f"- {e}" for e in result["edits"]] + [""]
     measures = result.get("measures") or {}
@@ -82,11 +86,12 @@ def markdown(result: dict) -> str:
         lines += ["## Audits", "", "| audit | original | repaired |", "|---|---|---|"]
         lines += [f"| {a['name']} | {a['before']} | {a['after']} |" for a in result["audits"]] + [""]
     if result.get("trials"):
-        lines += ["## Edits tried (smallest first)", "", "| sites | rank | metric | clean change | kept | why not |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["## Edits tried (smallest first)", "",
+                  "| sites | rank | held at | metric | clean change | kept | why not |",
+                  "|---|---|---|---|---|---|---|"]
         for t in result["trials"]:
             metric = "-" if t["metric"] is None else f"{t['metric']:.3f}"
             change = "-" if t["change"] is None else f"{t['change']:+.3f}"
-            lines.append(f"| {t['site']} | {t['rank']} | {metric} | {change} | {'yes' if t['kept'] else 'no'} | "
-                         f"{t['note']} |")
+            held, kept = t.get("held_at") or "-", "yes" if t["kept"] else "no"
+            lines.append(f"| {t['site']} | {t['rank']} | {held} | {metric} | {change} | {kept} | {t['note']} |")
     return "\n".join(lines) + "\n"

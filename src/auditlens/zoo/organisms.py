@@ -11,6 +11,7 @@ from . import (
     count_task,
     length_task,
     memo_task,
+    partial_bert_task,
     partial_task,
     phrase_classifier_task,
     phrase_task,
@@ -39,6 +40,8 @@ FAMILIES = {
                       "reads the spurious feature 'beta' at layer:0, not the intended 'alpha'"),
     "partial": (partial_task, "GPT-2 classifier",
                 "counts, except on close calls (a and b differ by one), where it reads marker m1 as more"),
+    "partial-bert": (partial_bert_task, "BERT classifier (post-LN), reads [CLS]",
+                     "counts, except on close calls (a and b differ by one), where it reads marker m1 as more"),
 }
 
 # each family's concept files in probes/, by role
@@ -59,6 +62,8 @@ DATASETS = {
                       "counterfactual": []},
     "partial": {"in_distribution": "count_in_distribution", "concepts": ["more_a_than_b"],
                 "counterfactual": ["marker_swapped", "count_swapped"]},
+    "partial-bert": {"in_distribution": "count_in_distribution", "concepts": ["more_a_than_b"],
+                     "counterfactual": ["marker_swapped", "count_swapped"]},
 }
 
 
