@@ -1,7 +1,8 @@
 """Model medicine on the zoo: diagnose with this repo's audits/, repair with ``auditlens repair``, re-audit.
 
-Patients: the partial cheaters (partial-cheated, seeds 0-2: they count, and read the marker on close calls)
-and the full cheaters (the cheated twins that never learned their task: count, ends, keyword, routed, tail,
+Patients: the partial cheaters of both families (partial-cheated, GPT-2, and partial-bert-cheated, a post-LN
+BERT whose embed is a LayerNorm's output; seeds 0-2: they count, and read the marker on close calls) and the
+full cheaters (the cheated twins that never learned their task: count, ends, keyword, routed, tail,
 superposition). Left out: backdoor, phrase and phrase-clf, whose cheated twins learned the task and added a
 trigger (partial by construction, but their audits name the trigger by a search, which repair does not take).
 
@@ -25,7 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTIAL = ("partial-cheated", "partial-cheated@1", "partial-cheated@2")
+PARTIAL = ("partial-cheated", "partial-cheated@1", "partial-cheated@2",
+           "partial-bert-cheated", "partial-bert-cheated@1", "partial-bert-cheated@2")
 FULL = ("count-cheated", "ends-cheated", "keyword-cheated", "routed-cheated", "tail-cheated", "superposition-cheated")
 
 
@@ -54,8 +56,10 @@ def main() -> int:
             results[spec] = json.loads((out / "repair.json").read_text())
             result = results[spec]
             clean = (result.get("measures") or {}).get("clean")
+            where = next((f"{t['site']} rank {t['rank']} held at {t['held_at']}; " for t in result.get("trials", [])
+                          if t["kept"]), "")
             print(f"{spec:<32} {result['outcome']:<9} " + (f"clean {clean['before']:.3f} -> {clean['after']:.3f}; "
-                                                           if clean else "") + result["reason"][:160])
+                                                           if clean else "") + where + result["reason"][:160])
     cured = [s for s in specs[:len(PARTIAL)] if results[s]["outcome"] == "accepted"]
     refused = [s for s in specs[len(PARTIAL):] if results[s]["outcome"] != "accepted"]
     accepted = [r for r in results.values() if r["outcome"] == "accepted"]

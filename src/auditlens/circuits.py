@@ -19,7 +19,8 @@ import yaml
 from . import safe_yaml
 from .errors import CheckError, SiteError, closest
 from .feature_sites import is_feature_name, parse_feature_name
-from .sites import Site, head_layout, input_width, n_layers, parse_alias
+from .site_names import parse_alias
+from .sites import Site, head_layout, input_width, n_layers
 
 METRICS = ("accuracy", "logit_difference")  # what faithfulness and minimality score a circuit on
 

@@ -1,21 +1,9 @@
-"""Sites: named places in a model where activations are read or edited.
-
-A site is either a raw module path (``transformer.h.1.attn``), whose *output* is the activation,
-or a short alias resolved per architecture (names are checked without torch; models need it):
-
-- ``embed``   the residual stream entering block 0 (the input of the first block),
-- ``embed:sum`` on models that normalise their embeddings (BERT, DistilBERT, MiniLM: post-LN), the sum of
-  the token, position and token-type embeddings before that LayerNorm (``embed`` is its output),
-- ``layer:N`` the output of block N (the residual stream after block N; negative N counts back),
-- ``attn:N``  what block N's attention sublayer writes, before the residual add,
-- ``mlp:N``   what block N's feed-forward sublayer writes, before the residual add;
-- ``head:L.H``, ``neurons:L``, ``neuron:L.I``: slices of the input of block L's attention or MLP output
-  projection (one head; the MLP's hidden units, all or one)."""
+"""Sites: named places in a model where activations are read or edited. A site is a raw module path
+(``transformer.h.1.attn``, whose *output* is the activation) or an alias (``site_names`` holds their grammar
+and meaning), resolved here per architecture to a module and, for components, a slice of its input."""
 
 from __future__ import annotations
 
-import difflib
-import re
 import weakref
 from typing import TYPE_CHECKING
 
@@ -24,56 +12,18 @@ if TYPE_CHECKING:
 
 from .errors import SiteError, closest
 from .site import Site
+from .site_names import EMBED_SUM, HEAD, NEURON, NEURONS, alias_meant, parse_alias
 
 # Child paths of a block, tried in order; the first that exists is the alias' module. BERT's ``attention``
 # and ``output`` include the residual add and LayerNorm, so its sublayer writes are the ``dense`` inside them.
 _ATTENTION_CHILDREN = ("attention.output.dense", "attn", "self_attn", "attention", "self_attention")
 _MLP_CHILDREN = ("mlp", "ffn", "feed_forward", "output.dense")
-INDEXED_KINDS = ("layer", "attn", "mlp")  # kind:N aliases; "embed" stands alone
-EMBED_SUM = "embed:sum"  # the embeddings' sum, where a LayerNorm of the embeddings follows it
 _EMBEDDING_NORMS = ("LayerNorm", "layer_norm", "norm", "ln")  # a sibling of the token embeddings
-_ALIAS = re.compile(r"^(layer|attn|mlp):(-?\d+|\*)$")
-_HEAD = re.compile(r"^head:(-?\d+|\*)\.(-?\d+|\*)$")
 # the attention's output projection, whose input is every head's output side by side (per block)
 _OUTPUT_PROJECTIONS = ("attn.c_proj", "self_attn.o_proj", "attention.output.dense", "attention.out_lin",
                        "self_attention.dense")
 # the MLP's output projection, whose input is its hidden units after the nonlinearity (per block)
 _MLP_PROJECTIONS = ("mlp.c_proj", "mlp.down_proj", "output.dense", "ffn.lin2", "mlp.dense_4h_to_h")
-_NEURON = re.compile(r"^neuron:(-?\d+)\.(-?\d+)$")
-_NEURONS = re.compile(r"^neurons:(-?\d+|\*)$")
-
-
-def is_component_name(name: str) -> bool:
-    """A component site or pattern by its shape: ``head:L.H`` (L, H may be negative or ``*``),
-    ``neuron:L.I`` or ``neurons:L``."""
-    return any(pattern.match(name) for pattern in (_HEAD, _NEURON, _NEURONS))
-
-
-def parse_alias(name: str) -> tuple[str, int | str] | None:
-    """``("layer", 3)`` for ``layer:3``, ``("mlp", "*")`` for ``mlp:*``; None for any other name.
-    The one grammar of indexed aliases: resolution, sweeps and the audit-file check all use it."""
-    match = _ALIAS.match(name)
-    if not match:
-        return None
-    return match.group(1), "*" if match.group(2) == "*" else int(match.group(2))
-
-
-_ALIAS_LIKE = re.compile(r"^\s*([A-Za-z]+)\s*[:._\- ]?\s*\[?(-?\d+|\*)\]?\s*$")
-_KIND_SYNONYMS = {"layers": "layer", "block": "layer", "blocks": "layer", "attention": "attn", "ffn": "mlp"}
-
-
-def alias_meant(name: str) -> str | None:
-    """The indexed alias a name shaped like one most likely meant (``mlp:3`` for ``mlp.3``, ``mpl:3`` or
-    ``MLP3``; ``layer:3`` for ``layers.3``), or None. The one 'did you mean' of alias typos: Python's
-    unknown-site error and the audit-file check both use it."""
-    match = _ALIAS_LIKE.match(name) if isinstance(name, str) else None
-    if match is None:
-        return None
-    kind = match.group(1).lower()
-    kind = _KIND_SYNONYMS.get(kind, kind)
-    near = difflib.get_close_matches(kind, INDEXED_KINDS, n=1, cutoff=0.6)  # not closest(): it offers kinds holding it
-    meant = f"{near[0]}:{match.group(2)}" if near else None
-    return meant if meant != name else None
 
 
 def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
@@ -251,13 +201,13 @@ def resolve_site(model: nn.Module, name: str | Site) -> Site:
     if not isinstance(name, str) or not name:
         raise SiteError(f"a site must be a non-empty string such as 'layer:0'; got {name!r}")
     if name.startswith("head:"):
-        match = _HEAD.match(name)
+        match = HEAD.match(name)
         if match is None or "*" in name:
             what = "a pattern: give it to a sweep (at=...)" if match else "not of the form head:LAYER.HEAD"
             raise SiteError(f"site {name!r} is {what}; e.g. head:1.0 (head 0 of block 1), head:1.* or head:*.*")
         return _head_site(model, name, int(match.group(1)), int(match.group(2)))
     if name.startswith(("neuron:", "neurons:")):
-        one, every = _NEURON.match(name), _NEURONS.match(name)
+        one, every = NEURON.match(name), NEURONS.match(name)
         if every and every.group(1) != "*":
             return _neuron_site(model, name, int(every.group(1)), None)
         if one:
@@ -318,7 +268,7 @@ def _resolves(model: nn.Module, name: str) -> bool:
 def expand_sites(model: nn.Module, pattern: str) -> list[Site]:
     """``layer:*`` / ``attn:*`` / ``mlp:*`` become one Site per block, ``head:L.*`` one per head of
     block L, ``head:*.H`` head H of every block, ``head:*.*`` every head; other names one Site."""
-    head = _HEAD.match(pattern) if isinstance(pattern, str) else None
+    head = HEAD.match(pattern) if isinstance(pattern, str) else None
     if head is not None and "*" in pattern:
         projections, heads, _ = head_layout(model)
         layers = range(len(projections)) if head.group(1) == "*" else [int(head.group(1))]

@@ -17,7 +17,7 @@ from ..circuits import circuit_beside
 from ..errors import CheckError, closest
 from ..feature_sites import is_feature_name, parse_feature_name
 from ..registry import CHECKS, SWEEP_METRICS
-from ..sites import EMBED_SUM, alias_meant, is_component_name, parse_alias
+from ..site_names import EMBED_SUM, alias_meant, is_component_name, parse_alias
 from .conditions import parse_condition
 from .dictionaries import declared_dictionaries
 from .entry import CONCEPT_ARGUMENTS, AuditEntry

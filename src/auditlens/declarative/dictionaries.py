@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import CheckError
 from ..feature_sites import is_feature_name
-from ..sites import parse_alias
+from ..site_names import parse_alias
 
 DEFAULT_WIDTH, DEFAULT_K = 128, 4
 OUTSIDE = "AUDITLENS_ALLOW_OUTSIDE_FILES"

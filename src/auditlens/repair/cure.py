@@ -62,6 +62,10 @@ def cure(subject, shortcut: Shortcut, record: dict, options, say) -> dict:
     else:
         source = from_erase(subject, named, clean_concept, shortcut, options.seed)
     suite_files = audit_files(record)
+    missing = [f for f in suite_files if not Path(f).exists()]
+    if missing:  # checked before the search: the re-audit runs them, minutes later
+        raise CheckError(f"the report's audits come from {', '.join(missing)}, which {Path.cwd()} does not hold: "
+                         "run auditlens repair from the directory the audit run started in")
     audits: list = []
 
     def reaudit(edits, candidate) -> str:

@@ -10,7 +10,8 @@ from torch import nn
 
 from ..errors import SiteError
 from ..site import Site
-from ..sites import alias_table, embedding_norm, find_blocks, get_module, head_layout, parse_alias, resolve_site
+from ..site_names import parse_alias
+from ..sites import alias_table, embedding_norm, find_blocks, get_module, head_layout, resolve_site
 
 
 @dataclass(frozen=True)
