@@ -736,6 +736,13 @@ CASES += [
 ]
 
 
+def embedding_sum_of_a_pre_ln_model():
+    load_subject(build("gpt2")).site("embed:sum")
+
+
+CASES += [("embed:sum on a model that does not normalise its embeddings", embedding_sum_of_a_pre_ln_model)]
+
+
 def table() -> str:
     rows = ["| bad input | error (type: message) |", "|---|---|"]
     for name, case in CASES:
