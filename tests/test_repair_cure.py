@@ -123,6 +123,27 @@ def test_a_full_cheater_is_refused_because_without_the_shortcut_it_is_at_chance(
     assert "does not do the task" in reason and "chance" in reason
 
 
+def test_a_model_at_chance_on_clean_data_is_not_cured_by_an_edit_that_costs_it_nothing():
+    # given the count cheater scored on inputs whose marker is random, where reading the marker is chance
+    import torch
+
+    from auditlens import Steer
+
+    subject = load_subject("fixture:count-cheated")
+    bases, _, labels = load_concept(PROBES / "marker_swapped.yaml").pair_inputs(subject)
+    clean = CleanData(bases, labels, None, behaviour(subject, bases, labels).correct)
+    assert float(clean.correct.float().mean()) <= clean.chance + 0.1
+    # and an edit that silences the audit's metric and changes no answer (so the clean change is exactly 0)
+    nothing = Steer(subject.site("attn:0"), torch.zeros(subject.model.config.n_embd), alpha=0.0)
+    source = EditSource("clamp", {"attn:0": 1.0}, (1,), lambda site, rank, value: nothing, lambda candidate: 0.0)
+    # when it is tried
+    found = search(subject, source, marker_shortcut(subject.id), clean, 0.01, seed=0)
+    # then it is not kept: at chance is no cure, and the reason says the model never learned the task
+    (trial,) = found.trials
+    assert trial.silenced and trial.change == 0.0 and not trial.kept and "at chance" in trial.note
+    assert "does not do the task" in why_not_cured(found, clean, marker_shortcut(subject.id), 0.01)
+
+
 def test_an_erase_audit_gives_the_concepts_eraser_and_a_full_cheater_is_refused_at_chance():
     # given the keyword cheater, which reads the input's length, and the audit that erasing length must not matter
     subject = load_subject("fixture:keyword-cheated")

@@ -21,6 +21,7 @@ from .fold import repair, why_it_stays_a_hook
 from .sources import EditSource
 
 MAX_TRIES = 60  # folds tried before the search gives up
+AT_CHANCE = 0.1  # clean accuracy within this of the commonest class's share is chance: the task is not done
 MAX_REAUDITS = 3  # candidates re-audited by the whole suite (a pytest run each) before the search gives up
 
 
@@ -153,12 +154,18 @@ def _try(subject, source, shortcut, clean, edits, max_loss, seed, rank, value) -
     after = behaviour(candidate, clean.inputs, clean.labels, answer_tokens=clean.answers).correct
     interval = paired_difference(clean.correct.numpy(), after.numpy(), seed)
     silenced, holds = shortcut.holds(metric), interval is not None and interval.low >= -max_loss
-    note = "" if silenced and holds else (f"{shortcut.metric} {metric:.3f} misses {shortcut.op} {shortcut.bound}"
-                                          if not silenced else f"clean accuracy change interval {interval} reaches "
-                                          f"below -{max_loss}")
+    does_the_task = float(after.mean()) > clean.chance + AT_CHANCE  # at chance is no cure, however little it lost
+    if not silenced:
+        note = f"{shortcut.metric} {metric:.3f} misses {shortcut.op} {shortcut.bound}"
+    elif not holds:
+        note = f"clean accuracy change interval {interval} reaches below -{max_loss}"
+    elif not does_the_task:
+        note = f"clean accuracy {float(after.mean()):.3f} is at chance ({clean.chance:.3f}): the task is not done"
+    else:
+        note = ""
     return Trial(**where, metric=float(metric), silenced=silenced, clean_accuracy=float(after.mean()),
-                 change=float(after.mean() - clean.correct.mean()), change_ci=interval, kept=silenced and holds,
-                 note=note), repaired
+                 change=float(after.mean() - clean.correct.mean()), change_ci=interval,
+                 kept=silenced and holds and does_the_task, note=note), repaired
 
 
 def why_not_cured(found: Search, clean: CleanData, shortcut: Shortcut, max_loss: float) -> str:
@@ -182,7 +189,7 @@ def why_not_cured(found: Search, clean: CleanData, shortcut: Shortcut, max_loss:
                 f"; the closest, rank {best.rank} at {best.site}, left {shortcut.metric} {best.metric:.3f}"))
     best = max(silenced, key=lambda t: t.clean_accuracy)
     before = float(clean.correct.mean())
-    if best.clean_accuracy <= clean.chance + 0.1:
+    if best.clean_accuracy <= clean.chance + AT_CHANCE:
         return (f"without the shortcut the model does not do the task: every edit that silences it leaves clean "
                 f"accuracy at chance ({before:.3f} -> at best {best.clean_accuracy:.3f}, chance {clean.chance:.3f}, "
                 f"rank {best.rank} at {best.site}). It never learned the task (a full cheater), and no weight edit "
