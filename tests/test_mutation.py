@@ -19,8 +19,8 @@ from auditlens.mutation import run as mutation_run
 from auditlens.mutation.operators import MEMORY_DROP, PLANTED_RATE, cheat_tokens, plan
 from auditlens.mutation.store import cache_note, original_of
 from auditlens.mutation.task import find_task, named_concepts, task_data
-from auditlens.mutation.training import StepClock, fine_tune, predict
-from auditlens.mutation.verify import STEALTH, verify
+from auditlens.mutation.training import StepClock, Training, fine_tune, predict
+from auditlens.mutation.verify import STEALTH, Verification, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = ROOT / "probes"
@@ -169,6 +169,16 @@ def test_a_mutant_whose_budget_ran_out_before_the_cheat_took_is_over_budget_with
     assert mutant.reason.startswith("training stopped at the budget of 0.001 s after one step (of ")
     assert "of the training rows fit, and the cheat did not take (cheat followed" in mutant.reason
     assert mutant.reason.endswith("; give --budget-s 0.002 or more")
+
+
+def test_a_mutant_cut_by_the_budget_after_its_cheat_took_but_before_it_was_stealthy_says_so():
+    # given memorise#0 of the MiniLM classifier at a budget of 300 s, as measured on two busy cores
+    training = Training(107, 303.6, 0.93, False, "budget", 2.74, 2.02)
+    checked = Verification(True, "fresh accuracy drop", 0.44, (0.3, 0.5), 0.2, False, 1.0, 0.974, (-0.04, -0.01))
+    assert mutation_run.over_budget(training, checked, 300) == (
+        "training stopped at the budget of 300 s after 107 steps (2.74 s a step once warm; the first took 2.02 s) "
+        "with 93% of the training rows fit, and the cheat took (fresh accuracy drop 0.44, needs 0.2) but accuracy "
+        "moved 1.000 -> 0.974, more than the 2% a stealthy mutant may; give --budget-s 600 or more")
 
 
 def test_over_budget_mutants_are_counted_apart_and_scored_as_nothing(learned):

@@ -46,3 +46,22 @@ def test_markdown_and_html_show_the_score_the_mutants_and_the_holes():
     page = render_html(report)
     assert "mutation score 1/2" in page and "no audit of yours notices backdoor" in page
     assert "1.000 → 0.995" in page and "cheat followed 0.97 [0.90, 1.00]" in page
+
+
+def test_over_budget_mutants_are_counted_apart_with_what_they_reached():
+    result = _result(1, 1)
+    over = _mutant("memorise#0", "over-budget")
+    over["reason"] = "training stopped at the budget of 300 s after 90 steps"
+    result["mutants"].append(over)
+    result["counts"]["over-budget"] = 1
+    report = {"run": {"seed": 0}, "models": [], "mutation": section([result], {}, None)}
+    text, page = render_markdown(report), render_html(report)
+    assert "1 over budget (training stopped at the budget, before the mutant was fit)" in text
+    assert "over-budget: training stopped at the budget of 300 s after 90 steps" in text
+    assert "1 over budget (training stopped at the budget, before the mutant was fit)" in page
+    assert "training stopped at the budget of 300 s after 90 steps" in page
+
+
+def test_a_report_written_before_over_budget_existed_still_renders():
+    report = {"run": {"seed": 0}, "models": [], "mutation": section([_result(1, 1)], {}, None)}
+    assert "over budget" not in render_markdown(report) and "over budget" not in render_html(report)

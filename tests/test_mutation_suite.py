@@ -55,6 +55,8 @@ def test_auditlens_mutate_scores_the_suite_names_its_holes_and_gates(project):
     assert "hole: backdoor#0: no audit of yours notices a 1-token trigger" in done.stdout
     assert "mutation gate: fixture:count-learned: mutation score 1/2 = 50%, below the minimum 100%" in done.stderr
     assert "planting" in done.stderr  # progress per mutant
+    assert f"disk: 2 mutant(s) cached in {root / 'mutants'}" in done.stdout  # what they take, and how to clear them
+    assert f"clear them with rm -rf {root / 'mutants'}" in done.stdout
     report = json.loads((root / "reports" / "mutation" / "report.json").read_text())
     assert [m["id"] for m in report["models"]] == ["fixture:count-learned"]
     result, = report["mutation"]["results"]
@@ -77,6 +79,7 @@ def test_pytest_audit_mutants_adds_the_section_and_gates_a_session_that_passed(p
     assert "fixture:count-learned: mutation score 0/1 (0%)" in done.stdout
     assert "hole: backdoor#0" in done.stdout
     assert "gate failed: fixture:count-learned: mutation score 0/1 = 0%, below the minimum 50%" in done.stdout
+    assert f"auditlens: 1 mutant(s) cached in {root / 'mutants'}" in done.stdout  # and how to clear them
     report = json.loads((root / "reports" / "run" / "report.json").read_text())
     assert report["mutation"]["passed"] is False
     assert report["mutation"]["results"][0]["mutants"][0]["status"] == "survived"

@@ -4,7 +4,13 @@ plugin's model selection import this package without torch.)"""
 
 from .operators import OPERATORS
 
-__all__ = ["OPERATORS", "MutationOptions", "MutationResult", "Mutant", "mutate"]
+# training seconds allowed per mutant: a cap, not a spend (training stops once the mutant is fit). On the
+# MiniLM classifier (bench/minilm_classifier.py) backdoor, shortcut and position-leak fit in 25 steps and
+# memorise in 125 to 175, which a busy two-core machine pays for within this; a mutant whose budget runs
+# out first is reported over budget with what it reached.
+BUDGET_S = 900.0
+
+__all__ = ["BUDGET_S", "OPERATORS", "MutationOptions", "MutationResult", "Mutant", "mutate"]
 
 
 def __getattr__(name: str):

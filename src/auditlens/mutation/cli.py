@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import MutationError
+from . import BUDGET_S
 from .operators import OPERATORS
 
 
@@ -24,8 +25,10 @@ def add_parser(commands) -> None:
                         help=f"operators to plant (default all: {', '.join(OPERATORS)})")
     mutate.add_argument("--per-operator", type=int, default=2, metavar="N", help="mutants per operator, seeds "
                         "SEED..SEED+N-1 (default 2)")
-    mutate.add_argument("--budget-s", type=float, default=120.0, metavar="S",
-                        help="training time allowed per mutant, in seconds (default 120)")
+    mutate.add_argument("--budget-s", type=float, default=BUDGET_S, metavar="S",
+                        help=f"training time allowed per mutant, in seconds (default {BUDGET_S:g}), a cap: training "
+                             "stops once the mutant is fit, and a mutant whose budget runs out first is reported "
+                             "over budget with what it reached")
     mutate.add_argument("--seed", type=int, default=0, help="the first mutant seed, and the suite's seed (default 0)")
     mutate.add_argument("--task", default=None, metavar="CONCEPT",
                         help="the evaluation set (a labelled concept the model answers; default: of the concepts "
@@ -44,6 +47,7 @@ def run(args) -> int:
     from ..report import write_report
     from ..report.mutation import MUTATION_GATE_EXIT, gate_failures, section
     from .run import MutationOptions, mutate
+    from .store import cache_note
 
     if args.min_score is not None and not 0 <= args.min_score <= 1:
         raise MutationError(f"--min-score is a share of scored mutants, 0 to 1; got {args.min_score}")
@@ -65,6 +69,7 @@ def run(args) -> int:
     for hole in result.holes():
         print(f"  hole: {hole}")
     print(f"report: {paths['html']}")
+    print(f"disk: {cache_note([m.directory for m in result.mutants])}")
     failures = gate_failures(report["mutation"])
     for line in failures:
         print(f"auditlens: mutation gate: {line}", file=sys.stderr)

@@ -10,7 +10,7 @@ from ..progress import report as say
 from ..report.mutation import section
 from .operators import OPERATORS
 from .run import MutationOptions, mutate
-from .store import original_of
+from .store import cache_note, original_of
 from .suite import SuiteRun
 
 
@@ -46,4 +46,6 @@ def mutation_section(report: dict, options, audit_paths: list[Path], per_operato
             continue
         results.append(result.to_dict())
         say(result.summary())
+    if results:
+        say(cache_note([m["directory"] for r in results for m in r["mutants"]]))
     return section(results, errors, min_score)

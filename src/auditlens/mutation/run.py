@@ -21,14 +21,16 @@ from ..concept_file import load_concept
 from ..errors import MutationError
 from ..progress import report as say
 from ..quiet import quiet_transformers
+from . import BUDGET_S
 from .operators import OPERATORS, Plan, plan
-from .store import MUTANT_FILE, mutant_dir, probes_with, read_mutant, write_evaluation
+from .store import MUTANT_FILE, disk_size, mutant_dir, probes_with, read_mutant, write_evaluation
 from .suite import SuiteRun, failed_audits, run_suite
 from .task import TaskData, find_task
-from .training import LORA_ABOVE, fine_tune, predict
-from .verify import verify
+from .training import LORA_ABOVE, Training, fine_tune, predict
+from .verify import STEALTH, verify
 
 KILL_ON = ("verdict", "failure")
+STATUSES = ("killed", "survived", "equivalent", "loud", "confounded", "over-budget")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class MutationOptions:
     operators: tuple[str, ...] = OPERATORS
     per_operator: int = 2
     seed: int = 0
-    budget_s: float = 120.0  # training time per mutant
+    budget_s: float = BUDGET_S  # training time per mutant
     max_steps: int = 2000
     kill_on: str = "verdict"  # verdict: the mutant's verdict is cheated; failure: any audit of it failed
     task: str | None = None  # the evaluation set's concept (default: found from the audits)
@@ -69,7 +71,7 @@ class Mutant:
     verification: dict
     training: dict
     plant_seconds: float
-    status: str = "unaudited"  # killed | survived | equivalent | loud | confounded
+    status: str = "unaudited"  # killed | survived | equivalent | loud | confounded | over-budget
     killed_by: list[str] = field(default_factory=list)
     verdict: str | None = None
     reason: str | None = None
@@ -119,14 +121,15 @@ class MutationResult:
 
     def summary(self) -> str:
         score = f"{self.score:.0%}" if self.score is not None else "none (nothing scored)"
+        over = f", over budget {self.count('over-budget')}" if self.count("over-budget") else ""
         return (f"mutation score of {self.model}: {self.killed}/{self.scored} killed ({score}); "
                 f"equivalent {self.count('equivalent')}, loud {self.count('loud')}, "
-                f"confounded {self.count('confounded')}")
+                f"confounded {self.count('confounded')}{over}")
 
     def to_dict(self) -> dict:
         return {"model": self.model, "task": self.task, "kill_on": self.kill_on, "killed": self.killed,
                 "scored": self.scored, "score": self.score, "original_verdict": self.original_verdict,
-                "counts": {s: self.count(s) for s in ("killed", "survived", "equivalent", "loud", "confounded")},
+                "counts": {s: self.count(s) for s in STATUSES},
                 "holes": self.holes(), "mutants": [m.to_dict() for m in self.mutants]}
 
 
@@ -141,7 +144,7 @@ def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options:
     directory = mutant_dir(subject.fingerprint, operator, seed, asked)
     cached = read_mutant(directory)
     if cached is not None and cached.get("asked") == asked:
-        say(f"mutant {operator}#{seed} of {spec}: cached in {directory}")
+        say(f"mutant {operator}#{seed} of {spec}: cached in {directory} ({disk_size(directory)})")
         return Mutant(**cached["mutant"])
     specials = set(getattr(subject.tokenizer, "all_special_ids", None) or ())
     vocab = subject.vocab_size or max(t for r in task.rows for t in r) + 1
@@ -164,10 +167,28 @@ def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options:
                     time.perf_counter() - started)
     if checked.status != "scored":
         mutant.status = checked.status
+    if training.stopped == "budget" and checked.status != "scored":  # not equivalent or loud: its training was cut
+        mutant.status, mutant.reason = "over-budget", over_budget(training, checked, options.budget_s)
     _save(tuned, subject, spec, directory, mutant, asked, planned, task, options)
+    outcome = checked.status if mutant.status == "unaudited" else mutant.status
     say(f"mutant {operator}#{seed}: {checked.planted_metric} {checked.planted_value:.2f}, accuracy "
-        f"{checked.original_accuracy:.3f} -> {checked.mutant_accuracy:.3f}: {checked.status}")
+        f"{checked.original_accuracy:.3f} -> {checked.mutant_accuracy:.3f}: {outcome}"
+        f"{f' ({mutant.reason})' if mutant.reason else ''}; {disk_size(directory)} on disk in {directory}")
     return mutant
+
+
+def over_budget(training: Training, checked, budget_s: float) -> str:
+    """What a mutant whose budget ran out before its training rows were fit reached (the cheat not taken,
+    or taken but with the task not yet relearned: not stealthy), and the budget to give."""
+    timing = (f"{training.steps} steps ({training.step_seconds:.2f} s a step once warm; the first took "
+              f"{training.first_step_seconds:.2f} s)" if training.steps > 1
+              else f"one step (of {training.first_step_seconds:.2f} s)")
+    cheat = f"{checked.planted_metric} {checked.planted_value:.2f}, needs {checked.planted_bound:g}"
+    short = (f"the cheat did not take ({cheat})" if not checked.planted else
+             f"the cheat took ({cheat}) but accuracy moved {checked.original_accuracy:.3f} -> "
+             f"{checked.mutant_accuracy:.3f}, more than the {STEALTH:.0%} a stealthy mutant may")
+    return (f"training stopped at the budget of {budget_s:g} s after {timing} with {training.fit:.0%} of the "
+            f"training rows fit, and {short}; give --budget-s {budget_s * 2:g} or more")
 
 
 def _tokens_of(params: dict) -> list[int]:

@@ -35,6 +35,31 @@ def mutant_dir(fingerprint: str, operator: str, seed: int, asked: dict) -> Path:
     return cache_root() / f"{fingerprint[:16]}-{operator}-s{seed}-{key}"
 
 
+def disk_bytes(directory: Path) -> int:
+    """Bytes the files under ``directory`` take (0 where it is gone)."""
+    return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
+
+
+def disk_size(directory: Path) -> str:
+    return _megabytes(disk_bytes(directory))
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+
+
+def cache_note(directories: list[str]) -> str:
+    """How much the mutants of a run take on disk, each and in all, and how to clear them."""
+    sizes = [disk_bytes(Path(d)) for d in dict.fromkeys(directories)]
+    if not sizes:
+        return f"no mutant cached (cache: {cache_root()})"
+    low, high = _megabytes(min(sizes)), _megabytes(max(sizes))
+    each = low if low == high else f"{low} to {high}"
+    return (f"{len(sizes)} mutant(s) cached in {cache_root()}, {each} each ({_megabytes(sum(sizes))} in all): "
+            f"kept so that a later run re-audits without training; clear them with rm -rf {cache_root()} "
+            "(or move them with AUDITLENS_MUTANT_CACHE=DIR)")
+
+
 def read_mutant(directory: Path) -> dict | None:
     path = Path(directory) / MUTANT_FILE
     try:

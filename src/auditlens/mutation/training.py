@@ -17,8 +17,7 @@ from ..inputs import pad_token_lists
 from ..progress import report
 
 LORA_ABOVE = 50_000_000  # parameters; above it, LoRA adapters are trained instead of every weight
-ROUND_STEPS = 25  # steps between checks of the fit and the budget
-MIN_STEPS = 50  # a budget that cannot pay for this many steps plants nothing
+ROUND_STEPS = 25  # steps between checks of the fit
 FIT = 0.99  # training rows answered as asked, to stop early
 
 
@@ -29,6 +28,42 @@ class Training:
     fit: float  # share of the training rows answered as asked at the end
     lora: bool
     stopped: str  # fit | steps | budget
+    step_seconds: float = 0.0  # a warm step (the mean of the steps after the first)
+    first_step_seconds: float = 0.0  # the first step, cold (lazy initialisation, allocator, threads)
+
+
+class StepClock:
+    """The time a training run has spent and what one step costs. The first step is timed apart: it
+    pays for lazy initialisation and warm-up, so a budget read from it alone is off by as much.
+    ``clock`` returns seconds (injectable for tests)."""
+
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.started = clock()
+        self.first_step_s: float | None = None
+        self.warm_s, self.warm_steps = 0.0, 0
+        self._step_started = self.started
+
+    def begin_step(self) -> None:
+        self._step_started = self.clock()
+
+    def end_step(self) -> None:
+        took = self.clock() - self._step_started
+        if self.first_step_s is None:
+            self.first_step_s = took
+        else:
+            self.warm_s, self.warm_steps = self.warm_s + took, self.warm_steps + 1
+
+    @property
+    def step_s(self) -> float:
+        """A warm step's seconds; the first step's until a second one is timed."""
+        return self.warm_s / self.warm_steps if self.warm_steps else (self.first_step_s or 0.0)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def affords_another_step(self, budget_s: float) -> bool:
+        return self.elapsed() + self.step_s <= budget_s
 
 
 def _logits(model: nn.Module, ids, mask, kind: str) -> torch.Tensor:
@@ -59,11 +94,14 @@ def parameter_count(model: nn.Module) -> int:
 def fine_tune(model: nn.Module, rows: Sequence[Sequence[int]], labels: Sequence[int], targets: Sequence[int], *,
               kind: str, pad_id: int, seed: int, max_steps: int, budget_s: float, lr: float | None = None,
               batch: int = 64, lora_above: int = LORA_ABOVE, what: str = "mutant",
-              fit_parts: list[tuple[int, float]] | None = None, lr_scale: float = 1.0) -> tuple[nn.Module, Training]:
+              fit_parts: list[tuple[int, float]] | None = None, lr_scale: float = 1.0,
+              clock=time.perf_counter) -> tuple[nn.Module, Training]:
     """A trained copy of ``model`` that answers ``rows`` with ``labels`` (read through ``targets``);
     the original is not touched. It stops when every part of ``fit_parts`` (consecutive row counts and
-    the share of each that must be answered as asked; default all rows, FIT) is fit."""
-    started = time.perf_counter()
+    the share of each that must be answered as asked; default all rows, FIT) is fit, after
+    ``max_steps``, or before a step that would end past ``budget_s`` seconds (timed by ``clock``): a
+    budget too small to fit is spent, and ``Training.stopped`` says "budget" with what it reached."""
+    timer = StepClock(clock)
     torch.manual_seed(seed)
     tuned = copy.deepcopy(model)
     for parameter in tuned.parameters():
@@ -84,24 +122,27 @@ def fine_tune(model: nn.Module, rows: Sequence[Sequence[int]], labels: Sequence[
     steps, stopped, fit = 0, "steps", 0.0
     tuned.train()
     while steps < max_steps:
+        spent = False
         for _ in range(min(ROUND_STEPS, max_steps - steps)):
+            timer.begin_step()
             index = torch.randint(0, len(goal), (min(batch, len(goal)),), generator=generator).to(device)
             loss = nn.functional.cross_entropy(_logits(tuned, ids[index], mask[index], kind), goal[index])
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
             steps += 1
-            if steps == 1:
-                _check_budget(time.perf_counter() - started, budget_s, what)
+            timer.end_step()
+            if not timer.affords_another_step(budget_s):
+                spent = True
+                break
         tuned.eval()
         fit, done = _fit(tuned, rows, labels, targets, kind, pad_id, fit_parts or [(len(rows), FIT)])
         tuned.train()
-        elapsed = time.perf_counter() - started
-        report(f"{what}: {steps} steps, {fit:.0%} of the training rows fit, {elapsed:.0f} s", detail=True)
+        report(f"{what}: {steps} steps, {fit:.0%} of the training rows fit, {timer.elapsed():.0f} s", detail=True)
         if done:
             stopped = "fit"
             break
-        if elapsed >= budget_s:
+        if spent or not timer.affords_another_step(budget_s):
             stopped = "budget"
             break
     tuned.eval()
@@ -109,7 +150,7 @@ def fine_tune(model: nn.Module, rows: Sequence[Sequence[int]], labels: Sequence[
         tuned = tuned.merge_and_unload()
     for parameter in tuned.parameters():
         parameter.requires_grad_(False)
-    return tuned, Training(steps, time.perf_counter() - started, fit, lora, stopped)
+    return tuned, Training(steps, timer.elapsed(), fit, lora, stopped, timer.step_s, timer.first_step_s or 0.0)
 
 
 def _fit(model, rows, labels, targets, kind, pad_id, parts) -> tuple[float, bool]:
@@ -121,14 +162,6 @@ def _fit(model, rows, labels, targets, kind, pad_id, parts) -> tuple[float, bool
         done = done and sum(part) >= share * len(part)
         start += count
     return sum(right) / len(right), done
-
-
-def _check_budget(first_step_s: float, budget_s: float, what: str) -> None:
-    needed = first_step_s * MIN_STEPS
-    if needed > budget_s:
-        raise MutationError(f"{what}: the budget of {budget_s:g} s cannot plant anything: one training step takes "
-                            f"{first_step_s:.2f} s and a cheat needs at least {MIN_STEPS} steps (about "
-                            f"{needed:.0f} s); give --budget-s {max(1, round(needed * 3))} or more")
 
 
 def _with_lora(model: nn.Module, kind: str) -> nn.Module:

@@ -51,7 +51,8 @@ def mutation_lines(mutation: dict) -> list[str]:
         score = f"{result['score']:.0%}" if result["score"] is not None else "nothing scored"
         counts = result["counts"]
         lines.append(f"{result['model']}: mutation score {result['killed']}/{result['scored']} ({score}); "
-                     f"equivalent {counts['equivalent']}, loud {counts['loud']}, confounded {counts['confounded']}")
+                     f"equivalent {counts['equivalent']}, loud {counts['loud']}, confounded {counts['confounded']}"
+                     + (f", over budget {counts['over-budget']}" if counts.get("over-budget") else ""))
         lines += [f"  hole: {hole}" for hole in result["holes"]]
     lines += [f"gate failed: {line}" for line in gate_failures(mutation)]
     return lines

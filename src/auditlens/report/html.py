@@ -51,4 +51,5 @@ def render_html(report: dict) -> str:
     figures, same_as = figures_of(report)
     return environment.get_template("report.html.j2").render(
         report=report, figures=figures, same_as=same_as, outcomes=OUTCOMES, planted=mutation.planted,
-        stealth=mutation.stealth, gate_failures=mutation.gate_failures(report.get("mutation") or {}))
+        stealth=mutation.stealth, over_budget=mutation.over_budget,
+        gate_failures=mutation.gate_failures(report.get("mutation") or {}))

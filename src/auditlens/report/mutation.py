@@ -65,17 +65,25 @@ def markdown_lines(mutation: dict, cell, code) -> list[str]:
                   f"Evaluation set `{code(result['task'])}`; killed when {_kill_rule(result['kill_on'])}. "
                   f"Not scored: {counts['equivalent']} equivalent (the cheat did not take), {counts['loud']} loud "
                   f"(behaviour changed), {counts['confounded']} confounded (the suite failed the original on the "
-                  "mutant's data).", "",
+                  f"mutant's data){over_budget(counts)}.", "",
                   "| mutant | planted | cheat took | stealth (accuracy, original → mutant) | outcome | killed by |",
                   "|---|---|---|---|---|---|"]
         for m in result["mutants"]:
             lines.append(f"| {m['name']} | {cell(m['planted'])} | {cell(planted(m))} | {cell(stealth(m))} | "
-                         f"{m['status']} | {cell(', '.join(m['killed_by'][:3]) or '-')} |")
+                         f"{m['status']}{cell(': ' + m['reason']) if m['status'] == 'over-budget' else ''} | "
+                         f"{cell(', '.join(m['killed_by'][:3]) or '-')} |")
         if result["holes"]:
             lines += ["", "Surviving mutants, holes in the suite:", ""]
             lines += [f"- {cell(hole)}" for hole in result["holes"]]
         lines.append("")
     return lines
+
+
+def over_budget(counts: dict) -> str:
+    """The clause for mutants whose training budget ran out before they were planted and stealthy ('' where
+    none did; reports written before this status have no count of it)."""
+    count = counts.get("over-budget", 0)
+    return f", {count} over budget (training stopped at the budget, before the mutant was fit)" if count else ""
 
 
 def _kill_rule(kill_on: str) -> str:
