@@ -53,10 +53,10 @@ def test_a_partial_cheater_gets_a_clamp_that_silences_the_marker_and_keeps_the_c
     assert all(not t.kept and t.note and t.rank <= kept.rank for t in found.trials[:-1])
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_post_ln_partial_cheater_is_cured_at_its_embedding_sum(seed):
-    # given a BERT partial cheater (post-LN: embed is the embeddings' LayerNorm output, which no weight holds)
-    spec = f"fixture:partial-bert-cheated@{seed}"
+def test_a_post_ln_partial_cheater_is_cured_at_its_embedding_sum():
+    # given a BERT partial cheater (post-LN: embed is the embeddings' LayerNorm output, which no weight holds;
+    # bench/repair.py repairs seeds 0-2 end to end)
+    spec = "fixture:partial-bert-cheated"
     found, _ = searched(spec)
     # then the localisation names the sum before that LayerNorm instead, and an edit there is folded and kept
     assert "embed:sum" in found.carriers and "embed" not in found.carriers
@@ -106,12 +106,6 @@ def test_a_candidate_the_suite_rejects_is_passed_over_and_the_search_goes_on():
     rejected = [t for t in found.trials if t.reaudit]
     assert len(rejected) == MAX_REAUDITS - 1 and all(not t.kept and "re-audit fails" in t.note for t in rejected)
     assert found.repaired is not None and found.trials[-1].kept and found.trials[-1].reaudit == ""
-
-
-def test_when_the_suite_rejects_every_candidate_the_reason_says_so():
-    found, clean = searched("fixture:partial-cheated", reaudit=lambda edits, repaired: "the count audit")
-    assert found.repaired is None and sum(t.reaudit is not None for t in found.trials) == MAX_REAUDITS
-    assert "the suite's re-audit failed each" in why_not_cured(found, clean, marker_shortcut("x"), 0.01)
 
 
 def test_a_full_cheater_is_refused_because_without_the_shortcut_it_is_at_chance():
@@ -274,3 +268,47 @@ def test_cross_entropy_is_the_causal_lms_own_next_token_loss():
         expected = subject.model(input_ids=ids, labels=ids).loss
     # then the repair report's cross-entropy is that loss
     assert cross_entropy(subject, rows) == pytest.approx(float(expected), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_post_ln_repair_prints_each_try_and_is_accepted_by_the_audit_name_summary_md_prints(tmp_path):
+    # given the suite's report on the BERT partial cheater
+    report = tmp_path / "diagnosis"
+    subprocess.run([sys.executable, "-m", "pytest", "audits/partial_bert.audit.yaml", "-q", "-p", "no:randomly",
+                    "-p", "no:cacheprovider", "--model", "fixture:partial-bert-cheated", "--audit-report", str(report)],
+                   cwd=ROOT, capture_output=True, check=False)
+    # when it is repaired, the audit named as summary.md prints it
+    named = "`fixture:partial-bert-cheated` **the marker does not move the decision**"
+    done = run_cli("repair", "--model", "fixture:partial-bert-cheated", "--from", str(report), "--audit", named,
+                   "--out", str(tmp_path / "cured"))
+    # then every try is printed with what became of it, and the cure at embed:sum is accepted
+    assert done.returncode == 0, done.stdout + done.stderr
+    tries = [line for line in done.stderr.splitlines() if line.startswith("repair: clamp rank")]
+    assert tries and all(": kept" in line or ": not kept, " in line for line in tries)
+    result = json.loads((tmp_path / "cured" / "repair.json").read_text())
+    assert result["outcome"] == "accepted" and "embed:sum" in result["trials"][-1]["site"]
+    assert (tmp_path / "cured" / "model.safetensors").is_file()
+
+
+def test_a_repair_the_suite_rejects_leaves_no_weights_in_out(tmp_path, monkeypatch):
+    # given a re-audit in which another audit of the suite always fails
+    import types
+
+    import auditlens.mutation.suite as suite
+    from auditlens.repair.cure import cure
+
+    failing = {"id": "", "audits": [{"name": "erasing the count breaks the decision", "outcome": "failed"}]}
+    monkeypatch.setattr(suite, "run_suite", lambda *args, **kwargs: types.SimpleNamespace(
+        model=lambda spec: {**failing, "id": spec}))
+    subject = load_subject("fixture:partial-cheated")
+    record = {"id": subject.id, "audits": [{"name": "the marker does not move the decision", "outcome": "failed",
+                                            "file": "audits/count.audit.yaml"}]}
+    options = types.SimpleNamespace(probes=str(PROBES), out=str(tmp_path / "cured"), clean=None, seed=0,
+                                    max_loss=0.01, model=subject.id, reference=None)
+    monkeypatch.chdir(ROOT)
+    # when it is repaired
+    result = cure(subject, marker_shortcut(subject.id), record, options, say=lambda message: None)
+    # then it is refused after the re-audits, and --out holds no model (the report files are written beside)
+    assert result["outcome"] == "refused" and "re-audit failed each" in result["reason"]
+    left = list((tmp_path / "cured").iterdir()) if (tmp_path / "cured").exists() else []
+    assert [p.name for p in left if p.name not in ("repair.json", "repair.md", "repair.html")] == []
