@@ -6,8 +6,9 @@ import pytest
 
 from auditlens import AuditlensError, ModelLoadError, probe
 from auditlens.accounting import lower_bound
+from auditlens.plugin.options import parse_device_map
 from auditlens.report.record import AuditRecord
-from auditlens.session import AuditSession, SessionOptions, parse_device_map
+from auditlens.session import AuditSession, SessionOptions
 from auditlens.settings import default_store, seed_or_default
 
 MODEL = "fixture:count-learned"

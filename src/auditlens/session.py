@@ -14,7 +14,6 @@ the CLI read it. A script can drive one too::
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,19 +26,6 @@ from .model_spec import check_local_path
 from .progress import restore_sink, use_sink
 from .settings import restore_defaults, use_defaults
 from .storage import ActivationStore
-
-DEVICE_MAP_EXAMPLE = '{"model.embed_tokens": 0, "model.layers": "cpu"}'
-
-
-def parse_device_map(value: str | dict | None):
-    """A strategy name as it is; a JSON object (module -> device) parsed; empty: None."""
-    if not value or isinstance(value, dict) or not value.lstrip().startswith("{"):
-        return value or None
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise AuditlensError(f"--audit-device-map is not valid JSON ({exc}); give a strategy (auto, balanced, "
-                             f"sequential) or an object such as '{DEVICE_MAP_EXAMPLE}'") from None
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from ..errors import AuditlensError, ConceptError, ModelLoadError
-from ..session import SessionOptions, parse_device_map
+from ..session import SessionOptions
 
 SESSION_PLUGIN = "auditlens-session"
 
@@ -143,3 +144,17 @@ def concept_for(config, name: str):
         return session_of(config).concept(name)
     except ConceptError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+DEVICE_MAP_EXAMPLE = '{"model.embed_tokens": 0, "model.layers": "cpu"}'
+
+
+def parse_device_map(value: str | dict | None):
+    """A strategy name as it is; a JSON object (module -> device) parsed; empty: None."""
+    if not value or isinstance(value, dict) or not value.lstrip().startswith("{"):
+        return value or None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise AuditlensError(f"--audit-device-map is not valid JSON ({exc}); give a strategy (auto, balanced, "
+                             f"sequential) or an object such as '{DEVICE_MAP_EXAMPLE}'") from None
