@@ -143,7 +143,7 @@ def test_the_readme_concept_example_loads(tmp_path):
     from pathlib import Path
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    block = next(b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:] if b.startswith("name: negation"))
     concept = load_concept(write(tmp_path / "negation.yaml", block))
     assert len(concept) == 8 and concept.label_names == ("affirmed", "negated")
     assert concept.labels[concept.examples.index("the film is not good")] == 1
