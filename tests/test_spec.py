@@ -180,7 +180,7 @@ def test_validate_command_checks_without_a_model(tmp_path, capsys, monkeypatch):
     (tmp_path / "audits").mkdir()
     (tmp_path / "audits" / "good.audit.yaml").write_text(GOOD)
     assert main(["validate", "audits", "probes/more_a_than_b.yaml"]) == 0
-    assert "ok    audits/good.audit.yaml (1 audits)" in capsys.readouterr().out
+    assert "ok    audits/good.audit.yaml (1 audit)\n" in capsys.readouterr().out
     (tmp_path / "audits" / "bad.audit.yaml").write_text("audits: 3\n")
     (tmp_path / "probes" / "broken.yaml").write_text("examples: [{text: a}]\n")
     assert main(["validate", "audits", "probes/broken.yaml"]) == 1

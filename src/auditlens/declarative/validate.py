@@ -67,7 +67,7 @@ def validate_paths(paths: list[str], probes: str = "probes") -> int:
                     print(f"error {error}")
                 failures += bool(errors)
                 if not errors:
-                    print(f"ok    {path} ({len(entries)} audits)")
+                    print(f"ok    {path} ({len(entries)} audit{'s' * (len(entries) != 1)})")
             else:
                 errors = concept_file_errors(path)
                 for error in errors:
