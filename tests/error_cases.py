@@ -649,7 +649,12 @@ def _report_of(fingerprint, audits=(), model="fixture:count-cheated"):
 def repair_from_a_report_of_another_model():
     from auditlens.repair_cli import run
 
-    model = str(_saved("tiny-gpt2"))
+    model = build("gpt2")
+    with torch.no_grad():  # weights exact on any CPU (random init differs by kernel), so is their fingerprint
+        for parameter in model.parameters():
+            parameter.copy_(((torch.arange(parameter.numel()) % 7 - 3).float() / 8).reshape(parameter.shape))
+    model.save_pretrained("tiny-gpt2")
+    model = "tiny-gpt2"
     _report_of("0123456789abcdef0123456789abcdef", model=model)
     run(_repair_args(model=model))
 
