@@ -231,13 +231,17 @@ def run_cli(*args, cwd=ROOT):
                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
 
 
+def diagnose(audit_file, model, report):
+    """Run the audit file on the model in a pytest process of its own, writing the report repair reads."""
+    subprocess.run([sys.executable, "-m", "pytest", audit_file, "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+                    "--model", model, "--audit-report", str(report)], cwd=ROOT, capture_output=True, check=False)
+    return report
+
+
 @pytest.mark.slow
 def test_the_repair_of_a_partial_cheater_is_exported_re_audited_and_accepted(tmp_path):
     # given the audit suite's report on the partial cheater, which fails the marker audit
-    report = tmp_path / "diagnosis"
-    subprocess.run([sys.executable, "-m", "pytest", "audits/count.audit.yaml", "-q", "-p", "no:randomly",
-                    "-p", "no:cacheprovider", "--model", "fixture:partial-cheated", "--audit-report", str(report)],
-                   cwd=ROOT, capture_output=True, check=False)
+    report = diagnose("audits/count.audit.yaml", "fixture:partial-cheated", tmp_path / "diagnosis")
     # when it is repaired from that report
     done = run_cli("repair", "--model", "fixture:partial-cheated", "--from", str(report), "--out", str(tmp_path / "cured"))
     # then the repair is accepted: every audit passes on the exported model, which loads in plain transformers
@@ -273,10 +277,7 @@ def test_cross_entropy_is_the_causal_lms_own_next_token_loss():
 @pytest.mark.slow
 def test_a_post_ln_repair_prints_each_try_and_is_accepted_by_the_audit_name_summary_md_prints(tmp_path):
     # given the suite's report on the BERT partial cheater
-    report = tmp_path / "diagnosis"
-    subprocess.run([sys.executable, "-m", "pytest", "audits/partial_bert.audit.yaml", "-q", "-p", "no:randomly",
-                    "-p", "no:cacheprovider", "--model", "fixture:partial-bert-cheated", "--audit-report", str(report)],
-                   cwd=ROOT, capture_output=True, check=False)
+    report = diagnose("audits/partial_bert.audit.yaml", "fixture:partial-bert-cheated", tmp_path / "diagnosis")
     # when it is repaired, the audit named as summary.md prints it
     named = "`fixture:partial-bert-cheated` **the marker does not move the decision**"
     done = run_cli("repair", "--model", "fixture:partial-bert-cheated", "--from", str(report), "--audit", named,
