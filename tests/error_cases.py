@@ -745,7 +745,21 @@ def embedding_sum_of_a_pre_ln_model():
     load_subject(build("gpt2")).site("embed:sum")
 
 
-CASES += [("embed:sum on a model that does not normalise its embeddings", embedding_sum_of_a_pre_ln_model)]
+def repair_away_from_the_audit_runs_directory():
+    from auditlens.repair_cli import run
+
+    subject = load_subject("fixture:count-cheated")
+    _report_of(subject.fingerprint, [{
+        "name": "the marker does not move the decision", "outcome": "failed", "file": "audits/count.audit.yaml",
+        "nodeid": "audits/count.audit.yaml::the-marker-does-not-move-the-decision",
+        "checks": [{"check": "patch", "site": "layer:0", "concept": "marker_swapped", "positions": "all",
+                    "metrics": {"flip_rate": 1.0},
+                    "thresholds": [{"metric": "flip_rate", "op": "<=", "value": 0.05, "passed": False}]}]}])
+    run(_repair_args())
+
+
+CASES += [("embed:sum on a model that does not normalise its embeddings", embedding_sum_of_a_pre_ln_model),
+          ("a repair run away from the directory the audits ran in", repair_away_from_the_audit_runs_directory)]
 
 
 def table() -> str:

@@ -274,6 +274,21 @@ def test_cross_entropy_is_the_causal_lms_own_next_token_loss():
     assert cross_entropy(subject, rows) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_a_report_whose_audit_files_are_not_here_is_refused_before_any_work(tmp_path, monkeypatch):
+    import types
+
+    from auditlens.repair.cure import cure
+
+    monkeypatch.chdir(tmp_path)  # not the directory the audit run started in
+    record = {"id": "fixture:partial-cheated", "audits": [{"name": "marker", "outcome": "failed",
+                                                           "file": "audits/count.audit.yaml"}]}
+    options = types.SimpleNamespace(probes=str(PROBES), out=str(tmp_path / "cured"), clean=None, seed=0,
+                                    max_loss=0.01, model="fixture:partial-cheated", reference=None)
+    with pytest.raises(CheckError, match=r"audits/count.audit.yaml, not found from .*: run auditlens repair from"):
+        cure(None, marker_shortcut("fixture:partial-cheated"), record, options, say=lambda message: None)
+    assert not (tmp_path / "cured").exists()
+
+
 @pytest.mark.slow
 def test_a_post_ln_repair_prints_each_try_and_is_accepted_by_the_audit_name_summary_md_prints(tmp_path):
     # given the suite's report on the BERT partial cheater

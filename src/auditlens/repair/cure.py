@@ -54,6 +54,11 @@ def cure(subject, shortcut: Shortcut, record: dict, options, say) -> dict:
     from ..mutation.suite import run_suite
 
     probes, out = Path(options.probes), Path(options.out)
+    suite_files = audit_files(record)
+    missing = [f for f in suite_files if not Path(f).exists()]
+    if missing:  # checked first: the re-audit runs them, minutes later
+        raise CheckError(f"the report's audits come from {', '.join(missing)}, not found from {Path.cwd()}: run "
+                         "auditlens repair from the directory the audit run started in")
     named = concept_in(probes, shortcut.concept, f"the audit's {'pairs' if shortcut.check == 'patch' else 'concept'}")
     pairs = named if shortcut.check == "patch" else None
     clean, clean_name, clean_concept = clean_data(subject, pairs, probes, options.clean)
@@ -61,11 +66,6 @@ def cure(subject, shortcut: Shortcut, record: dict, options, say) -> dict:
         source = from_patch(subject, pairs, shortcut, options.seed)
     else:
         source = from_erase(subject, named, clean_concept, shortcut, options.seed)
-    suite_files = audit_files(record)
-    missing = [f for f in suite_files if not Path(f).exists()]
-    if missing:  # checked before the search: the re-audit runs them, minutes later
-        raise CheckError(f"the report's audits come from {', '.join(missing)}, which {Path.cwd()} does not hold: "
-                         "run auditlens repair from the directory the audit run started in")
     audits: list = []
 
     def reaudit(edits, candidate) -> str:
