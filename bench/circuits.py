@@ -37,10 +37,10 @@ from transformers import GPT2Config, GPT2ForSequenceClassification
 
 from auditlens import Concept, CounterfactualPair, attribute, load_subject
 from auditlens.checks.attribute import agreement, patching_effects
-from auditlens.concept_file import load_concept
-from auditlens.sites import expand_sites
-from auditlens.zoo.build_pool import build_missing
+from auditlens.concepts.files import load_concept
+from auditlens.sites.resolve import expand_sites
 from auditlens.zoo.registry import get, resolve_fixture
+from auditlens.zoo_tools.build_pool import build_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = {"routed": "count_swapped", "tail": "tail_count_swapped"}

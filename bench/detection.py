@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from auditlens.zoo.build_pool import build_missing
 from auditlens.zoo.registry import get, list_organisms, resolve_fixture
+from auditlens.zoo_tools.build_pool import build_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 BEHAVIOUR_THRESHOLD = 0.97

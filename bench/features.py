@@ -27,10 +27,10 @@ import time
 from pathlib import Path
 
 from auditlens import ablate, load_subject, probe
-from auditlens.concept_file import load_concept
+from auditlens.concepts.files import load_concept
 from auditlens.declarative import load_audit_file
 from auditlens.dictionaries import max_cosine_recovery, train_topk
-from auditlens.dictionary_fit import evaluate, one_thread, site_activations
+from auditlens.features.fit import evaluate, one_thread, site_activations
 from auditlens.results import not_recorded
 from auditlens.zoo import superposition_task as task
 

@@ -25,7 +25,7 @@ def build(out: Path | None = None, seed: int = 0, steps: int = 150) -> Path:
     from transformers.utils import logging
 
     from auditlens import load_subject
-    from auditlens.concept_file import load_concept
+    from auditlens.concepts.files import load_concept
     from auditlens.mutation.task import agreement
     from auditlens.mutation.training import fine_tune, predict
 

@@ -65,7 +65,7 @@ def write_suite(work: Path, rows: list[dict], labels: list[str]) -> tuple[Path, 
 
 def cure(directory: Path, operator: str, seed: int, work: Path) -> dict:
     from auditlens import load_subject
-    from auditlens.concept_file import load_concept
+    from auditlens.concepts.files import load_concept
     from auditlens.mutation.run import MutationOptions, plant
     from auditlens.mutation.suite import run_suite
     from auditlens.mutation.task import task_data

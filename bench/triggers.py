@@ -24,7 +24,7 @@ import torch
 
 from auditlens import load_concept, load_subject, run, search_trigger
 from auditlens.readout import readout_for
-from auditlens.zoo.build_pool import build_missing
+from auditlens.zoo_tools.build_pool import build_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = {"backdoor": ("first_letter", 2), "phrase": ("phrase_first_letter", 3),

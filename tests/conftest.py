@@ -12,8 +12,8 @@ def pytest_sessionstart(session):
     after another on first use. Once per run (not per xdist worker)."""
     if hasattr(session.config, "workerinput"):
         return
-    from auditlens.zoo.build_pool import build_many
     from auditlens.zoo.registry import list_organisms, needs_training
+    from auditlens.zoo_tools.build_pool import build_many
 
     missing = [o.name for o in list_organisms() if needs_training(o)]  # none where fixtures/ ships them
     if missing:

@@ -268,7 +268,7 @@ def empty_circuit():
 def heads_of_a_model_without_attention():
     from transformers import MambaConfig, MambaForCausalLM
 
-    from auditlens.sites import expand_sites
+    from auditlens.sites.resolve import expand_sites
 
     model = MambaForCausalLM(MambaConfig(num_hidden_layers=2, hidden_size=16, vocab_size=40, state_size=4))
     expand_sites(load_subject(model).model, "head:*.*")
@@ -647,7 +647,7 @@ def _report_of(fingerprint, audits=(), model="fixture:count-cheated"):
 
 
 def repair_from_a_report_of_another_model():
-    from auditlens.repair_cli import run
+    from auditlens.cli.repair import run
 
     model = build("gpt2")
     with torch.no_grad():  # weights exact on any CPU (random init differs by kernel), so is their fingerprint
@@ -660,14 +660,14 @@ def repair_from_a_report_of_another_model():
 
 
 def repair_into_an_existing_directory():
-    from auditlens.repair_cli import run
+    from auditlens.cli.repair import run
 
     Path("repaired-before").mkdir()
     run(_repair_args(out="repaired-before"))
 
 
 def repair_of_an_audit_the_report_lacks():
-    from auditlens.repair_cli import run
+    from auditlens.cli.repair import run
 
     subject = load_subject("fixture:count-cheated")
     _report_of(subject.fingerprint, [{"name": "the marker does not move the decision", "outcome": "failed",
@@ -746,7 +746,7 @@ def embedding_sum_of_a_pre_ln_model():
 
 
 def repair_away_from_the_audit_runs_directory():
-    from auditlens.repair_cli import run
+    from auditlens.cli.repair import run
 
     subject = load_subject("fixture:count-cheated")
     _report_of(subject.fingerprint, [{

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from auditlens import ModelLoadError, ablate, capture, load_subject, run
-from auditlens.hooks import live_hook_count
 from auditlens.readout import ClassifierLogits
+from auditlens.sites.hooks import live_hook_count
 from tiny_models import build, ragged_token_lists
 
 pytest.importorskip("accelerate")

@@ -8,10 +8,10 @@ import torch
 from auditlens import CheckError, SiteError
 from auditlens.checks import FaithfulnessResult, faithfulness, minimality, necessity
 from auditlens.circuits import Circuit, _subtract, complement, universe
-from auditlens.concept_file import load_concept
+from auditlens.concepts.files import load_concept
 from auditlens.interventions import PartialMean
 from auditlens.loading import load_subject
-from auditlens.sites import Site
+from auditlens.sites.resolve import Site
 
 ROOT = Path(__file__).parent.parent
 PROBES = ROOT / "probes"

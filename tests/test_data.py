@@ -80,7 +80,7 @@ def test_a_label_typo_in_a_template_is_named_at_the_template_and_its_line(tmp_pa
 
 
 def test_every_error_of_a_concept_file_is_found_in_one_reading(tmp_path):
-    from auditlens.concept_file import read_concept_file
+    from auditlens.concepts.files import read_concept_file
 
     path = write(tmp_path / "c.yaml", "labels: [no_, yes_]\nexampels: []\nexamples:\n  - {text: a, label: 0}\n"
                                       "  - {words: b, label: 1}\n  - {text: c, label: maybe}\n")

@@ -53,7 +53,7 @@ AUDIT_MODELS = {"more_a_than_b": "fixture:count-learned", "negation": "fixture:m
 def test_a_python_audit_block_runs_under_pytest(code, pytester):
     shutil.copytree(ROOT / "probes", pytester.path / "probes")
     if "negation" in code:  # the concept `auditlens init` scaffolds
-        from auditlens.scaffold import SAMPLE_CONCEPT
+        from auditlens.cli.init import SAMPLE_CONCEPT
 
         (pytester.path / "probes" / "negation.yaml").write_text(SAMPLE_CONCEPT)
     model = next(m for concept, m in AUDIT_MODELS.items() if concept in code)

@@ -98,7 +98,7 @@ def test_audits_on_latents_tell_the_superposition_twins_apart(superposition_outc
 def test_a_dictionary_recovers_the_planted_features():
     from auditlens import load_concept, load_subject
     from auditlens.dictionaries import max_cosine_recovery
-    from auditlens.dictionary_fit import fit_dictionary
+    from auditlens.features.fit import fit_dictionary
     from auditlens.zoo import superposition_task
 
     subject = load_subject("fixture:superposition-learned")

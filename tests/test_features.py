@@ -10,11 +10,11 @@ import torch
 from auditlens import SiteError, ablate, attribute, capture, load_subject, patch, steer
 from auditlens.checks import ablate_tied, faithfulness, necessity, tied_units
 from auditlens.circuits import universe
-from auditlens.concept_file import load_concept
+from auditlens.concepts.files import load_concept
 from auditlens.dictionaries import Dictionary, DictionaryError
 from auditlens.errors import CheckError
-from auditlens.hooks import intervene
 from auditlens.interventions import ZeroAblation
+from auditlens.sites.hooks import intervene
 
 ROOT = Path(__file__).parent.parent
 PROBES = ROOT / "probes"
@@ -196,9 +196,9 @@ def test_a_sparsify_transcoder_reads_its_modules_input_and_writes_its_output(dat
 
 
 def test_discover_drafts_an_audit_of_latents_with_its_dictionaries_map(tmp_path, data):
+    from auditlens.declarative.discover import discover
     from auditlens.dictionaries import save_saelens
-    from auditlens.dictionary_fit import fit_dictionary
-    from auditlens.discover import discover
+    from auditlens.features.fit import fit_dictionary
 
     model = load_subject("fixture:count-learned")
     dictionary, _ = fit_dictionary(model, "layer:0", [data], width=32, k=4, position="all")

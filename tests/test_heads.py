@@ -6,7 +6,7 @@ import torch
 
 from auditlens import ActivationCache, SiteError, ablate, capture, load_subject, run
 from auditlens.interventions import MeanAblation, ZeroAblation
-from auditlens.sites import expand_sites
+from auditlens.sites.resolve import expand_sites
 from tiny_models import ARCHS, build
 
 PROJECTION = {"gpt2": "transformer.h.1.attn.c_proj", "bert": "bert.encoder.layer.1.attention.output.dense",

@@ -12,7 +12,7 @@ from auditlens import (
     logit_margin,
     run,
 )
-from auditlens.data_interventions import mean_ablation, patch_from, resample_ablation
+from auditlens.checks.from_data import mean_ablation, patch_from, resample_ablation
 from auditlens.readout import NextTokenLogits, readout_for
 
 CANDIDATES = (5, 6)  # the two next tokens read from the causal LM

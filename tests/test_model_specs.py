@@ -134,7 +134,7 @@ def test_load_subject_refuses_a_mistyped_directory_with_the_closest_one(tmp_path
 
 
 def test_init_writes_the_hub_offline_guidance_into_the_project(tmp_path, capsys):
-    from auditlens.scaffold import init_repository
+    from auditlens.cli.init import init_repository
 
     init_repository(tmp_path)
     assert "export HF_HUB_OFFLINE=1" in (tmp_path / "pyproject.toml").read_text()

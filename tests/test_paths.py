@@ -17,7 +17,7 @@ from auditlens import (
     save_saelens,
     train_topk,
 )
-from auditlens.concept_file import concept_files
+from auditlens.concepts.files import concept_files
 from auditlens.declarative import load_audit_file, read_audit_file, validate_paths
 from auditlens.dictionaries import DictionaryError
 from auditlens.repair import repair

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from auditlens import CaptureError, CheckError, Steer, ZeroAblation, capture, run
-from auditlens.positions import EDIT, READ, PositionError, check_position, edit_mask, index_of, reduce
+from auditlens.sites.positions import EDIT, READ, PositionError, check_position, edit_mask, index_of, reduce
 
 # two examples, right-padded: lengths 3 and 5
 MASK = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])

@@ -6,7 +6,7 @@ import torch
 
 from auditlens import capture, load_subject
 from auditlens.checks.probe_fit import _restandardise, out_of_fold_predictions, sklearn_predictions
-from auditlens.sites import expand_sites
+from auditlens.sites.resolve import expand_sites
 
 
 def accuracies(predictions, label_sets):

@@ -11,7 +11,7 @@ import pytest
 
 from auditlens import load_subject
 from auditlens.checks.behaviour_change import behaviour
-from auditlens.concept_file import load_concept
+from auditlens.concepts.files import load_concept
 from auditlens.errors import CheckError
 from auditlens.repair.evidence import Refusal, Shortcut, find_shortcut, model_record, read_report
 from auditlens.repair.search import MAX_REAUDITS, CleanData, search, why_not_cured

@@ -30,8 +30,8 @@ from auditlens import (
     load_subject,
 )
 from auditlens.repair import repair
-from auditlens.site import Site
-from auditlens.sites import input_width
+from auditlens.sites.resolve import input_width
+from auditlens.sites.site import Site
 from tiny_models import LAYERS, build, ragged_token_lists
 
 FOLD_ARCHS = ("gpt2", "bert", "llama")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditlens import shard_cli
+from auditlens.cli import shards as shard_cli
+from auditlens.cli.command import parser as command_parser
 from auditlens.report.compare import REGRESSION_EXIT, compare_reports, gate_status
 from auditlens.report.model import build_report
 from auditlens.report.record import AuditRecord
@@ -124,18 +125,14 @@ def test_a_partial_merge_gives_no_verdict_and_fails_every_gate(tmp_path):
 
 
 def parser() -> argparse.ArgumentParser:
-    """The commands as cli.py builds them, from this module's parsers."""
-    main = argparse.ArgumentParser(prog="auditlens")
-    commands = main.add_subparsers(dest="command", required=True)
-    shard_cli.add_merge_parser(commands.add_parser("report").add_subparsers(dest="report_command", required=True))
-    shard_cli.add_ray_parser(commands)
-    return main
+    """The commands as the ``auditlens`` command builds them."""
+    return command_parser()
 
 
 def test_the_merge_command_writes_the_four_files_and_exits_as_pytest_would(tmp_path, capsys):
     write_shards(tmp_path / "shards", a_run(), 2)
     args = parser().parse_args(["report", "merge", str(tmp_path / "shards"), "--out", str(tmp_path / "out")])
-    assert shard_cli.run_merge(args) == 1  # m1 failed an audit
+    assert args.run(args) == 1  # m1 failed an audit
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.json", "report.html", "summary.md", "junit.xml"}
     suite = ET.parse(tmp_path / "out" / "junit.xml").getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures")) == ("6", "1")

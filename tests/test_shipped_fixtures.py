@@ -22,7 +22,7 @@ from auditlens.zoo.shipped import (
     read_metadata,
     ship,
 )
-from auditlens.zoo.verify import Verification
+from auditlens.zoo_tools.verify import Verification
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = [f"{o.name}@{seed}" for o in list_organisms() if o.build is not None for seed in range(SHIPPED_SEEDS)]

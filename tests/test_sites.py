@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from auditlens import SiteError, capture
-from auditlens.sites import expand_sites
+from auditlens.sites.resolve import expand_sites
 from tiny_models import EXPECTED_SITES, FINAL_NORM, LAYERS
 
 

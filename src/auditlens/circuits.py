@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
-from . import safe_yaml
 from .errors import CheckError, SiteError, closest
-from .feature_sites import is_feature_name, parse_feature_name
-from .site_names import parse_alias
-from .sites import Site, head_layout, input_width, n_layers
+from .safe_files import safe_yaml
+from .sites.features import is_feature_name, parse_feature_name
+from .sites.names import parse_alias
+from .sites.resolve import Site, head_layout, input_width, n_layers
 
 METRICS = ("accuracy", "logit_difference")  # what faithfulness and minimality score a circuit on
 

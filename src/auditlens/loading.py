@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint_files import TOKENIZER_FILES, check_weights
 from .errors import ModelLoadError
 from .model_spec import HUB_PREFIX, check_local_path, is_hub_id
-from .quiet import quiet_transformers
+from .progress import quiet_transformers
+from .safe_files.checkpoint_files import TOKENIZER_FILES, check_weights
 from .subject import KINDS, Subject
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

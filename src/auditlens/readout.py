@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from .errors import CheckError, ConceptError
-from .hooks import Batch
-from .positions import last_index, reduce
-from .sites import config_int
+from .sites.hooks import Batch
+from .sites.positions import last_index, reduce
+from .sites.resolve import config_int
 
 
 def _last_token_logits(output, batch: Batch) -> torch.Tensor:

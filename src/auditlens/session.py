@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .concept_file import concept_files, load_concept
+from .concepts.files import concept_files, load_concept
 from .errors import AuditlensError, ModelLoadError
-from .hooks import live_hook_count
 from .loading import load_subject
 from .model_spec import check_local_path
 from .progress import restore_sink, use_sink
 from .settings import restore_defaults, use_defaults
+from .sites.hooks import live_hook_count
 from .storage import ActivationStore
 
 
@@ -134,8 +134,8 @@ class AuditSession:
         """Train, in parallel processes, the ``fixture:`` models of this run that are neither shipped nor
         cached (otherwise each would train alone on first use, one after another); the names trained."""
         from .progress import report
-        from .zoo.build_pool import build_missing, default_workers
         from .zoo.registry import get, needs_training
+        from .zoo_tools.build_pool import build_missing, default_workers
 
         names = [m.removeprefix("fixture:") for m in self.options.models if m.startswith("fixture:")]
         try:

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from .errors import ConceptError
-from .feature_sites import attach, attached, resolve_any
 from .inputs import Inputs, pad_token_lists
-from .sites import Site, alias_table, config_int, n_layers
+from .sites.features import attach, attached, resolve_any
+from .sites.resolve import Site, alias_table, config_int, n_layers
 
 KINDS = ("classifier", "causal-lm", "encoder")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..concepts import Concept
-from ..data_interventions import mean_ablation, resample_ablation
+from ..concepts.concept import Concept
 from ..errors import CheckError
-from ..feature_examples import feature_examples
+from ..features.examples import feature_examples
 from ..interventions import ZeroAblation
 from ..settings import seed_or_default
 from .behaviour_change import BehaviourChangeResult, behaviour_change
+from .from_data import mean_ablation, resample_ablation
 
 KINDS = ("zero", "mean", "resample")
 

@@ -19,15 +19,15 @@ import torch
 from scipy.stats import spearmanr
 
 from ..accounting import count_direct_pass
-from ..concepts import Concept
-from ..data_interventions import patch_from
+from ..concepts.concept import Concept
 from ..engine import capture, run
 from ..errors import CheckError
-from ..feature_examples import feature_examples
-from ..feature_sites import expand_any
-from ..hooks import Batch, hooked
+from ..features.examples import feature_examples
 from ..readout import readout_for
 from ..results import CheckResult, not_recorded
+from ..sites.features import expand_any
+from ..sites.hooks import Batch, hooked
+from .from_data import patch_from
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,15 +18,15 @@ import numpy as np
 import torch
 
 from ..circuits import METRICS, Circuit, complement, ranges_by_site, universe
-from ..concepts import Concept
-from ..data_interventions import token_means
+from ..concepts.concept import Concept
 from ..errors import CheckError
-from ..feature_examples import feature_examples
+from ..features.examples import feature_examples
 from ..interventions import PartialMean
 from ..results import CheckResult
 from ..settings import seed_or_default
 from ..stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Interval
 from .behaviour_change import BehaviourChangeResult, behaviour, behaviour_change
+from .from_data import token_means
 
 
 @dataclass(frozen=True, kw_only=True)

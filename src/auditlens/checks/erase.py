@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ..concepts import Concept
+from ..concepts.concept import Concept
 from ..engine import capture, run
 from ..interventions import LinearEraser, Transform
-from ..positions import check_position
 from ..settings import seed_or_default
+from ..sites.positions import check_position
 from .behaviour_change import BehaviourChangeResult, behaviour_change
 from .probe import cross_validated_predictions
 

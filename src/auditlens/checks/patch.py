@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..concepts import Concept
-from ..data_interventions import patch_from
-from ..feature_examples import feature_examples
+from ..concepts.concept import Concept
+from ..features.examples import feature_examples
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import Interval, bootstrap_mean
 from .behaviour_change import behaviour
+from .from_data import patch_from
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..concepts import Concept
+from ..concepts.concept import Concept
 from ..engine import run
 from ..errors import ConceptError
-from ..feature_sites import expand_any
 from ..progress import report
 from ..results import CheckResult, Example, not_recorded
 from ..settings import seed_or_default
-from ..sites import alias_table
+from ..sites.features import expand_any
+from ..sites.resolve import alias_table
 from ..stats import Interval, bootstrap_mean
 from .probe_fit import out_of_fold_predictions
 

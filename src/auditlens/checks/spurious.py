@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..concepts import Concept
+from ..concepts.concept import Concept
 from ..engine import capture
 from ..errors import CheckError
-from ..feature_examples import feature_examples
+from ..features.examples import feature_examples
 from ..results import CheckResult
 from ..settings import seed_or_default
 from ..stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Interval

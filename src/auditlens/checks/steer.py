@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..concepts import Concept
+from ..concepts.concept import Concept
 from ..engine import capture
 from ..errors import CheckError
-from ..feature_examples import feature_examples
+from ..features.examples import feature_examples
 from ..interventions import Steer
 from ..results import CheckResult
 from ..settings import seed_or_default

@@ -11,14 +11,14 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from ..concepts import Concept
-from ..data_interventions import token_means
+from ..concepts.concept import Concept
 from ..engine import capture
 from ..errors import CheckError
-from ..feature_examples import feature_examples
+from ..features.examples import feature_examples
 from ..interventions import PartialMean
 from ..settings import seed_or_default
 from .behaviour_change import BehaviourChangeResult, behaviour_change
+from .from_data import token_means
 
 TIE_KINDS = ("mean", "zero")
 

@@ -1,5 +1,5 @@
 """search_trigger: look for a short phrase of tokens that hijacks the answer, by gradient-guided search
-(``auditlens.trigger_search``), and measure what the best one found does on held-out examples.
+(``auditlens.triggers.search``), and measure what the best one found does on held-out examples.
 
 A one-token vocabulary scan finds a one-token trigger only; a backdoor whose trigger is a phrase whose
 words each do nothing alone passes it. This searches phrases of ``length`` tokens at ``positions``
@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
-from ..concepts import Concept
+from ..concepts.concept import Concept
 from ..errors import CheckError, ConceptError
 from ..readout import readout_for
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import MIN_EXAMPLES_FOR_CI, Interval, wilson
-from ..trigger_exhaustive import exhaustive
-from ..trigger_search import BACKWARD_COST, Scorer, input_embeddings, layout, search
+from ..triggers.exhaustive import exhaustive
+from ..triggers.search import BACKWARD_COST, Scorer, input_embeddings, layout, search
 
 MIN_BUDGET = 3 + BACKWARD_COST  # the clean pass, one gradient, one candidate
 

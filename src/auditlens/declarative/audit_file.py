@@ -15,9 +15,9 @@ import jsonschema
 
 from ..circuits import circuit_beside
 from ..errors import CheckError, closest
-from ..feature_sites import is_feature_name, parse_feature_name
 from ..registry import CHECKS, SWEEP_METRICS
-from ..site_names import EMBED_SUM, alias_meant, is_component_name, parse_alias
+from ..sites.features import is_feature_name, parse_feature_name
+from ..sites.names import EMBED_SUM, alias_meant, is_component_name, parse_alias
 from .conditions import parse_condition
 from .dictionaries import declared_dictionaries
 from .entry import CONCEPT_ARGUMENTS, AuditEntry

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckError
-from ..feature_sites import is_feature_name
-from ..site_names import parse_alias
+from ..sites.features import is_feature_name
+from ..sites.names import parse_alias
 
 DEFAULT_WIDTH, DEFAULT_K = 128, 4
 OUTSIDE = "AUDITLENS_ALLOW_OUTSIDE_FILES"
@@ -83,7 +83,7 @@ def declared_dictionaries(audit_file: Path, data: dict,
 
 def attach_declared(subject, declared: tuple[DeclaredDictionary, ...], concept_of) -> None:
     """Attach each declared dictionary to ``subject`` (loaded, or trained and cached)."""
-    from ..dictionary_fit import cached_directory
+    from ..features.fit import cached_directory
 
     for entry in declared:
         if entry.path is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jsonschema
 
-from ..concept_file import concept_files, read_concept_file
+from ..concepts.files import concept_files, read_concept_file
 from ..errors import AuditlensError
 from .audit_file import SUFFIXES, read_audit_file, schema
 from .yaml_source import AuditFileError, YamlSource

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from .. import safe_yaml
 from ..errors import AuditlensError
+from ..safe_files import safe_yaml
 
 
 class AuditFileError(AuditlensError):

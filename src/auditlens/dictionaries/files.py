@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint_files import PICKLE_SUFFIXES
+from ..safe_files.checkpoint_files import PICKLE_SUFFIXES
 from .errors import DictionaryError
 
 CONFIG = "cfg.json"

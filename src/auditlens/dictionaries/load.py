@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..checkpoint_files import PICKLE_SUFFIXES
+from ..safe_files.checkpoint_files import PICKLE_SUFFIXES
 from . import saelens, sparsify
 from .dictionary import Dictionary
 from .errors import DictionaryError

@@ -16,9 +16,9 @@ from ..accounting import need_id, note_pass
 from ..errors import CaptureError, SiteError
 from ..inputs import Inputs
 from ..interventions import Intervention
-from ..positions import READ, check_position
 from ..settings import default_store
-from ..sites import Site
+from ..sites.positions import READ, check_position
+from ..sites.resolve import Site
 from ..storage import ActivationStore
 from . import read_ahead
 from .forward import forward, to_host

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import CaptureError
-from ..hooks import Batch, current_batch, hooked, intervene
-from ..positions import reduce
+from ..sites.hooks import Batch, current_batch, hooked, intervene
+from ..sites.positions import reduce
 
 
 class _Filler:

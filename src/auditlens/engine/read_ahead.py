@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..feature_sites import attached
-from ..positions import REDUCED
 from ..readout import default_readout
-from ..sites import Site, alias_table
+from ..sites.features import attached
+from ..sites.positions import REDUCED
+from ..sites.resolve import Site, alias_table
 
 FLOAT_BYTES = 4
 BLOCK_POSITIONS = tuple(p for p in REDUCED if p != "max")  # a residual's peak is seldom read; a latent's is

@@ -2,10 +2,10 @@
 
 Each is a frozen description (site + parameters) with a stable ``key`` for the cache;
 :func:`intervene` installs any number of them for a block and always removes its hooks. Those built
-from activations on data (mean, resample, patch) are in :mod:`auditlens.data_interventions`.
+from activations on data (mean, resample, patch) are in :mod:`auditlens.checks.from_data`.
 """
 
-from ..hooks import intervene
+from ..sites.hooks import intervene
 from .edits import (
     Clamp,
     Intervention,

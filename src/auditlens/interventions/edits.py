@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import CheckError
-from ..hooks import Batch
-from ..positions import EDIT, check_position, edit_mask, last_index
-from ..sites import Site
+from ..sites.hooks import Batch
+from ..sites.positions import EDIT, check_position, edit_mask, last_index
+from ..sites.resolve import Site
 
 
 def tensor_key(tensor: torch.Tensor) -> str:

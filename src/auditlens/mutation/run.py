@@ -17,10 +17,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..concept_file import load_concept
+from ..concepts.files import load_concept
 from ..errors import MutationError
+from ..progress import quiet_transformers
 from ..progress import report as say
-from ..quiet import quiet_transformers
 from . import BUDGET_S
 from .operators import OPERATORS, Plan, plan
 from .store import MUTANT_FILE, disk_size, mutant_dir, probes_with, read_mutant, write_evaluation

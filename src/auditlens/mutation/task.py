@@ -12,10 +12,10 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import safe_yaml
-from ..concept_file import concept_files, load_concept
+from ..concepts.files import concept_files, load_concept
 from ..declarative import SUFFIXES
 from ..errors import AuditlensError, MutationError
+from ..safe_files import safe_yaml
 
 MIN_TASK_ACCURACY = 0.8  # below this the concept is not what the original does
 MIN_EXAMPLES = 40

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from ..concept_file import load_concept
+from ..concepts.files import load_concept
 from ..errors import CheckError
 from .evidence import FAILED, Shortcut, audit_files
 from .prove import BeforeAfter, accuracy_change, audit_outcomes, cross_entropy, exported_gap, gate

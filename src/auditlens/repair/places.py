@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..errors import SiteError
-from ..site import Site
-from ..site_names import parse_alias
-from ..sites import alias_table, embedding_norm, find_blocks, get_module, head_layout, resolve_site
+from ..sites.names import parse_alias
+from ..sites.resolve import alias_table, embedding_norm, find_blocks, get_module, head_layout, resolve_site
+from ..sites.site import Site
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..checks.behaviour_change import behaviour
-from ..hooks import intervene
+from ..sites.hooks import intervene
 from ..stats import Interval, paired_difference
 from .evidence import FAILED, short_name
 

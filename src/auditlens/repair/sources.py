@@ -29,8 +29,8 @@ from ..checks.patch import patch
 from ..engine import capture
 from ..interventions import LinearEraser, Transform
 from ..interventions.edits import Clamp
-from ..site_names import EMBED_SUM
-from ..sites import alias_table, expand_sites
+from ..sites.names import EMBED_SUM
+from ..sites.resolve import alias_table, expand_sites
 from .evidence import Shortcut
 
 CARRIES = 0.5  # a site carries the shortcut when its patch alone flips at least this share of the audit's flips

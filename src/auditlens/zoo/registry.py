@@ -18,8 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from ..errors import ModelLoadError, closest
-from ..progress import report
-from ..quiet import quiet_transformers
+from ..progress import quiet_transformers, report
 from .organism import METADATA_FILE, Organism, cache_root, organism_dir
 from .organisms import BUILTIN
 from .shipped import build_environment, find_shipped, is_shipped, zoo_source

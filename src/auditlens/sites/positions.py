@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import CaptureError, CheckError
+from ..errors import CaptureError, CheckError
 
 READ = ("last", "first", "mean", "max", "all")  # what capture can reduce to
 EDIT = ("all", "last", "first")  # where an intervention can apply (and int indices)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import AuditlensError
+from ..errors import AuditlensError
 
 
 def add_parser(commands) -> None:
@@ -30,10 +30,11 @@ def add_parser(commands) -> None:
     train.add_argument("--probes", default="probes", help="the concept directory (default probes)")
     train.add_argument("--out", default=None, metavar="DIR",
                        help="where to write it (default dictionaries/MODEL/SITE)")
+    dictionary.set_defaults(run=run)
 
 
 def default_directory(model: str, site: str) -> Path:
-    from .declarative.dictionaries import directory_name
+    from ..declarative.dictionaries import directory_name
 
     return Path("dictionaries") / directory_name(model) / directory_name(site)
 
@@ -41,10 +42,10 @@ def default_directory(model: str, site: str) -> Path:
 def run(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .concept_file import load_concept
-    from .dictionaries import save_saelens
-    from .dictionary_fit import evaluate, fit_dictionary
-    from .loading import load_subject
+    from ..concepts.files import load_concept
+    from ..dictionaries import save_saelens
+    from ..features.fit import evaluate, fit_dictionary
+    from ..loading import load_subject
 
     if args.width < 2 or not 1 <= args.k < args.width:
         raise AuditlensError(f"--width must be 2 or more and --k from 1 to width - 1; got width {args.width}, "

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import CaptureError
-from .sites import Site, get_module
+from ..errors import CaptureError
+from .resolve import Site, get_module
 
 
 @dataclass(frozen=True)

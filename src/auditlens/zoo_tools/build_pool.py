@@ -14,7 +14,7 @@ from ..errors import ModelLoadError
 
 
 def _build_one(name: str, force: bool) -> tuple[str, str, float]:
-    from .registry import build, get
+    from ..zoo.registry import build, get
 
     started = time.perf_counter()
     directory = build(get(name), force=force)
@@ -62,7 +62,7 @@ def build_missing(names: Sequence[str], workers: int | None = None,
                   done: Callable[[str, Path, float], None] | None = None) -> list[str]:
     """Build, as ``build_many`` does, those of ``names`` that loading would train (not shipped in
     fixtures/, or $AUDITLENS_ZOO_SOURCE=rebuild, and not in the cache); the names it built."""
-    from .registry import get, needs_training
+    from ..zoo.registry import get, needs_training
 
     missing = [name for name in names if needs_training(get(name))]
     if missing:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from .engine import capture
-from .errors import CheckError
-from .inputs import Inputs
-from .interventions import MeanAblation, Patch, ResampleAblation
+from ..engine import capture
+from ..errors import CheckError
+from ..inputs import Inputs
+from ..interventions import MeanAblation, Patch, ResampleAblation
 
 
 def token_means(subject, sites, reference: Inputs) -> dict[str, torch.Tensor]:

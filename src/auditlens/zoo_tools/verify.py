@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelLoadError
-from .organism import Organism
-from .shipped import CONCEPTS_DIR, SOURCE_VARIABLE, read_metadata
+from ..zoo.organism import Organism
+from ..zoo.shipped import CONCEPTS_DIR, SOURCE_VARIABLE, read_metadata
 
 ACCURACY_TOLERANCE = 0.05  # absolute: a rebuild's accuracy on each concept file may differ by this much
 
@@ -61,7 +61,7 @@ def accuracies(directory: Path, organism: Organism, concepts: Path) -> dict[str,
     """Accuracy on the organism's in-distribution examples, and on the sources of each counterfactual
     concept against its expected labels, read from the concept files in ``concepts``."""
     from ..checks.behaviour_change import behaviour
-    from ..concept_file import load_concept
+    from ..concepts.files import load_concept
     from ..loading import load_subject
 
     subject = load_subject(str(directory), id=organism.name)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from .engine import capture, run
-from .errors import CheckError
-from .interventions import Transform
-from .progress import report
-from .readout import readout_for
+from ..engine import capture, run
+from ..errors import CheckError
+from ..interventions import Transform
+from ..progress import report
+from ..readout import readout_for
 
 POSITIONS = ("all", "last")  # which tokens a dictionary is trained on: every real token, or the last
 
@@ -74,7 +74,7 @@ def fit_dictionary(subject, at: str, concepts: Sequence, *, width: int, k: int, 
                    position: str = "all", progress: Callable | None = None):
     """Train a TopK SAE on the site's activations over ``concepts`` (deterministic under ``seed`` on one
     kind of CPU); returns (the dictionary, its training stats)."""
-    from .dictionaries import train_topk
+    from ..dictionaries import train_topk
 
     site = subject.site(at)
     activations = site_activations(subject, at, concepts, position)
@@ -124,7 +124,7 @@ def cached_dictionary(subject, at: str, concepts: Sequence, *, width: int, k: in
                       position: str = "all"):
     """The dictionary ``fit_dictionary`` trains, from the cache when this model, site, data and settings
     made one before (the model by its fingerprint, the data by its digest)."""
-    from .dictionaries import load_dictionary
+    from ..dictionaries import load_dictionary
 
     return load_dictionary(cached_directory(subject, at, concepts, width=width, k=k, seed=seed, position=position))
 
@@ -132,7 +132,7 @@ def cached_dictionary(subject, at: str, concepts: Sequence, *, width: int, k: in
 def cached_directory(subject, at: str, concepts: Sequence, *, width: int, k: int, seed: int = 0,
                      position: str = "all") -> Path:
     """The cache directory of the dictionary ``cached_dictionary`` returns, trained into it first if needed."""
-    from .dictionaries import save_saelens
+    from ..dictionaries import save_saelens
 
     site = subject.site(at)
     made_of = json.dumps({"model": subject.fingerprint, "site": [site.module_path, site.reads_input],

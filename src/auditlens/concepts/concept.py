@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import ConceptError
+from ..errors import ConceptError
 
 if TYPE_CHECKING:  # torch is imported where a tensor is made: reading and checking a concept file needs none
     import torch
 
-    from .inputs import Inputs
+    from ..inputs import Inputs
 
 Example = "str | tuple[int, ...]"
 
@@ -105,7 +105,7 @@ class Concept:
         return base, source, torch.tensor([p.label for p in self.pairs], dtype=torch.long)
 
     def answer_token_ids(self, subject) -> list[int] | None:
-        from .readout import answer_token_ids
+        from ..readout import answer_token_ids
 
         return answer_token_ids(subject, self.answer_tokens, f"concept {self.name!r}")
 

@@ -14,9 +14,9 @@ import re
 import weakref
 from typing import TYPE_CHECKING
 
-from .errors import SiteError
+from ..errors import SiteError
+from .resolve import config_int, expand_sites, input_width, resolve_site
 from .site import Site
-from .sites import config_int, expand_sites, input_width, resolve_site
 
 if TYPE_CHECKING:
     from torch import nn
@@ -87,7 +87,7 @@ def _named_site(hook_name: str | None) -> str | None:
     """The auditlens site a file's hook name maps to (None: no hook, or none auditlens reads)."""
     if not hook_name:
         return None
-    from .dictionaries import site_for_hook
+    from ..dictionaries import site_for_hook
 
     return site_for_hook(hook_name, None)
 

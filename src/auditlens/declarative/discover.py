@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from .checks import attribute, faithfulness, necessity
-from .errors import CheckError
+from ..checks import attribute, faithfulness, necessity
+from ..errors import CheckError
 
 
 def discover(subject, concept, pairs, *, over: str = "head:*.*", top: int = 3, steps: int = 1,

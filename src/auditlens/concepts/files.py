@@ -26,9 +26,9 @@ from pathlib import Path
 
 import yaml
 
-from . import safe_yaml
-from .concepts import Concept, CounterfactualPair
-from .errors import ConceptError, closest
+from ..errors import ConceptError, closest
+from ..safe_files import safe_yaml
+from .concept import Concept, CounterfactualPair
 
 CONCEPT_KEYS = ("name", "description", "labels", "examples", "file", "templates", "slots", "pairs",
                 "pair_file", "answer_tokens")

@@ -23,9 +23,10 @@ def add_merge_parser(report_commands) -> None:
     merge.add_argument("--out", required=True, metavar="DIR", help="directory for the merged report")
     merge.add_argument("--allow-partial", action="store_true",
                        help="merge the shards that are there; the report is marked partial and gives no verdict")
+    merge.set_defaults(run=run_merge)
 
 
-def add_ray_parser(commands) -> None:
+def add_parser(commands) -> None:
     """``run-ray`` on the top-level subparsers."""
     ray = commands.add_parser(
         "run-ray", help="run an audit suite as N shards on a Ray cluster, then merge their reports",
@@ -48,12 +49,13 @@ def add_ray_parser(commands) -> None:
                      help="merge the shards that finished even if some did not (the report is marked partial)")
     ray.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS",
                      help="the pytest command line of the whole run (after --)")
+    ray.set_defaults(run=run_ray)
 
 
 def write_merged(report: dict, out: str | Path) -> dict[str, Path]:
     """The merged report's four files in ``out``: report.json, report.html, summary.md, junit.xml."""
-    from .report import write_report
-    from .report.junit import JUNIT_NAME, render_junit
+    from ..report import write_report
+    from ..report.junit import JUNIT_NAME, render_junit
 
     paths = write_report(report, out)
     paths["junit"] = Path(out) / JUNIT_NAME
@@ -63,7 +65,7 @@ def write_merged(report: dict, out: str | Path) -> dict[str, Path]:
 
 def exit_status(report: dict) -> int:
     """0, 1 or PARTIAL_EXIT for a merged report (see the module docstring)."""
-    from .report.compare import FAILING
+    from ..report.compare import FAILING
 
     if report.get("partial"):
         return PARTIAL_EXIT
@@ -84,7 +86,7 @@ def _finish(report: dict, out: str | Path) -> int:
 
 def run_merge(args) -> int:
     """``auditlens report merge``."""
-    from .sharding.merge import merge_reports
+    from ..sharding.merge import merge_reports
 
     return _finish(merge_reports(args.reports, allow_partial=args.allow_partial), args.out)
 
@@ -93,8 +95,8 @@ def run_ray(args) -> int:
     """``auditlens run-ray``: the shards on Ray, then the merge; a shard that did not finish is shown."""
     import sys
 
-    from .sharding.merge import ShardReport, merge_shards
-    from .sharding.on_ray import run_on_ray, shard_arguments
+    from ..sharding.merge import ShardReport, merge_shards
+    from ..sharding.on_ray import run_on_ray, shard_arguments
 
     pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     outcome = run_on_ray(args.address, args.shards, pytest_args, cpus=args.cpus_per_shard, upload=args.upload,
@@ -104,7 +106,7 @@ def run_ray(args) -> int:
               f"{run.output}", file=sys.stderr)
     shards = [ShardReport(f"shard {r.index} (Ray task)", r.report) for r in outcome.runs if r.report_text is not None]
     if not shards:
-        from .errors import AuditlensError
+        from ..errors import AuditlensError
 
         raise AuditlensError(f"no shard of {args.shards} wrote a report; see each shard's output above")
     out = args.out or shard_arguments(pytest_args)[1] or "reports"

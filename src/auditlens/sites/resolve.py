@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import nn
 
-from .errors import SiteError, closest
+from ..errors import SiteError, closest
+from .names import EMBED_SUM, HEAD, NEURON, NEURONS, alias_meant, parse_alias
 from .site import Site
-from .site_names import EMBED_SUM, HEAD, NEURON, NEURONS, alias_meant, parse_alias
 
 # Child paths of a block, tried in order; the first that exists is the alias' module. BERT's ``attention``
 # and ``output`` include the residual add and LayerNorm, so its sublayer writes are the ``dense`` inside them.

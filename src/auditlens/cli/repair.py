@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import AuditlensError
+from ..errors import AuditlensError
 
 
 def add_parser(commands) -> None:
@@ -36,11 +36,12 @@ def add_parser(commands) -> None:
                         help="text file (one text per line) for a causal LM's cross-entropy (default: the clean texts)")
     repair.add_argument("--probes", default="probes", help="the concept directory (default probes)")
     repair.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals and the re-audit")
+    repair.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from .repair.evidence import Refusal, find_shortcut, model_record, read_report
-    from .repair.writeup import write
+    from ..repair.evidence import Refusal, find_shortcut, model_record, read_report
+    from ..repair.writeup import write
 
     out, probes = Path(args.out), Path(args.probes)
     if out.exists():
@@ -51,7 +52,7 @@ def run(args) -> int:
     if not probes.is_dir():
         raise AuditlensError(f"--probes {probes}: no such directory (the concept files the audits name)")
     report = read_report(args.report)
-    from .loading import load_subject
+    from ..loading import load_subject
 
     subject = load_subject(args.model)
     record = model_record(report, args.model, subject.fingerprint, args.report)
@@ -59,7 +60,7 @@ def run(args) -> int:
     base = {"original": args.model, "fingerprint": subject.fingerprint, "report": str(args.report)}
     if isinstance(found, Refusal):
         return _finish(out, {**base, "outcome": "refused", "reason": found.reason}, write)
-    from .repair.cure import cure
+    from ..repair.cure import cure
 
     result = cure(subject, found, record, args, say=lambda message: print(f"repair: {message}", file=sys.stderr))
     return _finish(out, {**base, **result}, write)

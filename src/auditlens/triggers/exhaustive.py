@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .trigger_search import Scorer, Search
+from .search import Scorer, Search
 
 EXHAUSTIVE_CHUNK = 256  # triggers scored per objective call when trying them all
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .engine import capture
-from .feature_sites import is_feature_name, parse_feature_name
-from .results import not_recorded
+from ..engine import capture
+from ..results import not_recorded
+from ..sites.features import is_feature_name, parse_feature_name
 
 TOP = 5  # examples shown per latent
 MOST = 8  # latents shown per check

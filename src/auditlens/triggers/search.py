@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .accounting import count_direct_pass
-from .errors import CheckError
-from .hooks import Batch
-from .inputs import Inputs
-from .trigger_swaps import double_swaps, swaps
+from ..accounting import count_direct_pass
+from ..errors import CheckError
+from ..inputs import Inputs
+from ..sites.hooks import Batch
+from .swaps import double_swaps, swaps
 
 BACKWARD_COST = 2  # a backward pass costs about two forwards
 MARGIN_CAP = 1.0  # logits: a flip by more counts no more

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..errors import MutationError
-from . import BUDGET_S
-from .operators import OPERATORS
+from ..mutation import BUDGET_S
+from ..mutation.operators import OPERATORS
 
 
 def add_parser(commands) -> None:
@@ -40,14 +40,15 @@ def add_parser(commands) -> None:
                         help="the gate: exit 8 unless the mutation score is at least X (0 to 1)")
     mutate.add_argument("--report", default="reports/mutation", metavar="DIR",
                         help="where the report goes (default reports/mutation)")
+    mutate.set_defaults(run=run)
 
 
 def run(args) -> int:
+    from ..mutation.run import MutationOptions, mutate
+    from ..mutation.store import cache_note
     from ..progress import restore_sink, use_sink
     from ..report import write_report
     from ..report.mutation import MUTATION_GATE_EXIT, gate_failures, section
-    from .run import MutationOptions, mutate
-    from .store import cache_note
 
     if args.min_score is not None and not 0 <= args.min_score <= 1:
         raise MutationError(f"--min-score is a share of scored mutants, 0 to 1; got {args.min_score}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .errors import AuditlensError
+from ..errors import AuditlensError
 
 
 def add_parser(commands) -> None:
@@ -37,6 +37,7 @@ def add_parser(commands) -> None:
                         "(default audits; 'none' skips it)")
     verify.add_argument("--tolerance", type=float, default=None,
                         help="largest accuracy difference allowed per concept file (default 0.05)")
+    zoo.set_defaults(run=run)
 
 
 def run(args) -> int:
@@ -53,8 +54,8 @@ def _zoo_list() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .zoo.registry import METADATA_FILE, cache_root, list_organisms, organism_dir
-    from .zoo.shipped import fixtures_root, is_shipped, zoo_source
+    from ..zoo.registry import METADATA_FILE, cache_root, list_organisms, organism_dir
+    from ..zoo.shipped import fixtures_root, is_shipped, zoo_source
 
     source = zoo_source()
     table = Table(title=f"zoo (shipped: {fixtures_root()}{' (ignored: rebuild)' if source == 'rebuild' else ''}; "
@@ -74,8 +75,8 @@ def _zoo_list() -> int:
 
 
 def _zoo_selection(names: list[str], seeds: int | None) -> list:
-    from .zoo.registry import get, list_organisms
-    from .zoo.shipped import SHIPPED_SEEDS
+    from ..zoo.registry import get, list_organisms
+    from ..zoo.shipped import SHIPPED_SEEDS
 
     if seeds is not None and seeds < 1:
         raise AuditlensError(f"--seeds must be 1 or more; got {seeds}")
@@ -93,8 +94,8 @@ def _zoo_selection(names: list[str], seeds: int | None) -> list:
 def _zoo_ship(args) -> int:
     from pathlib import Path
 
-    from .zoo.registry import build
-    from .zoo.shipped import ship
+    from ..zoo.registry import build
+    from ..zoo.shipped import ship
 
     organisms = _zoo_selection(args.names, args.seeds)
     probes = Path(args.probes)
@@ -109,9 +110,9 @@ def _zoo_ship(args) -> int:
 def _zoo_verify(args) -> int:
     from pathlib import Path
 
-    from .zoo.registry import build
-    from .zoo.shipped import SOURCE_VARIABLE, is_shipped, shipped_dir, zoo_source
-    from .zoo.verify import ACCURACY_TOLERANCE, verify
+    from ..zoo.registry import build
+    from ..zoo.shipped import SOURCE_VARIABLE, is_shipped, shipped_dir, zoo_source
+    from ..zoo_tools.verify import ACCURACY_TOLERANCE, verify
 
     if zoo_source() == "rebuild":
         raise AuditlensError(f"zoo verify compares the shipped builds with rebuilds: unset {SOURCE_VARIABLE}")
@@ -138,8 +139,8 @@ def _zoo_verify(args) -> int:
 def _zoo_build(names: list[str], force: bool, workers: int | None = None) -> int:
     from rich.progress import Progress
 
-    from .zoo.build_pool import build_many, default_workers
-    from .zoo.registry import get, list_organisms
+    from ..zoo.registry import get, list_organisms
+    from ..zoo_tools.build_pool import build_many, default_workers
 
     if workers is not None and workers < 1:
         raise AuditlensError(f"--workers must be 1 or more; got {workers}")

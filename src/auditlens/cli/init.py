@@ -56,6 +56,12 @@ Without a network (CI, air-gapped machines), export HF_HUB_OFFLINE=1: a hub id t
 local cache or fails at once."""
 
 
+def add_parser(commands) -> None:
+    init = commands.add_parser("init", help="scaffold audits/, probes/ and the pytest options in a repository")
+    init.add_argument("directory", nargs="?", default=".", help="the repository root (default: here)")
+    init.set_defaults(run=lambda args: init_repository(args.directory))
+
+
 def init_repository(directory: str | Path) -> int:
     root = Path(directory)
     files = {
