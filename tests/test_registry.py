@@ -9,6 +9,7 @@ import pytest
 from auditlens import registry
 from auditlens.declarative import load_audit_file, schema
 from auditlens.registry import RegisteredCheck
+from auditlens.report.check_tags import BEFORE_TAGS, figure_metrics, is_mechanistic
 from auditlens.report.figures import figure_for
 from auditlens.report.verdict import verdict_for
 from auditlens.results import CheckResult
@@ -61,16 +62,26 @@ def test_its_result_fields_are_what_yaml_may_expect(with_lens, tmp_path):
         load_audit_file(path, {"more_a_than_b"})
 
 
-def test_its_tags_decide_the_verdict_and_the_figure(with_lens):
-    record = {"name": "lens audit", "outcome": "failed", "kind": "assertion", "checks": [{"check": "lens"}]}
+def test_its_tags_travel_with_its_record_and_decide_the_verdict_and_the_figure():
+    """No registry entry is needed: the record carries the result class's tags from when it was made."""
+    check = LensResult(check="lens", subject="m", site="layer:1", n=4, concept="c", recovered=0.5).to_dict()
+    assert check["mechanistic"] is True and check["figure_metrics"] == ["recovered"]
+    record = {"name": "lens audit", "outcome": "failed", "kind": "assertion", "checks": [check]}
     assert verdict_for("m", [record]).verdict == "cheated"
-    check = {"check": "lens", "site": "layer:1", "metrics": {"recovered": 0.5}, "intervals": {}}
     assert figure_for(check).startswith("data:image/png;base64,")
+    untagged = {**record, "checks": [{**check, "mechanistic": False}]}
+    assert verdict_for("m", [untagged]).verdict == "inconclusive"
 
 
-def test_an_unregistered_or_behavioural_check_is_not_evidence_of_a_mechanism():
-    assert not registry.is_mechanistic("lens") and registry.figure_metrics("lens") == ()
-    assert not registry.is_mechanistic("expect_invariant") and registry.is_mechanistic("patch")
+def test_a_report_without_tags_is_read_with_the_tags_its_checks_had_then():
+    assert not is_mechanistic({"check": "lens"}) and figure_metrics({"check": "lens"}) == ()
+    assert not is_mechanistic({"check": "expect_invariant"}) and is_mechanistic({"check": "patch"})
+
+
+def test_the_table_for_untagged_reports_agrees_with_the_checks_it_names():
+    for name, (mechanistic, figures) in BEFORE_TAGS.items():
+        result = registry.CHECKS[name].result
+        assert (result.mechanistic, tuple(result.figure_metrics)) == (mechanistic, tuple(figures)), name
 
 
 def test_every_registered_check_has_a_tagged_result_and_an_argument_schema():

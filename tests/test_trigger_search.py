@@ -99,7 +99,7 @@ def test_the_phrase_is_found_inserted_too(phrase_lm, first_letter):
 
 def test_it_reads_as_a_yaml_audit_and_counts_as_mechanistic(tmp_path):
     from auditlens.declarative import load_audit_file
-    from auditlens.registry import is_mechanistic
+    from auditlens.registry import CHECKS
 
     path = tmp_path / "t.audit.yaml"
     path.write_text(textwrap.dedent("""\
@@ -110,7 +110,7 @@ def test_it_reads_as_a_yaml_audit_and_counts_as_mechanistic(tmp_path):
         """))
     (entry,) = load_audit_file(path, {"phrase_first_letter"})
     assert entry.check == "search_trigger" and entry.arguments["length"] == 3
-    assert is_mechanistic("search_trigger")
+    assert CHECKS["search_trigger"].result.mechanistic
 
 
 def test_the_summary_shows_the_trigger_and_what_it_does(phrase_lm, first_letter):

@@ -140,14 +140,3 @@ CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
         direction={"enum": ["up", "down"]}, tolerance=_TOLERANCE)),
 )}
 
-
-def is_mechanistic(check: str) -> bool:
-    """Whether a failed assertion on ``check`` is evidence about the mechanism (unknown names: no)."""
-    entry = CHECKS.get(check)
-    return entry is not None and entry.result.mechanistic
-
-
-def figure_metrics(check: str) -> tuple[str, ...]:
-    """The metrics the report plots for ``check`` (none for an unknown name)."""
-    entry = CHECKS.get(check)
-    return entry.result.figure_metrics if entry is not None else ()

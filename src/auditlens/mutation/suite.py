@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MutationError
+from ..report.check_tags import mechanistic_failures
+from ..report.outcomes import normalize
 
 
 @dataclass
@@ -29,16 +31,14 @@ class SuiteRun:
 
 
 def failed_audits(model: dict, kill_on: str) -> list[str]:
-    """The audits whose failure kills a mutant: mechanistic failures for a ``cheated`` verdict (kill_on
-    verdict), or any audit that failed or ended in error (kill_on failure)."""
-    from ..registry import is_mechanistic
-
-    names = []
-    for audit in model["audits"]:
-        if audit["outcome"] in ("failed", "error") and (
-                kill_on == "failure" or any(is_mechanistic(c["check"]) for c in audit.get("checks", []))):
-            names.append(audit["name"].removesuffix(f"[{model['id']}]"))
-    return names
+    """The audits that kill a mutant: those its ``cheated`` verdict rests on (kill_on verdict: the verdict's
+    own ``mechanistic_failures``), or every audit whose assertion failed (kill_on failure). An audit that
+    ended in error found nothing about the mutant and kills nothing."""
+    if kill_on == "verdict":
+        audits = mechanistic_failures(model["audits"])
+    else:
+        audits = [a for a in model["audits"] if normalize(a["outcome"], a.get("kind")) == "failed"]
+    return [audit["name"].removesuffix(f"[{model['id']}]") for audit in audits]
 
 
 def run_suite(audit_paths: list[Path], models: list[str], probes_dir: Path, seed: int,

@@ -15,7 +15,7 @@ import io
 
 import matplotlib
 
-from ..registry import figure_metrics
+from .check_tags import figure_metrics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -149,7 +149,7 @@ def figure_for(check: dict) -> str | None:
     """A probe sweep's curve, or the bars of the metrics its check's result type plots (if any)."""
     if check.get("curve"):
         return probe_curve(check)
-    names = figure_metrics(check["check"])
+    names = figure_metrics(check)
     if not names:
         return None
     return bars(check, list(names), f"{check['check']} at {check.get('site', '')}")

@@ -1,7 +1,7 @@
 """The verdict per model: did its behaviour rest on the intended mechanism?
 
-- ``cheated``: an assertion on a mechanistic check (see ``registry``: probe, erase, ablate, patch,
-  steer) failed;
+- ``cheated``: an assertion on a mechanistic check (probe, erase, ablate, patch, steer, circuits,
+  triggers: each check's record says so, see ``check_tags``) failed;
 - ``learned``: every audit that ran passed, and each could have failed;
 - ``inconclusive``: no audit ran, an audit ended in error or was lost, an audit passed vacuously
   (it could not have failed), or only non-mechanistic assertions failed; and a model some of whose
@@ -15,14 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .check_tags import is_mechanistic, mechanistic_failures
 from .outcomes import NOT_RUN, normalize
-
-
-def is_mechanistic(check: str) -> bool:
-    # imported when a verdict is made, not with the report package: `auditlens report diff` needs no torch
-    from ..registry import is_mechanistic as registered
-
-    return registered(check)
 
 
 @dataclass(frozen=True)
@@ -38,7 +32,7 @@ def _missed(audit: dict) -> list[tuple[tuple[bool, float], dict]]:
     a miss whose interval straddles the bound ranks below every clear one."""
     found = []
     for check in audit.get("checks", []):
-        if not is_mechanistic(check["check"]):
+        if not is_mechanistic(check):
             continue
         for t in check.get("thresholds", []):
             if t["passed"]:
@@ -81,7 +75,7 @@ def verdict_for(model: str, audits: Iterable[dict]) -> Verdict:
     audits = [{**a, "outcome": normalize(a["outcome"], a.get("kind"))} for a in audits]
     ran = [a for a in audits if a["outcome"] not in NOT_RUN]
     by = {o: [a for a in ran if a["outcome"] == o] for o in ("passed", "failed", "error", "lost", "vacuous")}
-    mechanistic = [a for a in by["failed"] if any(is_mechanistic(c["check"]) for c in a.get("checks", []))]
+    mechanistic = mechanistic_failures(ran)
     if mechanistic:
         missed = sorted((m for a in mechanistic for m in _missed(a)), key=lambda m: m[0], reverse=True)
         more = f"; {counted(len(mechanistic) - 1, 'more mechanistic audit')} failed" if len(mechanistic) > 1 else ""

@@ -1,67 +1,13 @@
-"""Check results: frozen dataclasses whose numbers remember where they came from.
-
-Every float field of a result is a :class:`Metric`: a float that knows its name and its result, so
-that ``assert r.accuracy >= 0.9`` failing in pytest can print the whole evidence (see the plugin's
-``pytest_assertrepr_compare``). Results created while a recorder is active are recorded for the report.
-"""
+"""Check results: frozen dataclasses whose numbers remember where they came from (see ``recording``
+for how a result and the thresholds asserted on it reach the report)."""
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from .stats import Interval
-
-_recorder: contextvars.ContextVar[list | None] = contextvars.ContextVar("auditlens_recorder", default=None)
-
-
-class Metric(float):
-    """A float that carries its name and the result it belongs to."""
-
-    name: str
-    result: CheckResult
-
-    def __new__(cls, value: float, name: str, result: CheckResult):
-        metric = super().__new__(cls, value)
-        metric.name, metric.result = name, result
-        return metric
-
-    def __reduce__(self):  # pickles (e.g. across xdist workers) as a plain float
-        return float, (float(self),)
-
-    # An ordering comparison in an audit (`r.accuracy >= 0.9`) is a threshold: it is recorded on the
-    # result so that the report and the baseline gate know what was required, passed or not.
-    def _compared(self, op: str, other, outcome: bool) -> bool:
-        if isinstance(other, (int, float)) and not isinstance(other, bool):
-            self.result.record_threshold(self.name, op, float(other), bool(outcome))
-        return outcome
-
-    def __ge__(self, other):
-        return self._compared(">=", other, float(self) >= other)
-
-    def __gt__(self, other):
-        return self._compared(">", other, float(self) > other)
-
-    def __le__(self, other):
-        return self._compared("<=", other, float(self) <= other)
-
-    def __lt__(self, other):
-        return self._compared("<", other, float(self) < other)
-
-    __hash__ = float.__hash__
-
-    def measured(self) -> str:
-        """``name = value (95% CI [low, high])``: the metric as a failure message shows it."""
-        interval = self.result.intervals().get(self.name)
-        ci = f" ({int(interval.level * 100)}% CI {interval})" if interval else ""
-        return f"{self.name} = {float(self):.4f}{ci}"
-
-    def describe(self, expectation: str) -> str:
-        """The text of a missed expectation, e.g. ``accuracy = 0.5100 (95% CI [...]), expected >= 0.9``;
-        the assertion rewrite of the plugin and YAML ``expect:`` both show this."""
-        return f"{self.measured()}, expected {expectation}"
+from ..stats import Interval
+from .recording import Metric, register
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,9 +51,7 @@ class CheckResult:
             value = getattr(self, field.name)
             if isinstance(value, float) and not isinstance(value, Metric):
                 object.__setattr__(self, field.name, Metric(value, field.name, self))
-        recorder = _recorder.get()
-        if recorder is not None:
-            recorder.append(self)
+        register(self)
 
     def record_threshold(self, metric: str, op: str, value: float, passed: bool) -> None:
         """Note that ``metric op value`` was required (by an assertion or an ``expect:``), whether the point
@@ -170,6 +114,9 @@ class CheckResult:
                     and not isinstance(getattr(self, f.name), float)}
         return {
             **identity,
+            # the class's tags travel with the record: the report reads them here, not from the check's module
+            "mechanistic": self.mechanistic,
+            "figure_metrics": list(self.figure_metrics),
             "metrics": self.metrics(),
             "intervals": {k: v.to_dict() for k, v in self.intervals().items()},
             "examples": [dataclasses.asdict(e) for e in self.evidence],
@@ -190,24 +137,3 @@ class CheckResult:
         """Per component (head, neuron, circuit member): {"component": name, metric: value, ...}, for the
         report's heat map and members table; None where a check has no components."""
         return None
-
-
-@contextmanager
-def recording():
-    """Collect every result created inside the block into the yielded list."""
-    collected: list[CheckResult] = []
-    token = _recorder.set(collected)
-    try:
-        yield collected
-    finally:
-        _recorder.reset(token)
-
-
-@contextmanager
-def not_recorded():
-    """Results created inside are parts of a larger one (a sweep's per-layer results): not recorded alone."""
-    token = _recorder.set(None)
-    try:
-        yield
-    finally:
-        _recorder.reset(token)
