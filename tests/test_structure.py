@@ -11,6 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).parent.parent / "src" / "auditlens"
 MAX_LINES = 300
+MAX_TOP_LEVEL_MODULES = 15  # the chain and a few shared modules; everything else lives in a package
 
 
 def module_name(path: Path) -> str:
@@ -37,10 +38,47 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     return {m for m in found if m in modules and m != name}
 
 
-def graph() -> dict[str, set[str]]:
+def loaded_by_name(path: Path, modules: set[str]) -> set[str]:
+    """The auditlens modules a module loads by name (``import_module``, ``__import__``): every string in it
+    that names one, as ``auditlens.x.y``, as ``x.y`` or ``x.y:attribute`` (the registry's form), or
+    relative to its package (``.x``). A module that never names ``import_module`` loads nothing so."""
+    text = path.read_text()
+    if "import_module" not in text and "__import__" not in text:
+        return set()
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            value = node.value.partition(":")[0]
+            for candidate in (value, f"auditlens.{value}", f"{package}{value}" if value.startswith(".") else ""):
+                if candidate in modules and candidate != name:
+                    found.add(candidate)
+    return found
+
+
+def graph(by_name: bool = False) -> dict[str, set[str]]:
+    """Module -> the auditlens modules it imports; ``by_name``: and those it loads by name."""
     paths = sorted(PACKAGE.rglob("*.py"))
     modules = {module_name(p) for p in paths}
-    return {module_name(p): imports_of(p, modules) for p in paths}
+    return {module_name(p): imports_of(p, modules) | (loaded_by_name(p, modules) if by_name else set())
+            for p in paths}
+
+
+def room(module: str) -> str:
+    """The room a module belongs to: a top-level module, or the top-level package it is in."""
+    return ".".join(module.split(".")[:2])
+
+
+def rooms(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The arrows between rooms (the package's own face, ``auditlens/__init__``, hands names on lazily and
+    is no room)."""
+    found: dict[str, set[str]] = {}
+    for module, targets in edges.items():
+        if module == "auditlens":
+            continue
+        found.setdefault(room(module), set()).update(room(t) for t in targets if room(t) != room(module))
+    return found
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -86,6 +124,27 @@ def without_package_faces(edges: dict[str, set[str]]) -> dict[str, set[str]]:
 
 def test_the_import_graph_has_no_cycle():
     assert cycles(without_package_faces(graph())) == []
+
+
+def test_no_room_imports_upward_not_even_by_name():
+    """Between rooms (top-level modules and packages) every arrow points down: a cycle of rooms is an arrow
+    back up. Modules loaded by name (the registry's ``"checks.probe:probe"``, ``import_module``) count."""
+    assert cycles(rooms(graph(by_name=True))) == []
+
+
+def test_names_a_module_loads_by_name_are_found():
+    edges = graph(by_name=True)
+    assert {"auditlens.checks.probe", "auditlens.behaviour.checks"} <= edges["auditlens.registry"]
+    assert cycles(rooms({"auditlens.a.x": {"auditlens.b"}, "auditlens.b": {"auditlens.a.y"}})) == [
+        ["auditlens.a", "auditlens.b"]]
+
+
+def test_the_top_level_is_short_and_holds_no_command_module():
+    """A newcomer reads the flow from the folder list: the commands live in ``cli/``, each capability in
+    its package; at most a handful of shared modules stand at the top."""
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert [name for name in top if name.endswith("_cli.py")] == []
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
 
 
 def test_the_cycle_finder_finds_a_cycle():

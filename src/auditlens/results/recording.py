@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import contextvars
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .check_result import CheckResult
+from typing import Any
 
 _recorder: contextvars.ContextVar[list | None] = contextvars.ContextVar("auditlens_recorder", default=None)
 
 
-def register(result: CheckResult) -> None:
+def register(result: Any) -> None:
     """Add ``result`` to the active recording, if any (called by every result as it is created)."""
     recorder = _recorder.get()
     if recorder is not None:
@@ -41,7 +38,7 @@ def register(result: CheckResult) -> None:
 @contextmanager
 def recording():
     """Collect every result created inside the block into the yielded list."""
-    collected: list[CheckResult] = []
+    collected: list = []
     token = _recorder.set(collected)
     try:
         yield collected
@@ -63,9 +60,9 @@ class Metric(float):
     """A float that carries its name and the result it belongs to."""
 
     name: str
-    result: CheckResult
+    result: Any  # the CheckResult it belongs to (check_result imports this module, not the other way)
 
-    def __new__(cls, value: float, name: str, result: CheckResult):
+    def __new__(cls, value: float, name: str, result: Any):
         metric = super().__new__(cls, value)
         metric.name, metric.result = name, result
         return metric
