@@ -88,4 +88,4 @@ def over_budget(counts: dict) -> str:
 
 def _kill_rule(kill_on: str) -> str:
     return ("its verdict is cheated (a mechanistic audit failed)" if kill_on == "verdict"
-            else "any of its audits failed or ended in error")
+            else "an assertion of any of its audits failed")
