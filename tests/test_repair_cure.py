@@ -310,12 +310,12 @@ def test_a_repair_the_suite_rejects_leaves_no_weights_in_out(tmp_path, monkeypat
     # given a re-audit in which another audit of the suite always fails
     import types
 
-    import auditlens.mutation.suite as suite
+    import auditlens.repair.cure as repair_cure
     from auditlens.repair.cure import cure
 
     failing = {"id": "", "audits": [{"name": "erasing the count breaks the decision", "outcome": "failed"}]}
-    monkeypatch.setattr(suite, "run_suite", lambda *args, **kwargs: types.SimpleNamespace(
-        model=lambda spec: {**failing, "id": spec}))
+    monkeypatch.setattr(repair_cure, "run_audits", lambda paths, models, *args, **kwargs: {
+        "models": [{**failing, "id": models[0]}]})
     subject = load_subject("fixture:partial-cheated")
     record = {"id": subject.id, "audits": [{"name": "the marker does not move the decision", "outcome": "failed",
                                             "file": "audits/count.audit.yaml"}]}

@@ -3,11 +3,6 @@ its own, and read each model's verdict and failed audits from the report it writ
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +10,7 @@ from pathlib import Path
 from ..errors import MutationError
 from ..report.check_tags import mechanistic_failures
 from ..report.outcomes import normalize
+from ..report.suite_process import model_entry, run_audits
 
 
 @dataclass
@@ -23,11 +19,7 @@ class SuiteRun:
     seconds: float
 
     def model(self, spec: str) -> dict:
-        for model in self.report["models"]:
-            if model["id"] == spec:
-                return model
-        raise MutationError(f"the audit suite ran no audit on {spec}: do its audits select this model "
-                            "(models markers, the YAML models: key)?")
+        return model_entry(self.report, spec, MutationError)
 
 
 def failed_audits(model: dict, kill_on: str) -> list[str]:
@@ -43,17 +35,7 @@ def failed_audits(model: dict, kill_on: str) -> list[str]:
 
 def run_suite(audit_paths: list[Path], models: list[str], probes_dir: Path, seed: int,
               extra: tuple[str, ...] = ()) -> SuiteRun:
+    """The suite ``audit_paths`` run on ``models`` (``report.suite_process.run_audits``), and its seconds."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="auditlens-mutation-") as report:
-        command = [sys.executable, "-m", "pytest", *map(str, audit_paths), "-q", "-p", "no:cacheprovider",
-                   "-p", "no:randomly", "--audit-report", report, "--audit-seed", str(seed),
-                   "-o", f"audit_probes={Path(probes_dir).resolve()}", *extra,
-                   *[a for m in models for a in ("--model", m)]]
-        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
-        path = Path(report) / "report.json"
-        if done.returncode > 1 or not path.is_file():
-            tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
-            raise MutationError(f"the audit suite {' '.join(map(str, audit_paths))} did not complete on "
-                                f"{', '.join(models)} (pytest exit {done.returncode}):\n{tail}")
-        report_data = json.loads(path.read_text())
-    return SuiteRun(report_data, time.perf_counter() - started)
+    report = run_audits(audit_paths, models, probes_dir, seed, extra, error=MutationError)
+    return SuiteRun(report, time.perf_counter() - started)

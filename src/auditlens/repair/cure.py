@@ -10,7 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..concepts.files import load_concept
-from ..errors import CheckError
+from ..errors import CheckError, MutationError
+from ..report.suite_process import model_entry, run_audits
 from .evidence import FAILED, Shortcut, audit_files
 from .prove import BeforeAfter, accuracy_change, audit_outcomes, cross_entropy, exported_gap, gate
 from .search import CleanData, as_subject, search, why_not_cured
@@ -51,8 +52,6 @@ def cure(subject, shortcut: Shortcut, record: dict, options, say) -> dict:
     """Search, export and re-audit. Every candidate that passes the search's checks is exported to
     ``options.out`` and re-audited by the suite the report came from; one the suite fails is discarded and the
     search goes on. A repair that is not accepted leaves no weights in ``options.out``, only its report."""
-    from ..mutation.suite import run_suite
-
     probes, out = Path(options.probes), Path(options.out)
     suite_files = audit_files(record)
     missing = [f for f in suite_files if not Path(f).exists()]
@@ -75,8 +74,8 @@ def cure(subject, shortcut: Shortcut, record: dict, options, say) -> dict:
         (out / REPAIR_FILE).write_text(json.dumps({"original": options.model, "outcome": "re-auditing"}),
                                        encoding="utf-8")
         say(f"re-auditing {out} with {', '.join(suite_files)}")
-        suite = run_suite([Path(f) for f in suite_files], [str(out)], probes, options.seed)
-        audits[:] = audit_outcomes(record, suite.model(str(out)))
+        report = run_audits(suite_files, [str(out)], probes, options.seed, error=MutationError)
+        audits[:] = audit_outcomes(record, model_entry(report, str(out), MutationError))
         return "; ".join(a.name for a in audits if a.after in (*FAILED, "not run"))
 
     found = search(subject, source, shortcut, clean, options.max_loss, options.seed, say, reaudit)

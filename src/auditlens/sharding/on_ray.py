@@ -10,13 +10,11 @@ with ``upload=True``, in a copy of ``cwd`` Ray ships to the nodes (its ``runtime
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import AuditlensError
+from ..report.suite_process import run_pytest
 
 LOCAL = "local"  # --address local: start a Ray instance on this machine
 
@@ -74,13 +72,8 @@ def shard_arguments(pytest_args: list[str]) -> tuple[list[str], str | None]:
 
 def run_shard(index: int, count: int, args: list[str], cwd: str | None, cpus: int) -> ShardRun:
     """Run shard ``index`` of ``count`` with pytest in a subprocess; its report read back as data."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(cpus)}
-    with tempfile.TemporaryDirectory(prefix=f"auditlens-shard-{index}-") as out:
-        done = subprocess.run([sys.executable, "-m", "pytest", *args, "--audit-shard", f"{index}/{count}",
-                               "--audit-report", out], cwd=cwd, capture_output=True, text=True, env=env)
-        path = Path(out) / "report.json"
-        report = path.read_text() if path.is_file() else None
-    return ShardRun(index, done.returncode, report, (done.stdout + done.stderr)[-4000:])
+    done = run_pytest([*args, "--audit-shard", f"{index}/{count}"], cwd=cwd, env={"OMP_NUM_THREADS": str(cpus)})
+    return ShardRun(index, done.returncode, done.report_text, done.output[-4000:])
 
 
 def run_on_ray(address: str, shards: int, pytest_args: list[str], cpus: int = 1, upload: bool = False,

@@ -5,15 +5,11 @@ organism."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from ..report.suite_process import run_pytest
 from ..zoo.organism import Organism
 from ..zoo.shipped import CONCEPTS_DIR, SOURCE_VARIABLE, read_metadata
 
@@ -83,17 +79,10 @@ def accuracies(directory: Path, organism: Organism, concepts: Path) -> dict[str,
 def audit_outcomes(names: list[str], audits: Path, source: str) -> dict[str, dict]:
     """Run the audit suite on ``fixture:NAME`` for each name, loading the shipped builds or the
     rebuilds (``source``); each model's verdict and its audits' outcomes by node id."""
-    with tempfile.TemporaryDirectory() as report:
-        command = [sys.executable, "-m", "pytest", str(audits), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                   "--audit-report", report, *[a for n in names for a in ("--model", f"fixture:{n}")]]
-        env = {**os.environ, SOURCE_VARIABLE: source}
-        done = subprocess.run(command, cwd=audits.parent, env=env, capture_output=True, text=True)
-        path = Path(report) / "report.json"
-        if done.returncode > 1 or not path.is_file():
-            tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
-            raise ModelLoadError(f"the audit suite {audits} did not complete on the {source} builds "
-                                 f"(exit {done.returncode}):\n{tail}")
-        models = json.loads(path.read_text())["models"]
+    args = [str(audits), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            *[a for n in names for a in ("--model", f"fixture:{n}")]]
+    done = run_pytest(args, cwd=audits.parent, env={SOURCE_VARIABLE: source})
+    models = done.report(ModelLoadError, f"the audit suite {audits} did not complete on the {source} builds")["models"]
     return {m["id"].removeprefix("fixture:"): {"verdict": m["verdict"],
                                                "outcomes": {a["nodeid"]: a["outcome"] for a in m["audits"]}}
             for m in models}
