@@ -221,6 +221,9 @@ def test_a_report_from_another_model_is_refused_by_fingerprint():
 def test_a_missing_or_foreign_report_is_an_error_naming_it(tmp_path):
     with pytest.raises(CheckError, match="no report there"):
         read_report(tmp_path / "nothing.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckError, match=r"--from .*empty: no report there; give the report.json an audit run wrote"):
+        read_report(tmp_path / "empty")
     (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(CheckError, match="other.json: not an auditlens report"):
         read_report(tmp_path / "other.json")

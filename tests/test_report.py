@@ -58,6 +58,29 @@ def test_a_file_that_is_not_a_report_is_named(tmp_path):
         read_report(tmp_path / "broken.json")
 
 
+def test_a_report_is_named_by_its_file_or_the_directory_holding_it(tmp_path):
+    from auditlens.report.writers import report_file
+
+    # given a report directory
+    write_report(build_report([record("m1", results=[probe_check(0.95)])], RUN), tmp_path / "run")
+    # then the file and its directory both name the report.json
+    assert report_file(tmp_path / "run" / "report.json") == tmp_path / "run" / "report.json"
+    assert report_file(str(tmp_path / "run")) == tmp_path / "run" / "report.json"
+
+
+@pytest.mark.parametrize("given, message", [
+    ("nowhere.json", r"^no report at .*nowhere\.json$"),
+    ("empty", r"^.*empty is a directory without a report\.json; give a report\.json or its directory$")])
+def test_a_path_that_names_no_report_is_an_error_naming_it(tmp_path, given, message):
+    from auditlens.report.writers import ReportNotFound, report_file
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportNotFound, match=message):
+        report_file(tmp_path / given)
+    with pytest.raises(ReportNotFound, match=message):  # and reading it says the same
+        read_report(tmp_path / given)
+
+
 def test_every_string_from_a_model_a_dataset_or_a_spec_is_escaped(tmp_path, cheated):
     # given a model whose label names and a dataset whose text carry markup
     model = copy.deepcopy(cheated.model)

@@ -16,7 +16,7 @@ from auditlens.cli.command import parser as command_parser
 from auditlens.report.compare import REGRESSION_EXIT, compare_reports, gate_status
 from auditlens.report.model import build_report
 from auditlens.report.record import AuditRecord
-from auditlens.sharding.merge import MergeError, merge_reports
+from auditlens.sharding.merge import MergeError, find_reports, merge_reports
 from auditlens.sharding.plan import ShardSpec, make_plan, shard_mark
 
 WORKFLOW = Path(__file__).parent.parent / "docs" / "ci" / "audit-shards.yml"
@@ -109,6 +109,24 @@ def test_a_report_that_is_no_shard_is_refused(tmp_path):
     (tmp_path / "report.json").write_text(json.dumps(single(a_run())))
     with pytest.raises(MergeError, match=r"is not a shard report.*--audit-shard K/N"):
         merge_reports([tmp_path])
+
+
+def test_shard_reports_are_found_in_the_directories_ci_downloads_them_into(tmp_path):
+    # given the shards' reports as CI artifacts: one directory per shard under one directory
+    write_shards(tmp_path / "artifacts", a_run(), 2)
+    # then the directory above them names both, and a shard's own directory names its report
+    assert find_reports([tmp_path / "artifacts"]) == [
+        (tmp_path / "artifacts" / f"shard-{k}" / "report.json").resolve() for k in (1, 2)]
+    assert find_reports([tmp_path / "artifacts" / "shard-2"]) == [
+        (tmp_path / "artifacts" / "shard-2" / "report.json").resolve()]
+
+
+def test_a_path_with_no_shard_report_is_an_error_naming_it(tmp_path):
+    (tmp_path / "empty" / "nothing").mkdir(parents=True)
+    with pytest.raises(MergeError, match=r"no shard report at .*nowhere: give a report.json or a directory of them"):
+        find_reports([tmp_path / "nowhere"])
+    with pytest.raises(MergeError, match=r"empty holds no report.json \(nor does any directory under it\)"):
+        find_reports([tmp_path / "empty"])
 
 
 def test_a_partial_merge_gives_no_verdict_and_fails_every_gate(tmp_path):

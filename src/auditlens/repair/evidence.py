@@ -52,13 +52,14 @@ class Refusal:
 def read_report(path: str | Path) -> dict:
     """A report.json (a file, or a directory holding one), read and shape-checked by the report package's own
     reader; CheckError naming the path when it is missing or is no auditlens report."""
-    from ..report import read_report as read_any
+    from ..report.writers import ReportNotFound, report_file
+    from ..report.writers import read_report as read_any
 
-    path = Path(path)
-    file = path / "report.json" if path.is_dir() else path
-    if not file.is_file():
+    try:
+        file = report_file(path)
+    except ReportNotFound:
         raise CheckError(f"--from {path}: no report there; give the report.json an audit run wrote "
-                         "(pytest audits --audit-report DIR writes DIR/report.json)")
+                         "(pytest audits --audit-report DIR writes DIR/report.json)") from None
     try:
         return read_any(file)
     except AuditlensError as error:

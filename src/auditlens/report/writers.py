@@ -27,17 +27,28 @@ class ReportWriteError(AuditlensError):
     """The report could not be written; the previous one, if any, is left as it was."""
 
 
-def read_report(path: str | Path) -> dict:
-    """A report.json (or the one in a report directory); a report of schema 1 is read in today's terms."""
+class ReportNotFound(AuditlensError):
+    """No report.json where one was named."""
+
+
+def report_file(path: str | Path) -> Path:
+    """The report.json ``path`` names: the file itself, or the report.json in the directory ``path``;
+    ReportNotFound naming ``path`` when it is neither (the callers say what their flag takes)."""
     path = Path(path)
     if path.is_dir():
         if not (path / "report.json").is_file():
-            raise AuditlensError(f"{path} is a directory without a report.json; give a report.json or its directory")
-        path = path / "report.json"
+            raise ReportNotFound(f"{path} is a directory without a report.json; give a report.json or its directory")
+        return path / "report.json"
+    if not path.is_file():
+        raise ReportNotFound(f"no report at {path}")
+    return path
+
+
+def read_report(path: str | Path) -> dict:
+    """A report.json (or the one in a report directory); a report of schema 1 is read in today's terms."""
+    path = report_file(path)
     try:
         data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AuditlensError(f"no report at {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditlensError(f"cannot read the report {path}: {exc}") from None
     except json.JSONDecodeError as exc:

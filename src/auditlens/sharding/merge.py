@@ -32,21 +32,26 @@ class ShardReport:
 def find_reports(paths: list[str | Path]) -> list[Path]:
     """The report.json files named: a file, a directory holding one, or a directory whose subdirectories
     hold them (how CI artifacts are downloaded: ``shards/shard-1/report.json``, ...)."""
+    from ..report.writers import ReportNotFound, report_file
+
     found: list[Path] = []
     for given in map(Path, paths):
-        if given.is_file():
-            found.append(given)
-        elif (given / "report.json").is_file():
-            found.append(given / "report.json")
-        elif given.is_dir():
-            inside = sorted(given.rglob("report.json"))
-            if not inside:
-                raise MergeError(f"{given} holds no report.json (nor does any directory under it); give shard "
-                                 "reports written by pytest --audit-shard K/N --audit-report DIR")
-            found += inside
-        else:
-            raise MergeError(f"no shard report at {given}: give a report.json or a directory of them")
+        try:
+            found.append(report_file(given))
+        except ReportNotFound:
+            found += _reports_under(given)
     return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def _reports_under(given: Path) -> list[Path]:
+    """The report.json files in the directories under ``given``; MergeError when there are none."""
+    if not given.is_dir():
+        raise MergeError(f"no shard report at {given}: give a report.json or a directory of them")
+    inside = sorted(given.rglob("report.json"))
+    if not inside:
+        raise MergeError(f"{given} holds no report.json (nor does any directory under it); give shard "
+                         "reports written by pytest --audit-shard K/N --audit-report DIR")
+    return inside
 
 
 def read_shards(paths: list[str | Path]) -> list[ShardReport]:
