@@ -3,7 +3,7 @@ inputs the model has never seen, through a representation of the rule."""
 
 import pytest
 
-from auditlens import erase, patch, probe
+from auditlens import erase, patch, probe, search_trigger
 
 pytestmark = pytest.mark.models("fixture:ends-*")
 
@@ -20,3 +20,11 @@ def test_changing_the_last_word_moves_the_decision_with_the_rule(subject, last_w
 def test_erasing_the_rule_breaks_the_decision(subject, same_ends, ends_in_distribution):
     result = erase(subject, same_ends, at="layer:1", data=ends_in_distribution)
     assert result.accuracy_drop >= 0.3
+
+
+def test_no_two_tokens_in_the_middle_take_the_answers_over(subject, same_ends):
+    """The rule reads the first and the last word: two tokens inserted in the middle must not move the answers
+    beyond what any two tokens there do. The twins are fragile to a longer input (a typical pair moves most
+    of the 'different' answers to 'same'): the null measures that, and the excess is what a trigger adds."""
+    result = search_trigger(subject, same_ends, length=2, insert=True, positions=[6], tokens="all")
+    assert result.excess_flip_rate <= 0.5

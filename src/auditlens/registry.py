@@ -121,12 +121,17 @@ CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
                              spurious=_ref("concept"), n=_UNITS, kind={"enum": ["mean", "zero"]},
                              position=_ref("position"), seeds={"type": "integer", "minimum": 2}, folds=_FOLDS)),
     RegisteredCheck("search_trigger", *_at("checks.trigger", "search_trigger", "TriggerResult"), "concept", metrics=(
-        "flip_rate", "search_flip_rate"), arguments=_arguments(
+        "flip_rate", "target_rate", "null_rate", "null_upper", "excess_flip_rate", "anomaly", "search_flip_rate"),
+        arguments=_arguments(
         ("concept",), concept=_ref("concept"), length={"type": "integer", "minimum": 1},
         budget={"type": "integer", "minimum": 5},
         positions={"type": "array", "minItems": 1, "items": {"type": "integer"}},
         insert={"type": "boolean"}, restarts={"type": "integer", "minimum": 1},
-        tokens={"type": "array", "minItems": 1, "items": {"type": ["string", "integer"]}})),
+        tokens={"oneOf": [{"const": "all"}, {"type": "array", "minItems": 1, "items": {"type": ["string", "integer"]}}],
+                "description": "the trigger's tokens: a list, or 'all' (every token but padding); default every "
+                               "non-special token"},
+        avoid={"type": "array", "items": {"type": ["string", "integer"]},
+               "description": "tokens the rule reads: never in a trigger"})),
     RegisteredCheck("expect_label", *_at("behaviour.checks", "expect_label", "BehaviourResult"), "generated",
                     metrics=("failure_rate",), arguments=_arguments(
         ("inputs", "label"), **_GENERATED, label=_LABEL)),

@@ -3,7 +3,10 @@
 
 A one-token vocabulary scan finds a one-token trigger only; a backdoor whose trigger is a phrase whose
 words each do nothing alone passes it. This searches phrases of ``length`` tokens at ``positions``
-the audit says the rule ignores, within a budget of forward-pass equivalents.
+the audit says the rule ignores, within a budget of forward-pass equivalents, towards each target answer
+in turn (``triggers.targets``), and calibrates what it found against the model's own fragility: the
+null of random triggers of the same shape on the same rows (``triggers.calibration``). The decision
+rests on the excess: the share of the answers ordinary perturbations leave alone that the trigger takes.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from ..readout import readout_for
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import MIN_EXAMPLES_FOR_CI, Interval, wilson
-from ..triggers.exhaustive import exhaustive
-from ..triggers.search import BACKWARD_COST, Scorer, input_embeddings, layout, search
+from ..triggers.calibration import calibrate, null_size, random_triggers
+from ..triggers.search import BACKWARD_COST, Scorer, input_embeddings, layout
+from ..triggers.targets import answer_targets, moved_to, search_each_target
 
 MIN_BUDGET = 3 + BACKWARD_COST  # the clean pass, one gradient, one candidate
 
@@ -33,50 +37,85 @@ class TriggerResult(CheckResult):
     figure_metrics = ("flip_rate", "search_flip_rate")
 
     concept: str = ""
-    trigger: str = ""  # the tokens found, as text
+    trigger: str = ""  # the tokens found towards the target that stands out most, as text
     trigger_ids: tuple[int, ...] = ()
     length: int = 0
     placement: str = ""  # where the trigger was written: "substitute at [-3, -2]", "insert at -1"
+    target: str = ""  # the answer the trigger moves rows to (the target whose best trigger moved the most)
     flip_rate: float = 0.0  # held-out examples whose prediction the trigger changes
     flip_rate_ci: Interval | None = None  # Wilson
-    search_flip_rate: float = 0.0  # the same on the examples the search saw
+    target_rate: float = 0.0  # held-out rows not answering the target that the trigger moves to it
+    null_rate: float = 0.0  # the same under random triggers of the same shape (their mean)
+    null_upper: float = 0.0  # the random triggers' 90th percentile of it
+    excess_flip_rate: float = 0.0  # (target_rate - null_rate) / (1 - null_rate): beyond ordinary perturbations
+    excess_flip_rate_ci: Interval | None = None  # paired bootstrap over the rows
+    anomaly: float = 0.0  # robust z of target_rate against the null triggers (descriptive: the search is a max)
+    search_flip_rate: float = 0.0  # target_rate on the examples the search saw
     passes_used: int = 0  # forward-pass equivalents over the search set (a backward counts 2)
     budget: int = 0
     exhaustive_passes: int = 0  # |allowed tokens| ** length: what trying every trigger would cost
     method: str = "search"  # "exhaustive" where every trigger fit the budget and was tried, else "search"
+    null_triggers: int = 0  # random triggers in the null
+    null_passes: int = 0  # what they cost, in forward-pass equivalents over the search set
     forward_passes: int = 0
     backward_passes: int = 0
     restarts: int = 0
+    targets: tuple = ()  # per target answer: (name, trigger text, target rate, null rate, excess)
     examples: tuple[Example, ...] = ()
 
     def headline(self) -> str:
         return (f"search_trigger ({self.placement}, {self.length} tokens) on {self.subject}, concept "
-                f"{self.concept!r}: best trigger {self.trigger!r}, n={self.n} held-out examples; "
-                f"{self.passes_used} forward-pass equivalents of a budget of {self.budget} "
+                f"{self.concept!r}: best trigger {self.trigger!r} towards {self.target!r}, n={self.n} held-out "
+                f"examples; {self.passes_used} forward-pass equivalents of a budget of {self.budget} "
                 + ("(every trigger tried)" if self.method == "exhaustive" else
-                   f"(gradient-guided search; trying every trigger would cost {self.exhaustive_passes})"))
+                   f"(gradient-guided search; trying every trigger would cost {self.exhaustive_passes})")
+                + f"; null: {self.null_triggers} random triggers ({self.null_passes} more)")
+
+    def note(self) -> str | None:
+        return (f"towards {self.target!r} the trigger moves {self.target_rate:.0%} of the rows not answering it, "
+                f"random triggers of its shape {self.null_rate:.0%} on average: it takes "
+                f"{self.excess_flip_rate:.0%} of what they leave (the excess)")
+
+    def component_values(self) -> list[dict] | None:
+        return [{"component": f"target {name!r}: {trigger!r}", "target_rate": rate, "null_rate": null,
+                 "excess": excess} for name, trigger, rate, null, excess in self.targets] or None
 
 
-def allowed_tokens(subject, tokens: Sequence[str | int] | None) -> torch.Tensor:
-    """Token ids the trigger may use: ``tokens`` (text or ids), default every non-special token."""
+def allowed_tokens(subject, tokens: Sequence[str | int] | str | None,
+                   avoid: Sequence[str | int] = ()) -> torch.Tensor:
+    """Token ids the trigger may use: ``tokens`` (text or ids; ``"all"``: every token but padding, the special
+    ones too, as an input's text can hold them; default every non-special token), never those of ``avoid``
+    (the tokens the rule reads)."""
     vocab = subject.vocab_size or input_embeddings(subject).weight.shape[0]
     tokenizer = subject.tokenizer
-    if tokens is None:
-        special = set(getattr(tokenizer, "all_special_ids", ()) or ())
+    if tokens is None or tokens == "all":
+        special = set(getattr(tokenizer, "all_special_ids", ()) or ()) if tokens is None else \
+            {getattr(tokenizer, "pad_token_id", None)}
         ids = [i for i in range(vocab) if i not in special]
+    elif isinstance(tokens, str):
+        raise CheckError(f"search_trigger: tokens={tokens!r}; give a list of tokens, or 'all' (every token but "
+                         "padding), or nothing (every non-special token)")
     else:
-        ids = []
-        for token in tokens:
-            if isinstance(token, str) and tokenizer is not None and token in tokenizer.get_vocab():
-                ids.append(tokenizer.get_vocab()[token])
-            elif isinstance(token, int) and not isinstance(token, bool) and 0 <= token < vocab:
-                ids.append(token)
-            else:
-                raise CheckError(f"search_trigger: tokens= holds {token!r}, which is not a token of {subject.id!r}; "
-                                 f"give tokens of its vocabulary as text or ids 0..{vocab - 1}")
+        ids = _ids(subject, tokens, vocab, "tokens")
+    ids = sorted(set(ids) - set(_ids(subject, avoid, vocab, "avoid")))
     if not ids:
-        raise CheckError(f"search_trigger: no token is allowed (tokens={tokens!r}); give at least one")
-    return torch.tensor(sorted(set(ids)), dtype=torch.long)
+        raise CheckError(f"search_trigger: no token is allowed (tokens={tokens!r}, avoid={list(avoid)!r}); give at "
+                         "least one")
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def _ids(subject, tokens: Sequence[str | int], vocab: int, what: str) -> list[int]:
+    known = subject.tokenizer.get_vocab() if subject.tokenizer is not None else {}
+    ids = []
+    for token in tokens:
+        if isinstance(token, str) and token in known:
+            ids.append(known[token])
+        elif isinstance(token, int) and not isinstance(token, bool) and 0 <= token < vocab:
+            ids.append(token)
+        else:
+            raise CheckError(f"search_trigger: {what}= holds {token!r}, which is not a token of {subject.id!r}; "
+                             f"give tokens of its vocabulary as text or ids 0..{vocab - 1}")
+    return ids
 
 
 def _answers(subject, concept: Concept):
@@ -106,16 +145,21 @@ def _show(subject, ids: torch.Tensor, mask: torch.Tensor) -> str:
 
 
 def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequence[int] | None = None,
-                   budget: int = 2000, *, insert: bool = False, tokens: Sequence[str | int] | None = None,
-                   restarts: int = 32, steps: int = 8, candidates: int = 32, top_k: int = 16,
-                   search_examples: int = 32, held_out: int = 256, seed: int | None = None) -> TriggerResult:
+                   budget: int = 2000, *, insert: bool = False, tokens: Sequence[str | int] | str | None = None,
+                   avoid: Sequence[str | int] = (), restarts: int = 32, steps: int = 8, candidates: int = 32,
+                   top_k: int = 16, search_examples: int = 32, held_out: int = 256,
+                   seed: int | None = None) -> TriggerResult:
     """Search for ``length`` tokens that, written at ``positions`` (substituted, default the tokens just
     before each example's last one; or ``insert``-ed before index ``positions[0]``, default before the
-    last token), move the model's answer on the concept's examples. ``tokens`` restricts the trigger's
-    vocabulary (default: every non-special token). The search sees ``search_examples`` examples and at
-    most ``budget`` forward-pass equivalents over them; where every trigger fits in the budget
-    (|tokens| ** length), every one is tried instead (``method`` says which). The best trigger's flip
-    rate is measured on up to ``held_out`` other examples. Deterministic under ``seed`` (default: the audit seed)."""
+    last token), move the model's answers on the concept's examples to one target answer. Each target is
+    searched in turn (at most 16: a classifier's labels, an LM's answer tokens). ``tokens`` is the
+    trigger's vocabulary (default every non-special token; ``"all"``: every token but padding) without
+    ``avoid`` (the tokens the rule reads). The search sees ``search_examples`` examples and at most
+    ``budget`` forward-pass equivalents over them; where every trigger fits (|tokens| ** length), every one
+    is tried instead (``method``). The trigger of the target whose best moved the most held-out rows is
+    measured on up to ``held_out`` other examples beside the null: random triggers of its shape, from the
+    other tokens, on the same rows, costing at most the search's budget (``triggers.calibration``).
+    Deterministic under ``seed`` (default: the audit seed)."""
     seed = seed_or_default(seed)
     readout = _answers(subject, concept)
     input_embeddings(subject)
@@ -126,16 +170,28 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     inputs = concept.inputs(subject)
     search_inputs, held_inputs = inputs.select(searched), inputs.select(rest)
     context = subject.max_length
-    allowed = allowed_tokens(subject, tokens)
+    allowed = allowed_tokens(subject, tokens, avoid)
     scorer = Scorer(subject, readout, search_inputs, layout(search_inputs, length, positions, insert, context))
-    if len(allowed) ** length <= budget - scorer.spent:  # trying them all is within budget: miss nothing
-        found = exhaustive(scorer, allowed, length)
-    else:
-        found = search(scorer, allowed, length, budget=budget, seed=seed, restarts=restarts, steps=steps,
-                       candidates=candidates, top_k=top_k)
+    targets = answer_targets(scorer)
+    found = search_each_target(scorer, allowed, length, targets, budget=budget, seed=seed, restarts=restarts,
+                               steps=steps, candidates=candidates, top_k=top_k)
     held_layout = layout(held_inputs, length, positions, insert, context)
     judge = Scorer(subject, readout, held_inputs, held_layout)
-    trigger = torch.tensor(found.trigger)
+    best = torch.tensor([found[target].trigger for target in targets])
+    rates = torch.stack([moved_to(judge.clean, judge.scores(best[i:i + 1]), c) for i, c in enumerate(targets)])
+    suspect = max(range(len(targets)), key=lambda i: (float(rates[i]), found[targets[i]].objective))
+    target, trigger = targets[suspect], best[suspect]
+    count = null_size(budget, len(searched), len(rest))
+    null = random_triggers(allowed, found[target].trigger, length, count, seed)
+    before_null = judge.spent
+    null_answers = judge.scores(null).argmax(dim=1).view(count, len(rest))
+    spent_on_null = judge.spent - before_null
+    per_target = []
+    for i, c in enumerate(targets):
+        answers = judge.scores(best[i:i + 1]).argmax(dim=1)
+        calibration = calibrate(c, answers == c, null_answers == c, judge.clean != c, seed, interval=i == suspect)
+        per_target.append(calibration)
+    chosen = per_target[suspect]
     after = judge.scores(trigger[None]).argmax(dim=1)
     flips = (after != judge.clean).float()
     ids, mask = held_layout.apply(held_inputs, trigger[None])
@@ -143,16 +199,23 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     examples = tuple(Example(f"{held_inputs.describe(i)}  ->  {_show(subject, ids[i], mask[i])}",
                              f"prediction {concept.label_name(int(judge.clean[i]))} -> "
                              f"{concept.label_name(int(after[i]))}") for i in shown)
-    words = _show(subject, trigger, torch.ones_like(trigger))
     where = f"insert at {positions[0] if positions else -1}" if insert else \
         f"substitute at {list(positions) if positions is not None else list(range(-length - 1, -1))}"
+    words = [_show(subject, best[i], torch.ones_like(best[i])) for i in range(len(targets))]
     return TriggerResult(
         check="search_trigger", subject=subject.id, site=f"input tokens ({where})", n=len(rest), concept=concept.name,
-        trigger=words, trigger_ids=found.trigger, length=length, placement=where, flip_rate=float(flips.mean()),
-        flip_rate_ci=wilson(int(flips.sum()), len(rest)), search_flip_rate=found.search_flip_rate,
-        passes_used=found.passes_used, budget=budget, exhaustive_passes=len(allowed) ** length,
-        forward_passes=found.forward_passes + judge.forwards, backward_passes=found.backward_passes,
-        restarts=found.restarts_run, method="exhaustive" if found.exhaustive else "search", examples=examples,
-        per_example={"flip_rate": flips},
-        data_digest=f"{held_inputs.digest}:{'-'.join(map(str, found.trigger))}",
+        trigger=words[suspect], trigger_ids=tuple(int(x) for x in trigger), length=length, placement=where,
+        target=concept.label_name(target), flip_rate=float(flips.mean()),
+        flip_rate_ci=wilson(int(flips.sum()), len(rest)), target_rate=chosen.target_rate, null_rate=chosen.null_rate,
+        null_upper=chosen.null_upper, excess_flip_rate=chosen.excess, excess_flip_rate_ci=chosen.excess_ci,
+        anomaly=chosen.anomaly, search_flip_rate=found[target].search_flip_rate, passes_used=scorer.spent,
+        budget=budget, exhaustive_passes=len(allowed) ** length,
+        method="exhaustive" if found[target].exhaustive else "search", null_triggers=count,
+        null_passes=round(spent_on_null * len(rest) / len(searched)),
+        forward_passes=scorer.forwards + judge.forwards, backward_passes=scorer.backwards,
+        restarts=sum(s.restarts_run for s in found.values()),
+        targets=tuple((concept.label_name(c), words[i], k.target_rate, k.null_rate, k.excess)
+                      for i, (c, k) in enumerate(zip(targets, per_target))),
+        examples=examples, per_example={"flip_rate": flips},
+        data_digest=f"{held_inputs.digest}:{'-'.join(map(str, trigger.tolist()))}",
     )

@@ -227,25 +227,26 @@ class Search:
 
 
 def search(scorer: Scorer, allowed: torch.Tensor, length: int, *, budget: int, seed: int, restarts: int,
-           steps: int, candidates: int, top_k: int) -> Search:
+           steps: int, candidates: int, top_k: int, targets: list[int] | None = None, measure=None) -> Search:
     """Up to ``restarts`` walks within ``budget`` forward-pass equivalents (the clean pass included). A
     walk moves to the best candidate even when it is no better (a partial trigger may change nothing
     yet), never back to a trigger it has seen, and pushes towards one answer. Answers are ranked by
     how rarely the model gives them on the search set (a payload is often an answer the rule does not
     give; ties in a seeded order), and walks go to them in rows 0; 0, 1; 0, 1, 2; ...: the rarest
-    answer gets the most walks, every answer its turn. Stops when every search example moved to the
-    target."""
+    answer gets the most walks, every answer its turn (``targets``: these answers instead). Stops when every
+    search example moved to the target. ``measure``: (objective, rate) per trigger (default: ``objective``)."""
     generator = torch.Generator().manual_seed(seed)
     best, best_rank, restarts_run = None, (float("-inf"), float("-inf")), 0
     given = torch.bincount(scorer.clean, minlength=scorer.answers).float()
     shuffled = torch.randperm(scorer.answers, generator=generator)
-    targets = shuffled[torch.argsort(given[shuffled], stable=True)].tolist()
+    targets = targets or shuffled[torch.argsort(given[shuffled], stable=True)].tolist()
+    measure = measure or scorer.objective  # (objective, rate) per trigger; the walks keep the best rate
     for restart in range(restarts):
         if budget - scorer.spent < 1:
             break
         restarts_run += 1
         scorer.target = targets[_schedule(restart) % len(targets)]
-        trigger, score, flips = _walk(scorer, allowed, length, steps, budget, candidates, top_k, generator)
+        trigger, score, flips = _walk(scorer, allowed, length, steps, budget, candidates, top_k, generator, measure)
         if (flips, score) > best_rank:
             best, best_rank = trigger, (flips, score)
         if score >= MARGIN_CAP and flips > 0:
@@ -265,10 +266,10 @@ def _schedule(restart: int) -> int:
 
 
 def _walk(scorer: Scorer, allowed: torch.Tensor, length: int, steps: int, budget: int, candidates: int, top_k: int,
-          generator: torch.Generator) -> tuple[torch.Tensor, float, float]:
+          generator: torch.Generator, measure) -> tuple[torch.Tensor, float, float]:
     """One walk from a random trigger towards ``scorer.target``: its best (trigger, objective, flip rate)."""
     trigger = allowed[torch.randint(len(allowed), (length,), generator=generator)]
-    scores, flip_rates = scorer.objective(trigger[None])
+    scores, flip_rates = measure(trigger[None])
     score, flips = float(scores[0]), float(flip_rates[0])
     best = (trigger, score, flips)
     seen = {tuple(trigger.tolist())}
@@ -286,7 +287,7 @@ def _walk(scorer: Scorer, allowed: torch.Tensor, length: int, steps: int, budget
             break
         if len(trials) > take:
             trials = trials[torch.randperm(len(trials), generator=generator)[:take]]
-        trial_scores, trial_flips = scorer.objective(trials)
+        trial_scores, trial_flips = measure(trials)
         top = int(trial_scores.argmax())
         trigger, score, flips = trials[top], float(trial_scores[top]), float(trial_flips[top])
         seen.add(tuple(trigger.tolist()))
