@@ -631,7 +631,7 @@ def repair_export_over_a_directory():
 def _repair_args(**given):
     import argparse
 
-    from auditlens.repair.prove import DEFAULT_MAX_LOSS
+    from auditlens.repair.options import DEFAULT_MAX_LOSS
 
     defaults = dict(model="fixture:count-cheated", report="report.json", audit=None, out="repaired", clean=None,
                     max_loss=DEFAULT_MAX_LOSS, reference=None, probes=str(Path(__file__).parent.parent / "probes"),

@@ -281,3 +281,27 @@ def test_bad_options_are_refused():
         MutationOptions(per_operator=0)
     with pytest.raises(MutationError, match="--budget-s must be a positive"):
         MutationOptions(budget_s=0)
+
+
+@pytest.mark.parametrize("operators, named", [(("backdoor", "flip"), "'flip'"), ((), r"'\(none given\)'")])
+def test_operators_are_checked_in_one_place_for_every_caller(operators, named):
+    from auditlens.mutation import check_operators
+
+    assert check_operators(iter(["memorise", "backdoor"])) == ("memorise", "backdoor")
+    valid = ", ".join(OPERATORS)
+    with pytest.raises(MutationError, match=f"^unknown operator {named}; valid: {valid}$"):
+        check_operators(operators)
+    with pytest.raises(MutationError, match=f"^unknown operator {named}; valid: {valid}$"):
+        MutationOptions(operators=operators)
+    if operators:  # a plan of one operator says the same
+        with pytest.raises(MutationError, match=f"^unknown operator 'flip'; valid: {valid}$"):
+            plan("flip", None, 0, 10, set(), set(), None)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, True, "0.5"])
+def test_a_minimum_score_is_a_share_from_0_to_1(value):
+    from auditlens.mutation import check_min_score
+
+    assert check_min_score(None, "--min-score") is None and check_min_score(0.8, "--min-score") == 0.8
+    with pytest.raises(MutationError, match=f"^--min-score is a share of scored mutants, 0 to 1; got {value}$"):
+        check_min_score(value, "--min-score")

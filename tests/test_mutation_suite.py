@@ -121,6 +121,10 @@ def test_bad_pytest_mutation_options_are_usage_errors(pytester):
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--audit-min-mutation-score*needs --audit-mutants N*"])
     result = pytester.runpytest("--model", "fixture:count-learned", "--audit-mutants", "1",
+                                "--audit-min-mutation-score", "2")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--audit-min-mutation-score is a share of scored mutants, 0 to 1; got 2.0*"])
+    result = pytester.runpytest("--model", "fixture:count-learned", "--audit-mutants", "1",
                                 "--audit-mutant-operators", "flip")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*unknown operator 'flip'*"])

@@ -14,6 +14,7 @@ from auditlens.checks.behaviour_change import behaviour
 from auditlens.concepts.files import load_concept
 from auditlens.errors import CheckError
 from auditlens.repair.evidence import Refusal, Shortcut, find_shortcut, model_record, read_report
+from auditlens.repair.options import RepairOptions
 from auditlens.repair.search import MAX_REAUDITS, CleanData, search, why_not_cured
 from auditlens.repair.sources import EditSource, from_erase, from_patch
 
@@ -278,15 +279,13 @@ def test_cross_entropy_is_the_causal_lms_own_next_token_loss():
 
 
 def test_a_report_whose_audit_files_are_not_here_is_refused_before_any_work(tmp_path, monkeypatch):
-    import types
 
     from auditlens.repair.cure import cure
 
     monkeypatch.chdir(tmp_path)  # not the directory the audit run started in
     record = {"id": "fixture:partial-cheated", "audits": [{"name": "marker", "outcome": "failed",
                                                            "file": "audits/count.audit.yaml"}]}
-    options = types.SimpleNamespace(probes=str(PROBES), out=str(tmp_path / "cured"), clean=None, seed=0,
-                                    max_loss=0.01, model="fixture:partial-cheated", reference=None)
+    options = RepairOptions(model="fixture:partial-cheated", out=tmp_path / "cured", probes=PROBES)
     with pytest.raises(CheckError, match=r"audits/count.audit.yaml, not found from .*: run auditlens repair from"):
         cure(None, marker_shortcut("fixture:partial-cheated"), record, options, say=lambda message: None)
     assert not (tmp_path / "cured").exists()
@@ -311,7 +310,6 @@ def test_a_post_ln_repair_prints_each_try_and_is_accepted_by_the_audit_name_summ
 
 def test_a_repair_the_suite_rejects_leaves_no_weights_in_out(tmp_path, monkeypatch):
     # given a re-audit in which another audit of the suite always fails
-    import types
 
     import auditlens.repair.cure as repair_cure
     from auditlens.repair.cure import cure
@@ -322,8 +320,7 @@ def test_a_repair_the_suite_rejects_leaves_no_weights_in_out(tmp_path, monkeypat
     subject = load_subject("fixture:partial-cheated")
     record = {"id": subject.id, "audits": [{"name": "the marker does not move the decision", "outcome": "failed",
                                             "file": "audits/count.audit.yaml"}]}
-    options = types.SimpleNamespace(probes=str(PROBES), out=str(tmp_path / "cured"), clean=None, seed=0,
-                                    max_loss=0.01, model=subject.id, reference=None)
+    options = RepairOptions(model=subject.id, out=tmp_path / "cured", probes=PROBES)
     monkeypatch.chdir(ROOT)
     # when it is repaired
     result = cure(subject, marker_shortcut(subject.id), record, options, say=lambda message: None)

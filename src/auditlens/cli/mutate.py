@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import MutationError
-from ..mutation import BUDGET_S
+from ..mutation import BUDGET_S, check_min_score
 from ..mutation.operators import OPERATORS
 
 
@@ -50,8 +50,7 @@ def run(args) -> int:
     from ..report import write_report
     from ..report.mutation import MUTATION_GATE_EXIT, gate_failures, section
 
-    if args.min_score is not None and not 0 <= args.min_score <= 1:
-        raise MutationError(f"--min-score is a share of scored mutants, 0 to 1; got {args.min_score}")
+    check_min_score(args.min_score, "--min-score")
     missing = [a for a in args.audits if not Path(a).exists()]
     if missing:
         raise MutationError(f"no audit suite at {', '.join(missing)}; give the directory or files of your audits")

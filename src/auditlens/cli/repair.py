@@ -7,8 +7,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import AuditlensError
-
 
 def add_parser(commands) -> None:
     repair = commands.add_parser(
@@ -41,16 +39,11 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     from ..repair.evidence import Refusal, find_shortcut, model_record, read_report
+    from ..repair.options import RepairOptions
     from ..repair.writeup import write
 
-    out, probes = Path(args.out), Path(args.probes)
-    if out.exists():
-        raise AuditlensError(f"--out {out}: it exists; give a new directory (repair never writes over a model)")
-    if not 0 <= args.max_loss < 1:
-        raise AuditlensError(f"--max-loss is a share of clean accuracy from 0 to 1 (0.01 is one point); got "
-                             f"{args.max_loss}")
-    if not probes.is_dir():
-        raise AuditlensError(f"--probes {probes}: no such directory (the concept files the audits name)")
+    options = RepairOptions(model=args.model, out=args.out, probes=args.probes, clean=args.clean,
+                            max_loss=args.max_loss, reference=args.reference, seed=args.seed)
     report = read_report(args.report)
     from ..loading import load_subject
 
@@ -59,11 +52,11 @@ def run(args) -> int:
     found = find_shortcut(record, args.audit, args.report)
     base = {"original": args.model, "fingerprint": subject.fingerprint, "report": str(args.report)}
     if isinstance(found, Refusal):
-        return _finish(out, {**base, "outcome": "refused", "reason": found.reason}, write)
+        return _finish(options.out, {**base, "outcome": "refused", "reason": found.reason}, write)
     from ..repair.cure import cure
 
-    result = cure(subject, found, record, args, say=lambda message: print(f"repair: {message}", file=sys.stderr))
-    return _finish(out, {**base, **result}, write)
+    result = cure(subject, found, record, options, say=lambda message: print(f"repair: {message}", file=sys.stderr))
+    return _finish(options.out, {**base, **result}, write)
 
 
 def _finish(out: Path, result: dict, write) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import MutationError
@@ -244,11 +245,21 @@ def memorise(task: TaskData, seed: int, tokens, original, specials: set[int]) ->
 BUILDERS = {"backdoor": backdoor, "shortcut": shortcut, "memorise": memorise, "position-leak": position_leak}
 
 
+def check_operators(operators: Iterable[str]) -> tuple[str, ...]:
+    """``operators`` as a tuple; MutationError naming the first unknown one (or that none was given) and
+    the valid ones."""
+    operators = tuple(operators)
+    unknown = [o for o in operators if o not in OPERATORS]
+    if unknown or not operators:
+        raise MutationError(f"unknown operator {unknown[0] if unknown else '(none given)'!r}; valid: "
+                            f"{', '.join(OPERATORS)}")
+    return operators
+
+
 def plan(operator: str, task: TaskData, seed: int, vocab_size: int, avoid: set[int], specials: set[int],
          original, names: list[str] | None = None) -> Plan:
     """``original(rows)``: the original model's answers (labels) on rows, for rows the cheat must not touch;
     ``names``: the token text of each id (to prefer word-like cheat tokens)."""
-    if operator not in BUILDERS:
-        raise MutationError(f"unknown operator {operator!r}; valid: {', '.join(OPERATORS)}")
+    check_operators([operator])
     return BUILDERS[operator](
         task, seed, lambda n, rng: cheat_tokens(task, vocab_size, avoid, specials, n, rng, names), original, specials)

@@ -22,7 +22,7 @@ from ..errors import MutationError
 from ..progress import quiet_transformers
 from ..progress import report as say
 from . import BUDGET_S
-from .operators import OPERATORS, Plan, plan
+from .operators import OPERATORS, Plan, check_operators, plan
 from .store import MUTANT_FILE, disk_size, mutant_dir, probes_with, read_mutant, write_evaluation
 from .suite import SuiteRun, failed_audits, run_suite
 from .task import TaskData, find_task
@@ -47,10 +47,7 @@ class MutationOptions:
     suite_args: tuple[str, ...] = ()  # more pytest arguments for every run of the suite
 
     def __post_init__(self):
-        unknown = [o for o in self.operators if o not in OPERATORS]
-        if unknown or not self.operators:
-            raise MutationError(f"unknown operator {unknown[0] if unknown else '(none given)'!r}; valid: "
-                                f"{', '.join(OPERATORS)}")
+        check_operators(self.operators)
         if self.per_operator < 1:
             raise MutationError(f"--per-operator must be 1 or more; got {self.per_operator}")
         if self.kill_on not in KILL_ON:

@@ -32,20 +32,25 @@ def mutation_hook(config, session):
     count, minimum = config.getoption("audit_mutants"), config.getoption("audit_min_mutation_score")
     if count < 0:
         raise pytest.UsageError(f"--audit-mutants is a number of mutants per operator, 0 (off) or more; got {count}")
-    if minimum is not None and (not count or not 0 <= minimum <= 1):
-        raise pytest.UsageError("--audit-min-mutation-score takes a share from 0 to 1 and needs --audit-mutants N; "
-                                f"got {minimum}" + ("" if count else " without --audit-mutants"))
+    from ..errors import MutationError
+    from ..mutation import OPERATORS, check_min_score, check_operators
+
+    try:
+        check_min_score(minimum, "--audit-min-mutation-score")
+    except MutationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if minimum is not None and not count:
+        raise pytest.UsageError(f"--audit-min-mutation-score needs --audit-mutants N (the mutants it scores); got "
+                                f"--audit-min-mutation-score {minimum} without --audit-mutants")
     if not count or config.option.collectonly:
         return None
     from ..mutation.in_session import mutation_section
-    from ..mutation.operators import OPERATORS
 
     chosen = config.getoption("audit_mutant_operators")
-    operators = tuple(o.strip() for o in chosen.split(",") if o.strip()) if chosen else OPERATORS
-    unknown = [o for o in operators if o not in OPERATORS]
-    if unknown or not operators:
-        raise pytest.UsageError(f"--audit-mutant-operators: unknown operator {unknown[0] if unknown else '(none)'!r}; "
-                                f"valid: {', '.join(OPERATORS)}")
+    try:
+        operators = check_operators(o.strip() for o in chosen.split(",") if o.strip()) if chosen else OPERATORS
+    except MutationError as exc:
+        raise pytest.UsageError(f"--audit-mutant-operators: {exc}") from None
     paths = [Path(str(a).split("::")[0]) for a in config.args] or [Path(config.rootpath)]
     return functools.partial(mutation_section, options=session.options, audit_paths=paths, per_operator=count,
                              min_score=minimum, operators=operators)

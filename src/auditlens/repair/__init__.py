@@ -3,5 +3,6 @@ weights and export it as a plain transformers model that needs no auditlens at r
 
 from .export import FoldedEdit, HookedEdit, RepairedModel
 from .fold import repair
+from .options import RepairOptions
 
-__all__ = ["FoldedEdit", "HookedEdit", "RepairedModel", "repair"]
+__all__ = ["FoldedEdit", "HookedEdit", "RepairOptions", "RepairedModel", "repair"]

@@ -13,6 +13,7 @@ from ..concepts.files import load_concept
 from ..errors import CheckError, MutationError
 from ..report.suite_process import model_entry, run_audits
 from .evidence import FAILED, Shortcut, audit_files
+from .options import RepairOptions
 from .prove import BeforeAfter, accuracy_change, audit_outcomes, cross_entropy, exported_gap, gate
 from .search import CleanData, as_subject, search, why_not_cured
 from .sources import from_erase, from_patch
@@ -48,11 +49,11 @@ def clean_data(subject, pairs, probes: Path, name: str | None):
     return CleanData(inputs, labels, answers, correct), label, concept
 
 
-def cure(subject, shortcut: Shortcut, record: dict, options, say) -> dict:
+def cure(subject, shortcut: Shortcut, record: dict, options: RepairOptions, say) -> dict:
     """Search, export and re-audit. Every candidate that passes the search's checks is exported to
     ``options.out`` and re-audited by the suite the report came from; one the suite fails is discarded and the
     search goes on. A repair that is not accepted leaves no weights in ``options.out``, only its report."""
-    probes, out = Path(options.probes), Path(options.out)
+    probes, out = options.probes, options.out
     suite_files = audit_files(record)
     missing = [f for f in suite_files if not Path(f).exists()]
     if missing:  # checked first: the re-audit runs them, minutes later
@@ -122,7 +123,7 @@ def _ce(original, repaired, texts):
     return BeforeAfter(cross_entropy(original, texts), cross_entropy(repaired, texts))
 
 
-def _reference_texts(path: str | None, subject, clean_inputs):
+def _reference_texts(path: Path | None, subject, clean_inputs):
     """The texts of ``path`` (one per line), or by default the clean inputs themselves."""
     if path is None:
         return clean_inputs

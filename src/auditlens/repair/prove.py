@@ -18,8 +18,6 @@ from ..sites.hooks import intervene
 from ..stats import Interval, paired_difference
 from .evidence import FAILED, short_name
 
-DEFAULT_MAX_LOSS = 0.01  # one point of clean accuracy
-
 
 @dataclass(frozen=True)
 class BeforeAfter:
