@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..concepts.files import load_concept
-from ..errors import CheckError, MutationError
+from ..errors import CheckError
 from ..report.suite_process import model_entry, run_audits
 from .evidence import FAILED, Shortcut, audit_files
 from .options import RepairOptions
@@ -75,8 +75,8 @@ def cure(subject, shortcut: Shortcut, record: dict, options: RepairOptions, say)
         (out / REPAIR_FILE).write_text(json.dumps({"original": options.model, "outcome": "re-auditing"}),
                                        encoding="utf-8")
         say(f"re-auditing {out} with {', '.join(suite_files)}")
-        report = run_audits(suite_files, [str(out)], probes, options.seed, error=MutationError)
-        audits[:] = audit_outcomes(record, model_entry(report, str(out), MutationError))
+        report = run_audits(suite_files, [str(out)], probes, options.seed, error=CheckError)
+        audits[:] = audit_outcomes(record, model_entry(report, str(out), CheckError))
         return "; ".join(a.name for a in audits if a.after in (*FAILED, "not run"))
 
     found = search(subject, source, shortcut, clean, options.max_loss, options.seed, say, reaudit)

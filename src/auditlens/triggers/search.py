@@ -123,7 +123,7 @@ class Scorer:
         self.embeddings = input_embeddings(subject)
         self.forwards = self.backwards = 0
         self.spent = 0  # forward-pass equivalents over these inputs
-        self._known: dict[tuple[int, ...], torch.Tensor] = {}  # trigger -> its answer scores [n, C]
+        self.known: dict[tuple[int, ...], torch.Tensor] = {}  # every trigger scored -> its answer scores [n, C]
         self._gradients: dict[tuple, torch.Tensor] = {}  # (target, trigger) -> its gradient [k, V]
         self._gradient_floats = 0
         clean = self.scores(None)
@@ -148,15 +148,15 @@ class Scorer:
             self.spent += 1
             return self._run(self.inputs.input_ids, self.inputs.attention_mask).cpu()
         keys = [tuple(int(t) for t in trigger) for trigger in triggers]
-        new = [key for key in dict.fromkeys(keys) if key not in self._known]
+        new = [key for key in dict.fromkeys(keys) if key not in self.known]
         if new:
             fresh = torch.tensor(new, dtype=triggers.dtype)
             per_forward = max(1, ROWS_PER_FORWARD // len(self.inputs))
             chunks = [self._run(*self.where.apply(self.inputs, fresh[start:start + per_forward]))
                       for start in range(0, len(fresh), per_forward)]
-            self._known.update(zip(new, torch.cat(chunks).cpu().view(len(new), len(self.inputs), -1)))
+            self.known.update(zip(new, torch.cat(chunks).cpu().view(len(new), len(self.inputs), -1)))
             self.spent += len(new)
-        return torch.cat([self._known[key] for key in keys])
+        return torch.cat([self.known[key] for key in keys])
 
     def margins(self, scores: torch.Tensor) -> torch.Tensor:
         """Per row ([B * n] for the scores of B triggers): the target answer's score minus the best other

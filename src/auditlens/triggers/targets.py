@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import CheckError
-from .search import BACKWARD_COST, MARGIN_CAP, Scorer, Search, search
+from .search import MARGIN_CAP, Scorer, Search, search
 
 MAX_TARGETS = 16  # answers searched one by one; beyond it, the ones the model gives least often
 EXHAUSTIVE_CHUNK = 256  # triggers scored per call when trying them all
@@ -38,38 +37,29 @@ def toward(scorer: Scorer, triggers: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 def search_each_target(scorer: Scorer, allowed: torch.Tensor, length: int, targets: list[int], *, budget: int,
                        seed: int, restarts: int, steps: int, candidates: int, top_k: int) -> dict[int, Search]:
-    """The best trigger towards each of ``targets``: all triggers tried where |allowed| ** length fits the
-    budget (once: the scores serve every target), else a gradient-guided search per target on an equal
-    share of what is left of the budget. Triggers scored for one target cost nothing for the next."""
-    if len(allowed) ** length <= budget - scorer.spent:
-        return _every_trigger(scorer, allowed, length, targets)
+    """The best trigger towards each of ``targets`` (rarest answer first) among every trigger scored: all of
+    them where |allowed| ** length fits the budget, else those the gradient-guided walks of ``search``
+    reached, each walk pushing towards one target by its schedule (the rarest answer, often a payload, gets
+    the most walks). A trigger a walk towards one target reached is scored for every target, at no cost."""
+    exhaustive = len(allowed) ** length <= budget - scorer.spent
+    if exhaustive:
+        grids = torch.meshgrid(*([allowed] * length), indexing="ij")
+        every = torch.stack([g.reshape(-1) for g in grids], dim=1)  # [|allowed| ** length, length]
+        for start in range(0, len(every), EXHAUSTIVE_CHUNK):
+            scorer.scores(every[start:start + EXHAUSTIVE_CHUNK])
+        walks = 0
+    else:
+        walks = search(scorer, allowed, length, budget=budget, seed=seed, restarts=restarts, steps=steps,
+                       candidates=candidates, top_k=top_k, targets=targets,
+                       measure=lambda t: toward(scorer, t)).restarts_run
+    tried = torch.tensor(list(scorer.known))
+    scores = torch.cat([scorer.known[tuple(key)] for key in tried.tolist()])  # [K * n, C]
     found = {}
-    for done, target in enumerate(targets):
-        share = (budget - scorer.spent) // (len(targets) - done)
-        if share < 2 + BACKWARD_COST:
-            raise CheckError(f"search_trigger: a budget of {budget} forward-pass equivalents leaves {share} for each "
-                             f"of {len(targets)} target answers; each needs at least {2 + BACKWARD_COST} (a "
-                             f"gradient and a candidate): give a budget of {budget + len(targets) * 2 * BACKWARD_COST}"
-                             " or more, or fewer answers")
+    for target in targets:
         scorer.target = target
-        found[target] = search(scorer, allowed, length, budget=scorer.spent + share, seed=seed + done,
-                               restarts=max(1, restarts // len(targets)), steps=steps, candidates=candidates,
-                               top_k=top_k, targets=[target], measure=lambda t: toward(scorer, t))
+        margins = scorer.margins(scores).clamp(-1, MARGIN_CAP).view(len(tried), -1).mean(dim=1)
+        rates = moved_to(scorer.clean, scores, target)
+        top = int(torch.argmax(rates * 1e3 + margins))  # the rate first, then the margin
+        found[target] = Search(tuple(int(t) for t in tried[top]), float(margins[top]), float(rates[top]),
+                               scorer.spent, scorer.forwards, scorer.backwards, walks, exhaustive=exhaustive)
     return found
-
-
-def _every_trigger(scorer: Scorer, allowed: torch.Tensor, length: int, targets: list[int]) -> dict[int, Search]:
-    grids = torch.meshgrid(*([allowed] * length), indexing="ij")
-    every = torch.stack([g.reshape(-1) for g in grids], dim=1)  # [|allowed| ** length, length]
-    best: dict[int, tuple[tuple[float, float], torch.Tensor]] = {}
-    for start in range(0, len(every), EXHAUSTIVE_CHUNK):
-        triggers = every[start:start + EXHAUSTIVE_CHUNK]
-        for target in targets:
-            scorer.target = target
-            margins, rates = toward(scorer, triggers)
-            top = int(torch.argmax(rates * 1e3 + margins.clamp(-1, 1)))  # the rate first, then the margin
-            rank = (float(rates[top]), float(margins[top]))
-            if target not in best or rank > best[target][0]:
-                best[target] = (rank, triggers[top])
-    return {target: Search(tuple(int(t) for t in trigger), rank[1], rank[0], scorer.spent, scorer.forwards,
-                           scorer.backwards, 0, exhaustive=True) for target, (rank, trigger) in best.items()}
