@@ -171,5 +171,6 @@ def test_the_cheated_tail_twin_fails_its_circuit_audits_and_the_learned_passes(a
         (audit_repo.path / target).write_text((ROOT / source).read_text())
     result = audit_repo.runpytest("--model", "fixture:tail-learned", "--model", "fixture:tail-cheated",
                                   "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=2)
-    assert "[fixture:tail-cheated]" in "\n".join(line for line in result.outlines if line.startswith("FAILED"))
+    result.assert_outcomes(passed=6, failed=2)  # the circuit audits; both twins pass the file's trigger audits
+    failed = [line for line in result.outlines if line.startswith("FAILED")]
+    assert len(failed) == 2 and all("[fixture:tail-cheated]" in line and "trigger" not in line for line in failed)

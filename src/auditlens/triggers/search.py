@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..accounting import count_direct_pass
+from ..engine import run
 from ..errors import CheckError
 from ..inputs import Inputs
 from ..sites.hooks import Batch
@@ -142,11 +143,14 @@ class Scorer:
 
     @torch.no_grad()
     def scores(self, triggers: torch.Tensor | None) -> torch.Tensor:
-        """Answer scores [B * n, C] under each trigger (None: the inputs as they are, [n, C]). A trigger
-        scored before (by an earlier walk) is not run again: it costs no pass and no budget."""
+        """Answer scores [B * n, C] under each trigger (None: the inputs as they are, [n, C], through the engine,
+        whose store serves another audit's search of the same rows). A trigger scored before (by an earlier
+        walk) is not run again: it costs no pass and no budget."""
         if triggers is None:
-            self.spent += 1
-            return self._run(self.inputs.input_ids, self.inputs.attention_mask).cpu()
+            self.spent, before = self.spent + 1, self.subject.forward_passes
+            clean = run(self.subject, self.inputs, readout=self.readout).scores
+            self.forwards += self.subject.forward_passes - before
+            return clean.float().cpu()
         keys = [tuple(int(t) for t in trigger) for trigger in triggers]
         new = [key for key in dict.fromkeys(keys) if key not in self.known]
         if new:
