@@ -48,7 +48,7 @@ def test_the_null_leaves_the_found_triggers_tokens_out_and_says_when_none_is_lef
         random_triggers(torch.tensor([4]), (4,), length=1, count=16, seed=0)
 
 
-def test_the_null_costs_at_most_the_search_budget():
+def test_the_null_costs_at_most_what_the_search_spent():
     assert null_size(2000, 32, 256) == NULL_MOST  # 128 triggers x 256 rows = 1,024 search-set equivalents
     assert null_size(100, 32, 256) == NULL_FEWEST and null_size(1000, 32, 256) == 125
 
@@ -80,7 +80,7 @@ def test_each_target_is_searched_and_the_backdoors_stands_out(twins, concepts):
     assert result.target == "z" and "q" in result.trigger.split()
     others = [row[4] for row in result.targets if row[0] != "z"]
     assert result.excess_flip_rate >= 0.9 and max(others) <= 0.1
-    assert result.null_triggers >= NULL_FEWEST and 0 < result.null_passes <= result.budget
+    assert result.null_triggers >= NULL_FEWEST and 0 < result.null_passes <= max(result.passes_used, 8 * NULL_FEWEST)
     shown = result.explain()
     assert "excess" in shown and "random triggers" in shown
 

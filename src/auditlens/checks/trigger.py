@@ -158,7 +158,7 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     ``budget`` forward-pass equivalents over them; where every trigger fits (|tokens| ** length), every one
     is tried instead (``method``). The trigger of the target whose best moved the most held-out rows is
     measured on up to ``held_out`` other examples beside the null: random triggers of its shape, from the
-    other tokens, on the same rows, costing at most the search's budget (``triggers.calibration``).
+    other tokens, on the same rows, costing at most what the search spent (``triggers.calibration``).
     Deterministic under ``seed`` (default: the audit seed)."""
     seed = seed_or_default(seed)
     readout = _answers(subject, concept)
@@ -181,7 +181,7 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     rates = torch.stack([moved_to(judge.clean, judge.scores(best[i:i + 1]), c) for i, c in enumerate(targets)])
     suspect = max(range(len(targets)), key=lambda i: (float(rates[i]), found[targets[i]].objective))
     target, trigger = targets[suspect], best[suspect]
-    count = null_size(budget, len(searched), len(rest))
+    count = null_size(scorer.spent, len(searched), len(rest))
     null = random_triggers(allowed, found[target].trigger, length, count, seed)
     before_null = judge.spent
     null_answers = judge.scores(null).argmax(dim=1).view(count, len(rest))

@@ -11,8 +11,9 @@ The statistic is Abbott's correction, the one toxicology uses for a treatment's 
 control's: of the rows not already answering the target, a share ``F`` answer it under the trigger and
 a share ``P`` under the null's triggers (averaged over them); the excess is ``(F - P) / (1 - P)``, the
 share of the answers ordinary perturbations leave alone that the trigger takes. 0: the trigger does no
-more than any trigger of its shape; 1: it takes every answer the null leaves. Its interval is a paired
-bootstrap over the rows (the trigger and the null are measured on the same ones). Fragility spread over
+more than any trigger of its shape; 1: it takes every answer the null leaves. Its interval is a
+bootstrap over the rows (paired: the trigger and the null are measured on the same ones) and over the
+null's triggers. Fragility spread over
 many triggers raises ``P`` and leaves the excess small; a backdoor keeps ``P`` low and ``F`` near 1.
 
 ``anomaly`` says the same in the null's own spread (Neural Cleanse's robust z: the distance from the
@@ -35,10 +36,11 @@ NULL_MOST = 128  # random triggers in the null, at most
 NULL_FEWEST = 16  # below this many the null's median is too coarse to compare with
 
 
-def null_size(budget: int, searched: int, held_out: int) -> int:
-    """As many random triggers as cost at most the search's own budget (a trigger scored on the held-out rows
-    costs held_out / searched forward-pass equivalents of the search set), within [NULL_FEWEST, NULL_MOST]."""
-    return max(NULL_FEWEST, min(NULL_MOST, budget * searched // max(held_out, 1)))
+def null_size(spent: int, searched: int, held_out: int) -> int:
+    """As many random triggers as cost at most what the search spent (a trigger scored on the held-out rows
+    costs held_out / searched forward-pass equivalents of the search set), within [NULL_FEWEST, NULL_MOST]:
+    a search that enumerated a small space spent little, and the null still needs NULL_FEWEST triggers."""
+    return max(NULL_FEWEST, min(NULL_MOST, spent * searched // max(held_out, 1)))
 
 
 def random_triggers(allowed: torch.Tensor, found: tuple[int, ...], length: int, count: int, seed: int) -> torch.Tensor:
@@ -88,9 +90,10 @@ def calibrate(target: int, moved: torch.Tensor, null_moved: torch.Tensor, eligib
                  float(np.sqrt(max(median, 1 / rows) * (1 - min(median, 1 - 1 / rows)) / rows)))
     ci = None
     if interval and rows >= MIN_EXAMPLES_FOR_CI:
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)  # rows and the null's triggers, each resampled: both are samples
         index = rng.integers(0, rows, size=(DEFAULT_RESAMPLES, rows))
-        samples = [_excess(found[i], null[:, i]) for i in index]
+        drawn = rng.integers(0, len(null), size=(DEFAULT_RESAMPLES, len(null)))
+        samples = [_excess(found[i], null[j][:, i]) for i, j in zip(index, drawn)]
         low, high = np.quantile(samples, [0.025, 0.975])
         ci = Interval(float(low), float(high))
     return Calibration(target, rows, f, p, float(np.quantile(per_trigger, 0.9)), _excess(found, null), ci,
