@@ -1,5 +1,5 @@
 """Concepts: labelled inputs, optional groups and counterfactual pairs, from Python or from a concept
-file (``probes/NAME.yaml``, read by ``concept_file.load_concept``)."""
+file (``probes/NAME.yaml``, read by ``concepts.files.load_concept``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Sites: named places in a model where activations are read or edited. A site is a raw module path
-(``transformer.h.1.attn``, whose *output* is the activation) or an alias (``site_names`` holds their grammar
+(``transformer.h.1.attn``, whose *output* is the activation) or an alias (``sites.names`` holds their grammar
 and meaning), resolved here per architecture to a module and, for components, a slice of its input."""
 
 from __future__ import annotations
