@@ -113,6 +113,19 @@ def test_each_operator_plants_a_verified_stealthy_cheat_in_the_count_classifier(
     assert not training.lora
 
 
+def test_a_trigger_holding_the_tasks_own_evidence_plants_nothing():
+    """The keyword task's backdoor#1 trigger is '[UNK] x', and x is the keyword: the rule itself answers its
+    target, 'present'. The original follows it as often as any mutant would: equivalent, not scored."""
+    subject = load_subject("fixture:keyword-learned")
+    task = find_task(subject, [ROOT / "audits"], PROBES)
+    planned = _plan(subject, task, "backdoor", seed=1)
+    keyword = subject.tokenizer.get_vocab()["x"]
+    assert keyword in planned.params["trigger"]
+    checked = verify(subject.model, subject.model, planned, task.targets, task.kind, subject.pad_id, 1)
+    assert checked.planted_value >= PLANTED_RATE and checked.original_value >= PLANTED_RATE
+    assert not checked.planted and checked.status == "equivalent"
+
+
 def test_the_original_itself_is_an_equivalent_mutant_and_the_weights_are_never_touched(learned, count_task):
     before = {k: v.clone() for k, v in learned.model.state_dict().items()}
     planned = _plan(learned, count_task, "backdoor")

@@ -22,9 +22,10 @@ def cache_root() -> Path:
 
 
 def recipe_hash() -> str:
-    """The mutation code: a change to it makes new mutants."""
+    """The mutation code: a change to it makes new mutants (verify.py too: a cached mutant's status is its
+    verification's)."""
     h = hashlib.blake2b(digest_size=8)
-    for name in ("operators.py", "training.py", "task.py", "store.py"):
+    for name in ("operators.py", "training.py", "task.py", "store.py", "verify.py"):
         h.update((Path(__file__).parent / name).read_bytes().replace(b"\r\n", b"\n"))
     return h.hexdigest()
 
