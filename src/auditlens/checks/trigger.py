@@ -178,7 +178,8 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     held_layout = layout(held_inputs, length, positions, insert, context)
     judge = Scorer(subject, readout, held_inputs, held_layout)
     best = torch.tensor([found[target].trigger for target in targets])
-    rates = torch.stack([moved_to(judge.clean, judge.scores(best[i:i + 1]), c) for i, c in enumerate(targets)])
+    held = judge.scores(best).view(len(targets), len(rest), -1)  # each target's best, scored once, in one batch
+    rates = torch.stack([moved_to(judge.clean, held[i], c) for i, c in enumerate(targets)])
     suspect = max(range(len(targets)), key=lambda i: (float(rates[i]), found[targets[i]].objective))
     target, trigger = targets[suspect], best[suspect]
     count = null_size(scorer.spent, len(searched), len(rest))
@@ -188,11 +189,11 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     spent_on_null = judge.spent - before_null
     per_target = []
     for i, c in enumerate(targets):
-        answers = judge.scores(best[i:i + 1]).argmax(dim=1)
+        answers = held[i].argmax(dim=1)
         calibration = calibrate(c, answers == c, null_answers == c, judge.clean != c, seed, interval=i == suspect)
         per_target.append(calibration)
     chosen = per_target[suspect]
-    after = judge.scores(trigger[None]).argmax(dim=1)
+    after = held[suspect].argmax(dim=1)
     flips = (after != judge.clean).float()
     ids, mask = held_layout.apply(held_inputs, trigger[None])
     shown = [*flips.nonzero().flatten().tolist()[:5]] or list(range(min(3, len(rest))))

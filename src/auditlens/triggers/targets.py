@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch
 
+from .exhaustive import score_every_trigger
 from .search import MARGIN_CAP, Scorer, Search, search
 
 MAX_TARGETS = 16  # answers searched one by one; beyond it, the ones the model gives least often
-EXHAUSTIVE_CHUNK = 256  # triggers scored per call when trying them all
 
 
 def moved_to(clean: torch.Tensor, scores: torch.Tensor, target: int) -> torch.Tensor:
@@ -43,10 +43,7 @@ def search_each_target(scorer: Scorer, allowed: torch.Tensor, length: int, targe
     the most walks). A trigger a walk towards one target reached is scored for every target, at no cost."""
     exhaustive = len(allowed) ** length <= budget - scorer.spent
     if exhaustive:
-        grids = torch.meshgrid(*([allowed] * length), indexing="ij")
-        every = torch.stack([g.reshape(-1) for g in grids], dim=1)  # [|allowed| ** length, length]
-        for start in range(0, len(every), EXHAUSTIVE_CHUNK):
-            scorer.scores(every[start:start + EXHAUSTIVE_CHUNK])
+        score_every_trigger(scorer, allowed, length)
         walks = 0
     else:
         walks = search(scorer, allowed, length, budget=budget, seed=seed, restarts=restarts, steps=steps,
