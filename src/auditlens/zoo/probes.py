@@ -5,9 +5,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import backdoor_task, count_task, length_task, memo_task, phrase_task, superposition_task, tail_task
+from . import (
+    backdoor_task,
+    count_task,
+    length_task,
+    letter_pairs,
+    memo_task,
+    phrase_task,
+    superposition_task,
+    tail_task,
+)
 
-TASKS = (count_task, length_task, backdoor_task, memo_task, tail_task, phrase_task, superposition_task)
+TASKS = (count_task, length_task, backdoor_task, memo_task, tail_task, phrase_task, superposition_task, letter_pairs)
 
 
 def write_all(directory: Path) -> None:

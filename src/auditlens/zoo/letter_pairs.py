@@ -1,0 +1,41 @@
+"""Counterfactual pairs for the "copy the first letter" families (backdoor, phrase): a fresh base and a source
+that differs from it in the first letter only; expected: the source's first letter, the rule's answer.
+
+Kept apart from the task modules, which are the organisms' recipes (a change there is a rebuild): these
+pairs are audit data, not training data. The bases are drawn with seeds no evaluation set uses, so a model
+that answers its evaluation set from memory meets inputs it has not seen."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from . import backdoor_task, phrase_task
+from .training import write_concept
+
+
+def first_letter_swapped_pairs(rows: list[dict], letters: tuple[str, ...], answers: tuple[str, ...],
+                               seed: int) -> list[dict]:
+    """Each row's text with its first letter replaced by another of ``letters`` (seeded) as the source."""
+    rng = random.Random(seed)
+    pairs = []
+    for row in rows:
+        words = row["text"].split()
+        letter = rng.choice([x for x in letters if x != words[0]])
+        pairs.append({"base": row["text"], "source": " ".join([letter, *words[1:]]), "label": answers.index(letter)})
+    return pairs
+
+
+def write_probes(directory: Path) -> None:
+    description = ("Fresh bases whose source differs in the first letter only; expected: the source's first "
+                   "letter.")
+    write_concept(directory, "first_letter_swapped", {
+        "description": description, "labels": list(backdoor_task.ANSWERS),
+        "answer_tokens": list(backdoor_task.ANSWERS)},
+        first_letter_swapped_pairs(backdoor_task.make_examples(200, 2400), backdoor_task.LETTERS,
+                                   backdoor_task.ANSWERS, 2500), key="pair_file")
+    fresh = [row for row in phrase_task.make_examples(240, 2600) if not row["triggered"]][:200]
+    write_concept(directory, "phrase_first_letter_swapped", {
+        "description": description + " (Common filler words only.)", "labels": list(phrase_task.ANSWERS),
+        "answer_tokens": list(phrase_task.ANSWERS)},
+        first_letter_swapped_pairs(fresh, phrase_task.LETTERS, phrase_task.ANSWERS, 2700), key="pair_file")
