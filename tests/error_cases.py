@@ -762,6 +762,46 @@ CASES += [("embed:sum on a model that does not normalise its embeddings", embedd
           ("a repair run away from the directory the audits ran in", repair_away_from_the_audit_runs_directory)]
 
 
+def unsafe_expression_in_a_causal_model():
+    Path("c.yaml").write_text("labels: [fewer, more]\nexamples: [{text: a, label: more}, {text: b, label: fewer}]\n"
+                              "causal_model:\n  variables: {count_a: input, more: \"__import__('os').system('ls')\"}\n"
+                              "  output: more\n")
+    load_concept("c.yaml")
+
+
+def row_without_a_variable_of_the_causal_model():
+    Path("rows.jsonl").write_text('{"text": "m0 a a b", "label": 1, "variables": {"count_a": 2}}\n'
+                                  '{"text": "m0 b", "label": 0, "variables": {"count_a": 0, "count_b": 1}}\n')
+    Path("c.yaml").write_text("labels: [fewer, more]\nfile: rows.jsonl\ncausal_model:\n"
+                              "  variables: {count_a: input, count_b: input, more: count_a > count_b}\n  output: more\n")
+    load_concept("c.yaml")
+
+
+def causal_model_with_a_cycle():
+    from auditlens import CausalModel
+
+    CausalModel({"count_a": "input", "lead": "count_a - rest", "rest": "lead + 1", "more": "lead > 0"}, output="more")
+
+
+def interchange_on_a_variable_the_output_ignores():
+    from auditlens import CausalModel, interchange_pairs
+
+    model = CausalModel({"count_a": "input", "count_b": "input", "marker": "input", "more": "count_a > count_b"},
+                        output="more")
+    texts = ("m0 a a b", "m1 a b b", "m1 a a a", "m0 b")
+    concept = Concept("counts", examples=texts, labels=(1, 0, 1, 0), causal_model=model, variables=tuple(
+        {"count_a": t.count("a"), "count_b": t.count("b"), "marker": t[:2]} for t in texts))
+    interchange_pairs(model, concept, "marker", seed=0)
+
+
+CASES += [
+    ("an unsafe expression in a concept's causal model", unsafe_expression_in_a_causal_model),
+    ("a concept row without a variable its causal model needs", row_without_a_variable_of_the_causal_model),
+    ("a causal model whose variables form a cycle", causal_model_with_a_cycle),
+    ("interchange pairs on a variable the output does not read", interchange_on_a_variable_the_output_ignores),
+]
+
+
 def table() -> str:
     rows = ["| bad input | error (type: message) |", "|---|---|"]
     for name, case in CASES:

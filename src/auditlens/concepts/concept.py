@@ -11,6 +11,7 @@ from ..errors import ConceptError
 if TYPE_CHECKING:  # torch is imported where a tensor is made: reading and checking a concept file needs none
     import torch
 
+    from ..causal.model import CausalModel
     from ..inputs import Inputs
 
 Example = "str | tuple[int, ...]"
@@ -27,7 +28,8 @@ class CounterfactualPair:
 
 @dataclass(frozen=True, eq=False)
 class Concept:
-    """Labelled examples (classes 0..k-1) of one concept; ``groups`` key the control task."""
+    """Labelled examples (classes 0..k-1) of one concept; ``groups`` key the control task; ``variables``: per
+    example, the values of a high-level ``causal_model``'s inputs (``{"count_a": 3, "count_b": 1}``)."""
 
     name: str
     examples: tuple = ()
@@ -38,6 +40,8 @@ class Concept:
     answer_tokens: tuple | None = None
     description: str = ""
     source: str | None = None  # the file it came from, for error messages
+    variables: tuple[dict, ...] | None = None
+    causal_model: CausalModel | None = None
     _encoded: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
@@ -66,6 +70,28 @@ class Concept:
                     self.label_names is not None and pair.label >= len(self.label_names)):
                 valid = f"0..{len(self.label_names) - 1}" if self.label_names else "0, 1, ..."
                 raise ConceptError(f"{where}: pairs[{index}] expects label {pair.label!r}; valid: {valid}")
+        self._check_variables(where)
+
+    def _check_variables(self, where: str) -> None:
+        """One mapping of variable values per example, each holding every input of the causal model."""
+        if self.variables is not None:
+            if not all(isinstance(values, dict) for values in self.variables):
+                raise ConceptError(f"{where}: variables are one mapping per example, e.g. {{'count_a': 3}}")
+            object.__setattr__(self, "variables", tuple(dict(values) for values in self.variables))
+            if len(self.variables) != len(self.examples):
+                raise ConceptError(f"{where} has {len(self.examples)} examples but {len(self.variables)} mappings of "
+                                   "variables; give one per example")
+        if self.causal_model is None:
+            return
+        try:
+            self.causal_model.check_labels(self.label_names)
+        except ConceptError as exc:
+            raise ConceptError(f"{where}: {exc}") from None
+        for index, values in enumerate(self.variables or ()):
+            missing = self.causal_model.missing_inputs(values)
+            if missing:
+                raise ConceptError(f"{where}: example {index} has no value for {', '.join(missing)}; the causal "
+                                   f"model's inputs are {', '.join(self.causal_model.inputs)}")
 
     def __len__(self) -> int:
         return len(self.examples)

@@ -12,6 +12,8 @@ A concept file (``probes/NAME.yaml``) has these keys, all optional but one sourc
     pairs: [{base: "...", source: "...", label: 1}]   # label: expected output after the swap
     pair_file: pairs.jsonl
     answer_tokens: [" no", " yes"] # a causal LM's next token for each label
+    causal_model: {variables: {count_a: input, count_b: input, more: "count_a > count_b"}, output: more}
+                                   # rows then give its inputs: {text: ..., label: ..., variables: {count_a: 3, ...}}
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ import yaml
 from ..errors import ConceptError, closest
 from ..safe_files import safe_yaml
 from .concept import Concept, CounterfactualPair
+from .variables import all_or_none, read_causal_model, row_variables
 
 CONCEPT_KEYS = ("name", "description", "labels", "examples", "file", "templates", "slots", "pairs",
-                "pair_file", "answer_tokens")
+                "pair_file", "answer_tokens", "causal_model")
 MAX_TEMPLATE_EXPANSION = 100_000
 OUTSIDE_FILES_VARIABLE = "AUDITLENS_ALLOW_OUTSIDE_FILES"
 
@@ -92,6 +95,9 @@ def read_concept_file(path: str | Path, allow_outside_files: bool | None = None
         pair_rows += _read_jsonl(_data_file(path, "pair_file", raw["pair_file"], allow_outside_files, problems),
                                  "pair_file", problems)
     examples = [_row_input(row, origin, problems) for row, origin in rows]
+    model = read_causal_model(raw, str(path), None if names is _UNREADABLE else names, problems)
+    variables = all_or_none([row_variables(row, origin, model, problems) for row, origin in rows],
+                            [origin for _, origin in rows], model, problems)
     labels = [_label(row.get("label"), names, origin, problems) for row, origin in rows]
     pairs = [(_row_input(p, origin, problems, "base"), _row_input(p, origin, problems, "source"),
               _label(p.get("label"), names, origin, problems)) for p, origin in pair_rows]
@@ -108,6 +114,7 @@ def read_concept_file(path: str | Path, allow_outside_files: bool | None = None
             answer_tokens=tuple(raw["answer_tokens"]) if raw.get("answer_tokens") else None,
             description=str(raw.get("description", "")),
             source=str(path),
+            variables=variables, causal_model=model,
         ), []
     except ConceptError as exc:  # the examples as a whole (one class, none at all): no key of its own
         exc.keys, exc.line = [], 0
