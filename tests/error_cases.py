@@ -762,6 +762,36 @@ CASES += [("embed:sum on a model that does not normalise its embeddings", embedd
           ("a repair run away from the directory the audits ran in", repair_away_from_the_audit_runs_directory)]
 
 
+def _swaps(n: int, equal_lengths: bool = True) -> Concept:
+    """``n`` counterfactual pairs of token lists for the tiny models (expected label: the pair's parity)."""
+    pairs = [CounterfactualPair((3, 4 + i % 5, 5), (3, 4 + (i + 1) % 5) + ((5,) if equal_lengths else ()), i % 2)
+             for i in range(n)]
+    return Concept("swaps", pairs=tuple(pairs))
+
+
+def das_dim_wider_than_the_site():
+    from auditlens import das
+
+    das(load_subject(build("gpt2")), _swaps(40), at="head:1.0", dim=17)
+
+
+def das_with_too_few_pairs():
+    from auditlens import das
+
+    das(load_subject(build("gpt2")), _swaps(20), at="layer:1")
+
+
+def das_all_positions_of_unequal_inputs():
+    from auditlens import das
+
+    das(load_subject(build("gpt2")), _swaps(40, equal_lengths=False), at="layer:1", position="all")
+
+
+CASES += [("das asked for more directions than the site is wide", das_dim_wider_than_the_site),
+          ("das on too few pairs to hold some out", das_with_too_few_pairs),
+          ("das at every position of bases and sources of unequal length", das_all_positions_of_unequal_inputs)]
+
+
 def unsafe_expression_in_a_causal_model():
     Path("c.yaml").write_text("labels: [fewer, more]\nexamples: [{text: a, label: more}, {text: b, label: fewer}]\n"
                               "causal_model:\n  variables: {count_a: input, more: \"__import__('os').system('ls')\"}\n"

@@ -97,8 +97,8 @@ def test_each_checks_metrics_are_its_results_float_fields():
     this keeps it equal to the result types."""
     import dataclasses
 
-    from auditlens.checks import ProbeSweep
-    from auditlens.registry import CHECKS, SWEEP_METRICS
+    from auditlens.checks import DASSweep, ProbeSweep
+    from auditlens.registry import CHECKS, SWEEPS
 
     def floats(result_type):
         return tuple(f.name for f in dataclasses.fields(result_type) if f.type in ("float", float))
@@ -106,7 +106,7 @@ def test_each_checks_metrics_are_its_results_float_fields():
     for name, entry in CHECKS.items():
         assert entry.metrics == floats(entry.result), name
         assert entry.function.__name__ == name
-    assert floats(ProbeSweep) == SWEEP_METRICS
+    assert floats(ProbeSweep) == SWEEPS["probe"] and floats(DASSweep) == SWEEPS["das"]
 
 
 def test_validating_files_loads_no_model_library(tmp_path):

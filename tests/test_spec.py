@@ -55,8 +55,9 @@ def test_a_good_file_gives_one_spec_per_entry(tmp_path):
     ("audits:\n  - name: x\n    probe: {concept: more_a_than_b, at: 'layer:1'}\n    expect: {acuracy: '>= 0.9'}\n",
      4, "key 'expect.acuracy': a probe result has no field 'acuracy'; did you mean 'accuracy'?"),
     ("audits:\n  - name: x\n    expect: {accuracy: '>= 0.9'}\n", 2,
-     "an entry names exactly one check (probe, erase, ablate, patch, steer, necessity, faithfulness, minimality, "
-     "ablate_tied, remove_spurious, search_trigger, expect_label, expect_invariant, expect_direction); found none"),
+     "an entry names exactly one check (probe, erase, ablate, patch, das, steer, necessity, faithfulness, "
+     "minimality, ablate_tied, remove_spurious, search_trigger, expect_label, expect_invariant, expect_direction); "
+     "found none"),
     ("audits:\n  - name: x\n    probe: {concept: more_a_than_b}\n    patch: {pairs: marker_swapped, at: embed}\n"
      "    expect: {accuracy: '>= 0.9'}\n", 2, "found probe, patch"),
     ("audits:\n  - name: x\n    ablate: {concept: more_a_than_b, at: embed, kind: noise}\n"

@@ -57,8 +57,10 @@ def _at(module: str, function: str, result: str) -> tuple[str, str]:
     return f"{module}:{function}", f"{module}:{result}"
 
 
-# a probe at ``layer:*`` (a sweep) gives a ProbeSweep, with these float fields
+# a probe at ``layer:*`` (a sweep) gives a ProbeSweep, with these float fields; a das sweep a DASSweep
 SWEEP_METRICS = ("best_accuracy", "best_selectivity")
+DAS_SWEEP_METRICS = ("best_iia", "best_selectivity")
+SWEEPS = {"probe": SWEEP_METRICS, "das": DAS_SWEEP_METRICS}  # the checks whose ``at`` may be a pattern
 _BEHAVIOUR_CHANGE = ("accuracy_before", "behaviour_chance", "accuracy_after", "accuracy_drop", "margin_change")
 
 
@@ -99,6 +101,15 @@ CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
     RegisteredCheck("patch", *_at("checks.patch", "patch", "PatchResult"), "concept", metrics=("iia", "flip_rate"),
         arguments=_arguments(("pairs", "at"), pairs=_ref("concept"), at=_ref("site"),
                              positions={"enum": ["all", "last"]})),
+    RegisteredCheck("das", *_at("checks.das", "das", "DASResult"), "concept", metrics=(
+        "iia", "control_iia", "selectivity", "unpatched_iia", "dormant_share", "unread_share", "iia_without_dormant",
+        "seconds"), arguments=_arguments(
+        ("pairs", "at"), pairs=_ref("concept"), at=_ref("site"),
+        dim={"type": "integer", "minimum": 1, "description": "how many directions to learn"},
+        position={"oneOf": [{"enum": ["last", "first", "all"]}, {"type": "integer"}]},
+        train_share={"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        max_steps={"type": "integer", "minimum": 1}, max_seconds={"type": "number", "exclusiveMinimum": 0},
+        patience={"type": "integer", "minimum": 1}, learning_rate={"type": "number", "exclusiveMinimum": 0})),
     RegisteredCheck("steer", *_at("checks.steer", "steer", "SteerResult"), "concept", metrics=(
         "alpha", "shift_per_alpha", "target_rate_gain"), arguments=_arguments(
         ("concept", "at"), concept=_ref("concept"), at=_ref("site"), alpha={"type": "number", "exclusiveMinimum": 0},

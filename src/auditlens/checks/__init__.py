@@ -3,6 +3,8 @@
 from .ablate import AblateResult, ablate
 from .attribute import AttributionResult, attribute
 from .circuit import FaithfulnessResult, MinimalityResult, NecessityResult, faithfulness, minimality, necessity
+from .das import DASResult, das, save_directions
+from .das_sweep import DASSweep
 from .erase import EraseResult, erase
 from .patch import PatchResult, patch
 from .probe import ProbeResult, ProbeSweep, probe
@@ -15,4 +17,4 @@ __all__ = ["AblateResult", "AttributionResult", "EraseResult", "FaithfulnessResu
            "NecessityResult", "PatchResult", "ProbeResult", "ProbeSweep", "SteerResult", "ablate", "attribute",
            "concept_direction", "erase", "faithfulness", "minimality", "necessity", "patch", "probe", "steer",
            "TriggerResult", "search_trigger", "AblateTiedResult", "ablate_tied", "tied_units", "SpuriousRemovalResult",
-           "remove_spurious"]
+           "remove_spurious", "DASResult", "DASSweep", "das", "save_directions"]

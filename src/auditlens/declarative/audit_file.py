@@ -15,7 +15,7 @@ import jsonschema
 
 from ..circuits import circuit_beside
 from ..errors import CheckError, closest
-from ..registry import CHECKS, SWEEP_METRICS
+from ..registry import CHECKS, SWEEPS
 from ..sites.features import is_feature_name, parse_feature_name
 from ..sites.names import EMBED_SUM, alias_meant, is_component_name, parse_alias
 from .conditions import parse_condition
@@ -209,14 +209,14 @@ def _entry(source, index, entry, concepts, file_models, problems: list, flagged:
             circuit_beside(source.path, arguments["circuit"])
         except CheckError as exc:
             problem([check, "circuit"], f"{where}, key '{check}.circuit': {exc}")
-    sweep = check == "probe" and "*" in str(arguments.get("at", "layer:*"))
-    fields = list(SWEEP_METRICS if sweep else CHECKS[check].metrics)
+    sweep = check in SWEEPS and "*" in str(arguments.get("at", "layer:*"))
+    fields = list(SWEEPS[check] if sweep else CHECKS[check].metrics)
     expect, expectations = {}, entry.get("expect") if isinstance(entry.get("expect"), dict) else {}
     for field, text in expectations.items():
         if field not in fields:
             near = closest(field, fields, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
-            what = (f"a probe sweep (at: {arguments.get('at', 'layer:*')}"
+            what = (f"a {check} sweep (at: {arguments.get('at', 'layer:*')}"
                     f"{'' if 'at' in arguments else ', the default'})" if sweep else f"a {check} result")
             problem(["expect", field], f"{where}, key 'expect.{field}': {what} has no field {field!r}{hint} "
                                        f"Fields: {', '.join(fields)}")
