@@ -273,3 +273,27 @@ def test_training_leaves_the_models_weights_and_mode_as_it_found_them(tiny_gpt2_
     assert subject.model.training and subject.model.score.weight.requires_grad
     assert not subject.model.transformer.wte.weight.requires_grad
     assert all(torch.equal(before[name], tensor) for name, tensor in subject.model.state_dict().items())
+
+
+def test_the_count_is_interchangeable_in_the_learned_twin_only(learned, cheated, concepts):
+    """count_swapped pairs differ in the count: the learned twin's answer follows a 1-d subspace of its
+    last token after block 0; the cheated twin, which reads the marker, follows no subspace there."""
+    on_learned = das(learned, concepts["count_swapped"], at="layer:0", max_steps=40)
+    on_cheated = das(cheated, concepts["count_swapped"], at="layer:0", max_steps=40)
+    assert on_learned.iia >= 0.95 and on_learned.selectivity >= 0.3 and on_learned.iia_without_dormant >= 0.95
+    assert on_cheated.iia <= 0.6
+
+
+def test_a_dictionarys_latents_are_a_site():
+    """An SAE whose 2 x WIDTH latents are the positive and negative parts of each coordinate reconstructs the
+    site exactly; the variable is a direction of its latents too."""
+    from auditlens import Dictionary
+
+    subject = subject_of()
+    identity = torch.eye(WIDTH)
+    split = Dictionary(architecture="standard", W_enc=torch.cat([identity, -identity], 1), b_enc=torch.zeros(2 * WIDTH),
+                       W_dec=torch.cat([identity, -identity], 0), b_dec=torch.zeros(WIDTH))
+    site = subject.attach_dictionary("layer:0", split)
+    result = das(subject, swaps(), at=site.name)
+    assert result.site == "features:layer:0" and result.directions.shape == (1, 2 * WIDTH)
+    assert result.iia >= 0.95 and result.dormant_share < 0.1
