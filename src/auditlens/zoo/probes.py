@@ -8,15 +8,15 @@ from pathlib import Path
 from . import (
     backdoor_task,
     count_task,
+    counterfactuals,
     length_task,
-    letter_pairs,
     memo_task,
     phrase_task,
     superposition_task,
     tail_task,
 )
 
-TASKS = (count_task, length_task, backdoor_task, memo_task, tail_task, phrase_task, superposition_task, letter_pairs)
+TASKS = (count_task, length_task, backdoor_task, memo_task, tail_task, phrase_task, superposition_task, counterfactuals)
 
 
 def write_all(directory: Path) -> None:

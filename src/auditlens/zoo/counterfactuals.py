@@ -1,5 +1,7 @@
-"""Counterfactual pairs for the "copy the first letter" families (backdoor, phrase): a fresh base and a source
-that differs from it in the first letter only; expected: the source's first letter, the rule's answer.
+"""Counterfactual pairs written for audits, not for training: for the "copy the first letter" families
+(backdoor, phrase) a fresh base and a source that differs from it in the first letter only (expected: the
+source's first letter, the rule's answer); for the keyword family a source that differs in the keyword only,
+at the base's length (expected: the source's presence).
 
 Kept apart from the task modules, which are the organisms' recipes (a change there is a rebuild): these
 pairs are audit data, not training data. The bases are drawn with seeds no evaluation set uses, so a model
@@ -10,7 +12,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from . import backdoor_task, phrase_task
+from . import backdoor_task, length_task, phrase_task
 from .training import write_concept
 
 
@@ -23,6 +25,22 @@ def first_letter_swapped_pairs(rows: list[dict], letters: tuple[str, ...], answe
         words = row["text"].split()
         letter = rng.choice([x for x in letters if x != words[0]])
         pairs.append({"base": row["text"], "source": " ".join([letter, *words[1:]]), "label": answers.index(letter)})
+    return pairs
+
+
+def keyword_toggled_pairs(rows: list[dict], seed: int) -> list[dict]:
+    """Each row with its keyword removed (a letter in its place) or written over one letter: same length."""
+    rng = random.Random(seed)
+    pairs = []
+    for row in rows:
+        words = row["text"].split()
+        source = list(words)
+        if length_task.KEYWORD in words:
+            source[words.index(length_task.KEYWORD)] = rng.choice(length_task.LETTERS)
+        else:
+            source[rng.randrange(len(words))] = length_task.KEYWORD
+        label = int(length_task.KEYWORD in source)
+        pairs.append({"base": row["text"], "source": " ".join(source), "label": label})
     return pairs
 
 
@@ -39,3 +57,7 @@ def write_probes(directory: Path) -> None:
         "description": description + " (Common filler words only.)", "labels": list(phrase_task.ANSWERS),
         "answer_tokens": list(phrase_task.ANSWERS)},
         first_letter_swapped_pairs(fresh, phrase_task.LETTERS, phrase_task.ANSWERS, 2700), key="pair_file")
+    write_concept(directory, "keyword_toggled", {
+        "description": "Bases of any length whose source adds or removes the keyword, at the same length; "
+                       "expected: the source's presence.", "labels": list(length_task.LABELS)},
+        keyword_toggled_pairs(length_task.make_examples(200, 2800, "random"), 2900), key="pair_file")
