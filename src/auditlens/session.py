@@ -208,6 +208,7 @@ class AuditSession:
         condition has nothing it could fail on, so it needs one."""
         from .declarative.conditions import judge, parse_condition
         from .report.record import AuditRecord
+        from .report.tensors import recorded_results
 
         if not results or not expect:
             raise AuditlensError(f"audit {name!r}: give the check results and expect={{metric: condition}}, "
@@ -218,17 +219,18 @@ class AuditSession:
             raise AuditlensError(f"audit {name!r}: a {judged.check} result has no metric {unknown[0]!r}; "
                                  f"it has {', '.join(judged.metrics())}")
         missed = judge(judged, {metric: parse_condition(text) for metric, text in expect.items()})
-        subject = self.subjects.get(model)
+        subject, nodeid = self.subjects.get(model), f"script::{name}[{model}]"
         passes, needs, repeats = self.passes_since(self._recorded_counts)  # since the script's last record
         self._recorded_counts = self.pass_counts()
         self.add_record(AuditRecord(
-            nodeid=f"script::{name}[{model}]", name=name, file=None, line=None, model=model,
+            nodeid=nodeid, name=name, file=None, line=None, model=model,
             fingerprint=subject.fingerprint if subject else None,
             truth=subject.metadata.get("truth") if subject else None,
             origin=subject.metadata.get("origin") if subject else None, outcome="failed" if missed else "passed",
             kind="assertion" if missed else None, when="call", duration=0.0,
             needs=tuple(needs), forward_passes=passes, repeats=tuple(repeats),
-            results=tuple(r.to_dict() for r in results), message=missed[0] if missed else None).to_dict())
+            results=recorded_results(results, self.options.report_dir, nodeid),  # tensors: beside the report
+            message=missed[0] if missed else None).to_dict())
         return missed
 
     def add_record(self, record: dict) -> None:

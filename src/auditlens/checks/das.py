@@ -38,6 +38,7 @@ class DASResult(CheckResult):
 
     mechanistic = True
     figure_metrics = ("iia", "control_iia")
+    saved_tensors = ("directions",)  # a session writes them beside its report (report.tensors)
 
     concept: str = ""
     dim: int = 1

@@ -31,6 +31,7 @@ class DASSweep(CheckResult):
 
     mechanistic = True
     figure_metrics = ("best_iia", "best_selectivity")
+    curve_series = (("iia", "IIA (held-out pairs)"), ("control_iia", "control (shuffled labels)"))
     selection_rule = "the most selective site (IIA minus the shuffled-label control's; ties by IIA)"
 
     concept: str = ""
@@ -80,5 +81,5 @@ class DASSweep(CheckResult):
 
     def to_dict(self) -> dict:
         data = super().to_dict()
-        data["per_site"] = [r.to_dict() for r in self.results]  # not "curve": the report draws that as a probe's
+        data["per_site"] = [r.to_dict() for r in self.results]  # drawn as a curve of curve_series
         return data

@@ -55,6 +55,7 @@ class ProbeSweep(CheckResult):
     another one: ``top_accuracy_site`` names it."""
 
     mechanistic = True
+    curve_series = (("accuracy", "probe"), ("control_accuracy", "control task"))
     selection_rule = "the most selective site (accuracy minus the control task's; ties by accuracy)"
 
     concept: str = ""

@@ -19,6 +19,9 @@ def add_parser(commands) -> None:
     discover.add_argument("--top", type=int, default=3, help="how many become the circuit (default 3)")
     discover.add_argument("--steps", type=int, default=1, help="attribution steps from base to source (integrated "
                           "gradients; more rank saturated components better; pairs of one length; default 1)")
+    discover.add_argument("--das", default=None, metavar="AT", help="draft a das audit on the pairs too: a "
+                          "1-dimensional subspace searched at AT (layer:* for a sweep, or a layer such as layer:1), "
+                          "its IIA and selectivity bounds from what was measured")
     discover.add_argument("--probes", default="probes", help="the concept directory (default probes)")
     discover.add_argument("--out", default=None, help="the draft (default audits/discovered_CONCEPT.audit.yaml)")
     discover.set_defaults(run=run)
@@ -46,9 +49,10 @@ def run(args) -> int:
     concept = load_concept(Path(args.probes) / f"{args.concept}.yaml")
     pairs = load_concept(Path(args.probes) / f"{args.pairs}.yaml")
     text, found = discover(subject, concept, pairs, over=args.over, top=args.top, steps=args.steps,
-                           dictionaries=dictionaries)
+                           dictionaries=dictionaries, das_arguments={"at": args.das} if args.das else None)
     path = write_draft(text, out)
+    das = f"; das IIA {found['das_iia']:.3f}, selectivity {found['das_selectivity']:.3f}" if "das_iia" in found else ""
     print(f"wrote {path}: circuit {', '.join(found['circuit'])} (necessity drop {found['accuracy_drop']:.3f}, "
           f"faithfulness {found['faithfulness']:.3f}, attribution vs patching Spearman "
-          f"{found['rank_correlation']:.2f}); review it before use")
+          f"{found['rank_correlation']:.2f}{das}); review it before use")
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..report.outcomes import normalize
 from ..report.record import AuditRecord
+from ..report.tensors import recorded_results
 from ..results import Metric
 from .audit_errors import error_message
 from .nodeids import item_model, plain_nodeid
@@ -38,15 +39,16 @@ def record_for(item, report, call, results, session, passes: tuple[int, list[str
     if path:
         path = Path(path)
         path = path.relative_to(item.config.rootpath) if path.is_relative_to(item.config.rootpath) else path
+    nodeid = plain_nodeid(item.nodeid)
     return AuditRecord(
-        nodeid=plain_nodeid(item.nodeid), name=getattr(getattr(item, "entry", None), "name", None) or name,
+        nodeid=nodeid, name=getattr(getattr(item, "entry", None), "name", None) or name,
         file=str(path) if path else None, line=None if line is None else line + 1, model=model,
         fingerprint=subject.fingerprint if subject else None,
         truth=subject.metadata.get("truth") if subject else None,
         origin=subject.metadata.get("origin") if subject else None, definition=definition_digest(item),
         outcome=outcome, kind=kind, when=report.when,
         duration=report.duration, forward_passes=passes[0], needs=tuple(passes[1]), repeats=tuple(passes[2]),
-        results=tuple(r.to_dict() for r in results), message=message)
+        results=recorded_results(results, session.options.report_dir, nodeid), message=message)
 
 
 def definition_digest(item) -> str | None:

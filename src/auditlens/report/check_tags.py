@@ -1,6 +1,7 @@
 """What a check in a report says of itself. Each check's record carries its result class's tags from the
 moment the result is made (``CheckResult.to_dict``): ``mechanistic`` (a failed assertion on it is evidence
-about the mechanism, for the verdict) and ``figure_metrics`` (what the HTML report plots). The report,
+about the mechanism, for the verdict), ``figure_metrics`` (what the HTML report plots) and, for a sweep,
+``curve_series`` (the per-site metrics drawn as a curve). The report,
 its merge, the verdict and mutation testing read them here, from the record: none of them imports a
 check module (or torch) to learn a flag.
 
@@ -44,6 +45,24 @@ def figure_metrics(check: dict) -> tuple[str, ...]:
     if "figure_metrics" in check:
         return tuple(check["figure_metrics"])
     return BEFORE_TAGS.get(check.get("check"), (False, ()))[1]
+
+
+PROBE_CURVE = (("accuracy", "probe"), ("control_accuracy", "control task"))  # a probe sweep's, before the tag
+SITE_RECORDS = ("curve", "per_site")  # where a sweep's record keeps its per-site records (probe, das)
+
+
+def curve_points(check: dict) -> list[dict]:
+    """A sweep's per-site records, in sweep order ([] for a check that is no sweep)."""
+    return next((check[key] for key in SITE_RECORDS if check.get(key)), [])
+
+
+def curve_series(check: dict) -> tuple[tuple[str, str], ...]:
+    """The (metric, legend) pairs a sweep's curve draws, the measured one first; () when none is drawn."""
+    if not curve_points(check):
+        return ()
+    if "curve_series" in check:
+        return tuple((metric, legend) for metric, legend in check["curve_series"])
+    return PROBE_CURVE if check.get("curve") else ()
 
 
 def mechanistic_failures(audits: Iterable[dict]) -> list[dict]:

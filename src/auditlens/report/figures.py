@@ -15,7 +15,7 @@ import io
 
 import matplotlib
 
-from .check_tags import figure_metrics
+from .check_tags import curve_points, curve_series, figure_metrics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -69,28 +69,31 @@ def _span(values: list[float], thresholds: list[dict], errors) -> tuple[float, f
     return low - (pad if low < 0 else 0), high + pad
 
 
-def probe_curve(check: dict) -> str:
-    """Accuracy per layer with its interval, against the control task and chance, with the sweep's
-    threshold on its best accuracy (if one was asserted)."""
-    curve = check["curve"]
-    sites = [c["site"] for c in curve]
-    accuracy = [c["metrics"]["accuracy"] for c in curve]
-    control = [c["metrics"]["control_accuracy"] for c in curve]
-    errors = list(zip(*[_error(c["metrics"]["accuracy"], c["intervals"].get("accuracy")) for c in curve]))
-    required = _thresholds(check, "best_accuracy")
+def sweep_curve(check: dict) -> str:
+    """A sweep's measured metric per site with its interval, against its control (and chance, where the
+    sites have one), with the sweep's threshold on the best site's value (``best_<metric>``, if one was
+    asserted): a probe's accuracy beside the control task's, a DAS's IIA beside the shuffled-label control's."""
+    points, series = curve_points(check), curve_series(check)
+    (measured, measured_label), controls = series[0], series[1:]
+    sites = [c["site"] for c in points]
+    values = [c["metrics"][measured] for c in points]
+    errors = list(zip(*[_error(c["metrics"][measured], c["intervals"].get(measured)) for c in points]))
+    required = _thresholds(check, f"best_{measured}")
     figure, axes = plt.subplots(figsize=(5, 2.6))
-    axes.errorbar(range(len(sites)), accuracy, yerr=errors, marker="o", label="probe", capsize=3,
-                  color=_colour(required))
-    axes.plot(range(len(sites)), control, marker="s", linestyle="--", label="control task", color="#ff8f00")
-    chance = curve[0]["metrics"].get("chance")
+    lines = [axes.errorbar(range(len(sites)), values, yerr=errors, marker="o", label=_text(measured_label),
+                           capsize=3, color=_colour(required))]
+    for metric, label in controls:
+        lines += axes.plot(range(len(sites)), [c["metrics"].get(metric, float("nan")) for c in points], marker="s",
+                           linestyle="--", label=_text(label), color="#ff8f00")
+    chance = points[0]["metrics"].get("chance")
     if chance is not None:
-        axes.axhline(chance, color="#999", linestyle=":", linewidth=1, label="chance")
+        lines.append(axes.axhline(chance, color="#999", linestyle=":", linewidth=1, label="chance"))
     _draw_thresholds(axes, required)
-    axes.set_xticks(range(len(sites)), sites, rotation=30, fontsize=8)
+    axes.set_xticks(range(len(sites)), [_text(site) for site in sites], rotation=30, fontsize=8)
     axes.set_ylim(0, 1.05)
-    axes.set_ylabel("accuracy")
-    axes.set_title(_text(f"probe for {check.get('concept', '')}"), fontsize=9)
-    axes.legend(fontsize=7, loc="lower right")
+    axes.set_ylabel(measured.replace("_", " "))
+    axes.set_title(_text(f"{check['check']} for {check.get('concept', '')}"), fontsize=9)
+    axes.legend(handles=lines, fontsize=7, loc="lower right")  # the measured series first
     return _png(figure)
 
 
@@ -146,9 +149,9 @@ def bars(check: dict, names: list[str], title: str) -> str:
 
 
 def figure_for(check: dict) -> str | None:
-    """A probe sweep's curve, or the bars of the metrics its check's result type plots (if any)."""
-    if check.get("curve"):
-        return probe_curve(check)
+    """A sweep's curve (its per-site series), or the bars of the metrics its check's result type plots (if any)."""
+    if curve_series(check):
+        return sweep_curve(check)
     names = figure_metrics(check)
     if not names:
         return None

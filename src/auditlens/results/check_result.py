@@ -28,11 +28,16 @@ class CheckResult:
 
     Class-level tags tell the rest of the library what a result is, so a new check touches one room:
     ``mechanistic`` (its failed assertion is evidence about the mechanism, for the verdict) and
-    ``figure_metrics`` (what the HTML report plots, as bars with their intervals).
+    ``figure_metrics`` (what the HTML report plots, as bars with their intervals), ``curve_series`` (a
+    sweep's per-site metrics the report draws as a curve instead: (metric, legend) pairs, the measured one
+    first, then its control) and ``saved_tensors`` (tensor fields a session saves beside the report as
+    safetensors, e.g. DAS's learned directions: ``report.tensors``).
     """
 
     mechanistic: ClassVar[bool] = False
     figure_metrics: ClassVar[tuple[str, ...]] = ()
+    curve_series: ClassVar[tuple[tuple[str, str], ...]] = ()
+    saved_tensors: ClassVar[tuple[str, ...]] = ()
 
     check: str  # "probe", "erase", ...
     subject: str
@@ -117,6 +122,7 @@ class CheckResult:
             # the class's tags travel with the record: the report reads them here, not from the check's module
             "mechanistic": self.mechanistic,
             "figure_metrics": list(self.figure_metrics),
+            **({"curve_series": [list(series) for series in self.curve_series]} if self.curve_series else {}),
             "metrics": self.metrics(),
             "intervals": {k: v.to_dict() for k, v in self.intervals().items()},
             "examples": [dataclasses.asdict(e) for e in self.evidence],

@@ -16,7 +16,8 @@ Two things make that evidence, both here:
    (``declarative/conditions.py``).
 
 From there ``plugin/records.py`` turns an audit's recorded results (``to_dict()``, thresholds included)
-into its ``AuditRecord``, and ``report/`` builds the verdict and the report from those records.
+into its ``AuditRecord`` (writing the tensors a result keeps, such as DAS's directions, beside the report:
+``report/tensors.py``), and ``report/`` builds the verdict and the report from those records.
 """
 
 from __future__ import annotations
