@@ -75,7 +75,8 @@ class DASResult(CheckResult):
 
     def note(self) -> str | None:
         notes = []
-        if float(self.dormant_share) >= 0.5 or float(self.iia_without_dormant) < float(self.iia) - 0.1:
+        works = float(self.iia) > float(self.unpatched_iia) + 0.05  # an illusion is a patch that works
+        if works and (float(self.dormant_share) >= 0.5 or float(self.iia_without_dormant) < float(self.iia) - 0.1):
             notes.append(f"{float(self.dormant_share):.0%} of what the patch transfers passes through directions the "
                          f"answer does not read, and with only the read part IIA is "
                          f"{float(self.iia_without_dormant):.3f} (not {float(self.iia):.3f}): the "
@@ -174,7 +175,8 @@ def _das_at_site(c: _Context, site, base: torch.Tensor, source: torch.Tensor, ca
                                 c.dim, seed, c.budget)
 
     main, control = fit(c.expected, c.seed), fit(c.shuffled, c.seed + 2)
-    read = read_subspace(c.subject, site, train_base, c.readout, c.position, c.seed, c.read_energy)
+    read = read_subspace(c.subject, site, train_base, train_source, main.directions, c.readout, c.position, c.seed,
+                         c.read_energy)
     differences = pair_differences(base[c.train.to(base.device)], train_source, train_base.attention_mask)
     answers, held_labels = c.pairs.answer_token_ids(c.subject), c.expected[c.held_out]
 
