@@ -3,7 +3,7 @@ inputs the model has never seen, through a representation of the rule."""
 
 import pytest
 
-from auditlens import erase, patch, probe, search_trigger
+from auditlens import das, erase, patch, probe, search_trigger
 
 pytestmark = pytest.mark.models("fixture:ends-*")
 
@@ -15,6 +15,15 @@ def test_the_rule_is_linearly_represented(subject, same_ends):
 
 def test_changing_the_last_word_moves_the_decision_with_the_rule(subject, last_word_swapped):
     assert patch(subject, last_word_swapped, at="embed").iia >= 0.9
+
+
+def test_one_direction_after_the_first_block_carries_the_rule(subject, last_word_swapped):
+    """Distributed alignment search: a single direction at the last word after block 0, interchanged from a
+    source whose last word flips the rule, must carry the answer with it on held-out pairs, well beyond the
+    same training on shuffled labels. A model that recalls its training sequences has no such variable."""
+    result = das(subject, last_word_swapped, at="layer:0", position="last")
+    assert result.iia >= 0.9
+    assert result.selectivity >= 0.3
 
 
 def test_erasing_the_rule_breaks_the_decision(subject, same_ends, ends_in_distribution):

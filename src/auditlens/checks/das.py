@@ -76,7 +76,9 @@ class DASResult(CheckResult):
     def note(self) -> str | None:
         notes = []
         works = float(self.iia) > float(self.unpatched_iia) + 0.05  # an illusion is a patch that works
-        if works and (float(self.dormant_share) >= 0.5 or float(self.iia_without_dormant) < float(self.iia) - 0.1):
+        # ...and works through what the answer does not read: the read part alone must lose IIA (a subspace with
+        # unread slack whose read part keeps every answer is no illusion, however large dormant_share is)
+        if works and float(self.iia_without_dormant) < float(self.iia) - 0.1:
             notes.append(f"{float(self.dormant_share):.0%} of what the patch transfers passes through directions the "
                          f"answer does not read, and with only the read part IIA is "
                          f"{float(self.iia_without_dormant):.3f} (not {float(self.iia):.3f}): the "
