@@ -17,11 +17,11 @@ def test_changing_the_last_word_moves_the_decision_with_the_rule(subject, last_w
     assert patch(subject, last_word_swapped, at="embed").iia >= 0.9
 
 
-def test_one_direction_after_the_first_block_carries_the_rule(subject, last_word_swapped):
-    """Distributed alignment search: a single direction at the last word after block 0, interchanged from a
+def test_one_direction_after_the_last_block_carries_the_rule(subject, last_word_swapped):
+    """Distributed alignment search: a single direction at the last word after the last block, interchanged from a
     source whose last word flips the rule, must carry the answer with it on held-out pairs, well beyond the
     same training on shuffled labels. A model that recalls its training sequences has no such variable."""
-    result = das(subject, last_word_swapped, at="layer:0", position="last")
+    result = das(subject, last_word_swapped, at="layer:1", position="last")
     assert result.iia >= 0.9
     assert result.selectivity >= 0.3
 
