@@ -167,10 +167,13 @@ def test_the_cheated_tail_twin_fails_its_circuit_audits_and_the_learned_passes(a
     for source, target in (("audits/tail.audit.yaml", "tail.audit.yaml"),
                            ("audits/circuits/tail_count.yaml", "circuits/tail_count.yaml"),
                            ("probes/tail_in_distribution.yaml", "probes/tail_in_distribution.yaml"),
-                           ("probes/tail_in_distribution.jsonl", "probes/tail_in_distribution.jsonl")):
+                           ("probes/tail_in_distribution.jsonl", "probes/tail_in_distribution.jsonl"),
+                           ("probes/tail_count_swapped.yaml", "probes/tail_count_swapped.yaml"),
+                           ("probes/tail_count_swapped.jsonl", "probes/tail_count_swapped.jsonl")):
         (audit_repo.path / target).write_text((ROOT / source).read_text())
     result = audit_repo.runpytest("--model", "fixture:tail-learned", "--model", "fixture:tail-cheated",
                                   "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=6, failed=2)  # the circuit audits; both twins pass the file's trigger audits
+    # the circuit audits and DAS; both twins pass the file's trigger audits
+    result.assert_outcomes(passed=7, failed=3)
     failed = [line for line in result.outlines if line.startswith("FAILED")]
-    assert len(failed) == 2 and all("[fixture:tail-cheated]" in line and "trigger" not in line for line in failed)
+    assert len(failed) == 3 and all("[fixture:tail-cheated]" in line and "trigger" not in line for line in failed)

@@ -75,10 +75,11 @@ def count_repo(audit_repo):
     finds its rootdir, and probes/, there)."""
     audit_repo.makeini("[pytest]\n")
     shutil.copy(ROOT / "audits" / "count.audit.yaml", audit_repo.path / "count.audit.yaml")
-    for suffix in (".yaml", ".jsonl"):
-        source = ROOT / "probes" / f"count_in_distribution{suffix}"
-        if source.exists():
-            shutil.copy(source, audit_repo.path / "probes" / source.name)
+    for name in ("count_in_distribution", "count_swapped"):
+        for suffix in (".yaml", ".jsonl"):
+            source = ROOT / "probes" / f"{name}{suffix}"
+            if source.exists():
+                shutil.copy(source, audit_repo.path / "probes" / source.name)
     return audit_repo
 
 

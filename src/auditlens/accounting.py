@@ -12,6 +12,7 @@ the union across audits that shared inputs.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -35,6 +36,18 @@ def count_direct_pass(subject, input_ids, attention_mask, purpose: str) -> None:
     need = need_id(h.hexdigest(), (purpose,), len(input_ids), len(input_ids))
     subject.needs.append(need)
     note_pass(subject, need, purpose, "the same inputs as an earlier pass")
+
+
+_TRAINING_PASSES = itertools.count()  # numbers each training pass: no two share a need
+
+
+def count_training_pass(subject, n_examples: int, purpose: str) -> None:
+    """Account for a forward pass under parameters a check is training (DAS directions): each one runs
+    under parameters no other pass had, so each is a need of its own, and none is a repeat."""
+    subject.forward_passes += 1
+    h = hashlib.blake2b(digest_size=8)
+    h.update(f"{purpose}:{next(_TRAINING_PASSES)}".encode())
+    subject.needs.append(need_id(h.hexdigest(), (purpose,), n_examples, n_examples))
 
 
 def note_pass(subject, need: str, reads: str, why: str) -> None:

@@ -103,7 +103,7 @@ CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
                              positions={"enum": ["all", "last"]})),
     RegisteredCheck("das", *_at("checks.das", "das", "DASResult"), "concept", metrics=(
         "iia", "control_iia", "selectivity", "unpatched_iia", "dormant_share", "unread_share", "iia_without_dormant",
-        "seconds"), arguments=_arguments(
+        "seconds_at_site"), arguments=_arguments(
         ("pairs", "at"), pairs=_ref("concept"), at=_ref("site"),
         dim={"type": "integer", "minimum": 1, "description": "how many directions to learn"},
         position={"oneOf": [{"enum": ["last", "first", "all"]}, {"type": "integer"}]},

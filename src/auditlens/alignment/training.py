@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..accounting import count_training_pass
 from ..errors import CheckError
 from ..inputs import Inputs
 from ..sites.hooks import Batch, current_batch, hooked
@@ -89,7 +90,7 @@ def scores(subject, inputs: Inputs, rows: torch.Tensor, readout) -> torch.Tensor
         output = subject.model(input_ids=inputs.input_ids[rows, :width].to(subject.device), attention_mask=mask)
     finally:
         current_batch.reset(token)
-    subject.forward_passes += 1
+    count_training_pass(subject, len(rows), "das: a pass under directions being trained, or along a patch")
     return readout.reduce(output, batch).float()
 
 

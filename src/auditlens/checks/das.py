@@ -54,7 +54,7 @@ class DASResult(CheckResult):
     unread_share: float = 0.0  # share of the subspace itself outside what the answer reads (0: all read)
     iia_without_dormant: float = 0.0  # IIA with only the read part of the subspace
     iia_without_dormant_ci: Interval | None = None
-    seconds: float = 0.0  # wall time of the whole check at this site
+    seconds_at_site: float = 0.0  # wall time of the whole check at this site (seconds_*: a timing, not a result)
     train_pairs: int = 0
     held_out_pairs: int = 0
     steps: int = 0  # optimizer steps of the main training
@@ -202,7 +202,7 @@ def _das_at_site(c: _Context, site, base: torch.Tensor, source: torch.Tensor, ca
         unread_share=unread_share(main.directions, read),
         iia_without_dormant=float(without.correct.mean()),
         iia_without_dormant_ci=wilson(int(without.correct.sum()), n),
-        seconds=time.perf_counter() - started + capture_seconds, train_pairs=len(c.train), held_out_pairs=n,
+        seconds_at_site=time.perf_counter() - started + capture_seconds, train_pairs=len(c.train), held_out_pairs=n,
         steps=main.steps, stopped=main.stopped, directions=main.directions,
         examples=_examples(c, held_base, clean.predictions, learned.predictions, held_labels),
         per_example={"iia": follows, "control_iia": control_follows, "selectivity": follows - control_follows,
