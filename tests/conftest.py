@@ -79,3 +79,15 @@ def audit_repo(pytester):
         for suffix in (".yaml", ".jsonl"):
             shutil.copy(source / f"{name}{suffix}", probes / f"{name}{suffix}")
     return pytester
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of small tensor work (training, many tiny operations): a second thread
+    only adds contention, 10-50x slower on a busy 2-core machine; the previous count is restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

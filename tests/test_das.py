@@ -16,13 +16,7 @@ from auditlens.sites.positions import PositionError
 WIDTH, CONTEXTS = 8, 6  # the site's width; how many nuisance contexts a token can carry
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: a second intra-op thread only adds contention (10-50x slower on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class KnownDirection(nn.Module):

@@ -3,7 +3,6 @@ that is most of the activation (moved along itself, which a downstream norm cann
 answer saturated at both ends of the patch is still read where the model reads it."""
 
 import pytest
-import torch
 
 from auditlens import das, load_subject
 from auditlens.alignment.illusion import read_subspace
@@ -11,13 +10,7 @@ from auditlens.checks.das_sweep import sweep_sites
 from auditlens.engine import run
 from auditlens.readout import readout_for
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,7 @@ SEED, DIM, TRAIN_SHARE, BATCH_SIZE, LEARNING_RATE = 0, 1, 0.7, 64, 0.01
 AGREE = 0.03  # the two implementations' held-out IIAs may differ by this much
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models: a second intra-op thread only adds contention on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def pyvene_das(model, component, pairs, subject, steps, width=None):

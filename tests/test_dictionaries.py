@@ -405,15 +405,6 @@ def planted_data(rows, seed, d=16, features=34):
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """Training is many small operations: one thread is fastest, and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
 def trained(one_thread):
     x, planted = planted_data(8192, seed=100)
     calls = []
