@@ -22,7 +22,9 @@ Last line: ``das: learned IIA median X (min), cheated IIA median Y (max), separa
 changed V, seconds per audit T``. IIA: the best block's, per twin; AUROC: of that IIA, learned against
 cheated, over the families whose cheat replaces the variable; verdicts changed: twins whose suite verdict the
 DAS audit would change (learned twins it fails; the suite without it calls every twin right, bench/detection);
-seconds: the median wall time of one DAS audit (a sweep over the blocks).
+seconds: the median wall time of one DAS audit at one site, as the suites run it (``seconds_at_site``: the
+training, the control, the illusion check; each block of a sweep counts as one); the sweeps' own times are in
+the JSON and the table's last column, and the line before the last gives the slowest zoo site and MiniLM's.
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def audit(subject, pairs: Concept, position: str, at: str, dim: int) -> dict:
     return {"site": best.site, "iia": best.iia, "control_iia": best.control_iia, "selectivity": best.selectivity,
             "unpatched_iia": best.unpatched_iia, "dormant_share": best.dormant_share,
             "passes": any(r.iia >= IIA_BOUND and r.selectivity >= SELECTIVITY_BOUND for r in results),
-            "per_site": {r.site: round(r.iia, 3) for r in results}, "seconds": seconds}
+            "per_site": {r.site: round(r.iia, 3) for r in results}, "seconds": seconds,
+            "site_seconds": [r.seconds_at_site for r in results]}
 
 
 def minilm_models() -> list[tuple[str, str, str]]:
@@ -140,9 +143,13 @@ def main() -> None:
                                           indent=1))
     print(f"learned twins the DAS audit fails: {changed or 'none'}; cheated twins it passes (outside the trigger "
           f"families): {missed or 'none'}")
+    zoo = [t for r in rows if r["model"].startswith("fixture:") for t in r["site_seconds"]]
+    minilm = [t for r in rows if not r["model"].startswith("fixture:") for t in r["site_seconds"]]
+    print(f"one DAS audit at one site: zoo median {statistics.median(zoo):.1f} s, slowest {max(zoo):.1f} s"
+          + (f"; MiniLM median {statistics.median(minilm):.1f} s, slowest {max(minilm):.1f} s" if minilm else ""))
     print(f"das: learned IIA median {statistics.median(learned):.3f} ({min(learned):.3f}), cheated IIA median "
           f"{statistics.median(cheated):.3f} ({max(cheated):.3f}), separation AUROC {auroc:.3f}, verdicts changed "
-          f"{len(changed)}, seconds per audit {statistics.median(r['seconds'] for r in rows):.1f}")
+          f"{len(changed)}, seconds per audit {statistics.median(zoo + minilm):.1f}")
 
 
 def _row(spec: str, family: str, truth: str, pairs: Concept, position: str, at: str, dim: int) -> dict:
