@@ -14,7 +14,8 @@ reaches IIA >= 0.9 on held-out pairs with selectivity >= 0.3 over the shuffled-l
 audits' bounds). The families whose cheat is a trigger (backdoor, phrase, phrase-clf) compute the first
 letter as the rule does on clean inputs, so both twins hold the variable: they are shown, and left out of
 the separation (the trigger audits find them). MiniLM: pairs of fresh sentences (templates and words the
-sentiment concept does not use) whose source flips the opinion word, DAS at [CLS] after the last block (what
+sentiment concept does not use) whose source flips the opinion word (``sentiment_swapped``, what
+audits/test_minilm_sentiment.py uses), DAS at [CLS] after the last block (what
 the head reads; a sweep over its 7 sites costs minutes here); the mutants are its cheats, the backdoor ones
 left out of the separation as the trigger families are.
 
@@ -31,15 +32,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
 
 import torch
-import yaml
 from sklearn.metrics import roc_auc_score
 
-from auditlens import Concept, CounterfactualPair, load_concept, load_subject
+from auditlens import Concept, load_concept, load_subject
 from auditlens.checks.das import das
 from auditlens.zoo_tools.build_pool import build_missing
 
@@ -55,28 +56,8 @@ FAMILIES = {
     "phrase-clf": ("phrase_first_letter_swapped", "last", 8),
 }
 TRIGGER_FAMILIES = ("backdoor", "phrase", "phrase-clf", "minilm-backdoor")  # the cheat is a trigger: both twins hold the variable
+THREADS = os.cpu_count() or 1
 MINILM_SITE = "layer:-1"  # [CLS] after the last block, what the head reads: a sweep of 7 sites costs minutes
-
-
-def sentiment_pairs() -> Concept:
-    """Fresh sentences (sentiment_fresh's templates and words) whose source swaps the opinion word for one of
-    the other polarity in the same frame; expected: the source's label."""
-    fresh = load_concept(ROOT / "probes" / "sentiment_fresh.yaml")
-    slots = yaml.safe_load((ROOT / "probes" / "sentiment_fresh.yaml").read_text())["slots"]
-    opinion = {*slots["pos"], *slots["neg"]}
-    by_frame: dict[str, dict[int, list[str]]] = {}
-    for text, label in zip(fresh.examples, fresh.labels):
-        frame = " ".join("_" if w in opinion else w for w in text.split())
-        by_frame.setdefault(frame, {}).setdefault(label, []).append(text)
-    generator = torch.Generator().manual_seed(0)
-    pairs = []
-    for sentences in by_frame.values():
-        for label, texts in sentences.items():
-            others = sentences.get(1 - label, [])
-            for text in texts if others else ():
-                source = others[int(torch.randint(len(others), (1,), generator=generator))]
-                pairs.append(CounterfactualPair(text, source, 1 - label))
-    return Concept("sentiment_swapped", pairs=tuple(pairs), label_names=fresh.label_names)
 
 
 def audit(subject, pairs: Concept, position: str, at: str, dim: int) -> dict:
@@ -116,7 +97,7 @@ def main() -> None:
     parser.add_argument("--no-minilm", action="store_true", help="leave out the MiniLM classifier and its mutants")
     parser.add_argument("--json", default=str(ROOT / "reports" / "bench" / "das.json"))
     args = parser.parse_args()
-    torch.set_num_threads(1)  # small models: more threads only wait on each other on this 2-core machine
+    torch.set_num_threads(1)  # the zoo's small models: more threads only wait on each other on this 2-core machine
     names = [f"{family}-{truth}" + (f"@{seed}" if seed else "") for family in FAMILIES
              for seed in range(args.seeds) for truth in ("learned", "cheated")]
     build_missing(names)
@@ -129,7 +110,8 @@ def main() -> None:
         rows.append(_row(f"fixture:{name}", family, name.split("@")[0].rsplit("-", 1)[1],
                          load_concept(ROOT / "probes" / f"{pairs_name}.yaml"), position, "layer:*", dim))
     if not args.no_minilm:
-        pairs = sentiment_pairs()
+        pairs = load_concept(ROOT / "probes" / "sentiment_swapped.yaml")
+        torch.set_num_threads(THREADS)  # MiniLM (d=384, 6 blocks) uses both cores, as an audit run does
         for spec, truth, family in minilm_models():
             rows.append(_row(spec, family, truth, pairs, "first", MINILM_SITE, 1))
     judged = [r for r in rows if r["family"] not in TRIGGER_FAMILIES]
