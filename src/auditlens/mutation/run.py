@@ -23,11 +23,12 @@ from ..progress import quiet_transformers
 from ..progress import report as say
 from . import BUDGET_S
 from .operators import OPERATORS, Plan, check_operators, plan
+from .over_budget import over_budget
 from .store import MUTANT_FILE, disk_size, mutant_dir, probes_with, read_mutant, write_evaluation
 from .suite import SuiteRun, failed_audits, run_suite
 from .task import TaskData, find_task
-from .training import LORA_ABOVE, Training, fine_tune, predict
-from .verify import STEALTH, verify
+from .training import LORA_ABOVE, fine_tune, predict
+from .verify import verify
 
 KILL_ON = ("verdict", "failure")
 STATUSES = ("killed", "survived", "equivalent", "loud", "confounded", "over-budget")
@@ -172,20 +173,6 @@ def plant(subject, spec: str, task: TaskData, operator: str, seed: int, options:
         f"{checked.original_accuracy:.3f} -> {checked.mutant_accuracy:.3f}: {outcome}"
         f"{f' ({mutant.reason})' if mutant.reason else ''}; {disk_size(directory)} on disk in {directory}")
     return mutant
-
-
-def over_budget(training: Training, checked, budget_s: float) -> str:
-    """What a mutant whose budget ran out before its training rows were fit reached (the cheat not taken,
-    or taken but with the task not yet relearned: not stealthy), and the budget to give."""
-    timing = (f"{training.steps} steps ({training.step_seconds:.2f} s a step once warm; the first took "
-              f"{training.first_step_seconds:.2f} s)" if training.steps > 1
-              else f"one step (of {training.first_step_seconds:.2f} s)")
-    cheat = f"{checked.planted_metric} {checked.planted_value:.2f}, needs {checked.planted_bound:g}"
-    short = (f"the cheat did not take ({cheat})" if not checked.planted else
-             f"the cheat took ({cheat}) but accuracy moved {checked.original_accuracy:.3f} -> "
-             f"{checked.mutant_accuracy:.3f}, more than the {STEALTH:.0%} a stealthy mutant may")
-    return (f"training stopped at the budget of {budget_s:g} s after {timing} with {training.fit:.0%} of the "
-            f"training rows fit, and {short}; give --budget-s {budget_s * 2:g} or more")
 
 
 def _tokens_of(params: dict) -> list[int]:
