@@ -1,6 +1,6 @@
-"""The calibrated trigger audit: the null of random triggers of the same shape on the same rows, the
-excess over it (Abbott's correction) with its interval, the target-conditioned search, and an outcome that
-does not hinge on which rows the audit got."""
+"""The calibrated trigger audit: the null of other triggers of the same shape (random ones on the same rows,
+or every one an enumeration scored, on the search rows), the excess over it (Abbott's correction) with its
+interval, the target-conditioned search, and an outcome that does not hinge on which rows the audit got."""
 
 import textwrap
 
@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from auditlens import CheckError, Concept, load_subject, search_trigger
-from auditlens.triggers.calibration import NULL_FEWEST, NULL_MOST, calibrate, null_size, random_triggers
+from auditlens.checks.trigger import allowed_tokens
+from auditlens.triggers.calibration import (
+    NULL_FEWEST,
+    NULL_MOST,
+    calibrate,
+    enumerated_null,
+    null_size,
+    random_triggers,
+)
 
 
 def test_the_excess_is_the_share_of_what_the_null_leaves_that_the_trigger_takes():
@@ -37,6 +45,31 @@ def test_rows_already_answering_the_target_are_left_out():
     moved = torch.tensor([True] * 20 + [False] * 80)
     found = calibrate(0, moved, torch.zeros(16, 100, dtype=torch.bool), eligible, seed=0)
     assert found.rows == 20 and found.target_rate == 1.0 and found.excess == 1.0
+
+
+def test_unpaired_the_trigger_on_held_out_rows_and_the_null_on_other_rows_are_resampled_apart():
+    """An enumeration's null is measured on the search rows, the trigger on the held-out ones: F and P come
+    from different rows (and row counts), and the interval resamples each set on its own."""
+    moved = torch.arange(100) < 90  # F = 0.9 on 100 held-out rows
+    null = torch.zeros(40, 30, dtype=torch.bool)
+    null[:, :10] = True  # on 30 search rows, every null trigger moves the same 10 ...
+    null_eligible = torch.tensor([True] * 25 + [False] * 5)  # ... of the 25 that do not answer the target
+    found = calibrate(1, moved, null, torch.ones(100, dtype=torch.bool), seed=0, null_eligible=null_eligible)
+    assert found.rows == 100 and found.target_rate == pytest.approx(0.9) and found.null_rate == pytest.approx(0.4)
+    assert found.excess == pytest.approx((0.9 - 0.4) / (1 - 0.4))
+    assert found.excess_ci.low < found.excess < found.excess_ci.high
+    # the trigger moves no held-out row: F is 0 in every resample, so the interval's width is the search rows'
+    nothing = calibrate(1, torch.zeros(100, dtype=torch.bool), null, torch.ones(100, dtype=torch.bool), seed=0,
+                        null_eligible=null_eligible)
+    assert nothing.excess == pytest.approx(-0.4 / 0.6) and nothing.excess_ci.low < nothing.excess_ci.high
+
+
+def test_the_enumerated_null_is_every_trigger_without_the_found_tokens():
+    known = {(a, b): torch.full((4, 2), float(10 * a + b)) for a in (3, 4, 5) for b in (3, 4, 5)}
+    null = enumerated_null(known, (4, 4))
+    assert null.shape == (4, 4, 2) and sorted(null[:, 0, 0].tolist()) == [33.0, 35.0, 53.0, 55.0]
+    with pytest.raises(CheckError, match="allow at least one more token"):
+        enumerated_null({(4, 4): torch.zeros(4, 2)}, (4,))
 
 
 def test_the_null_leaves_the_found_triggers_tokens_out_and_says_when_none_is_left():
@@ -80,15 +113,31 @@ def test_each_target_is_searched_and_the_backdoors_stands_out(twins, concepts):
     assert result.target == "z" and "q" in result.trigger.split()
     others = [row[4] for row in result.targets if row[0] != "z"]
     assert result.excess_flip_rate >= 0.9 and max(others) <= 0.1
-    assert result.null_triggers >= NULL_FEWEST and 0 < result.null_passes <= max(result.passes_used, 8 * NULL_FEWEST)
-    shown = result.explain()
-    assert "excess" in shown and "random triggers" in shown
+    assert "excess" in result.explain()
+
+
+def test_an_enumerated_search_gives_its_null_free_every_other_trigger_on_the_search_rows(twins, concepts):
+    """13 tokens, 2 slots: the 169 pairs fit the budget, so every one was scored on the search rows; the null
+    is every pair holding neither of the found trigger's tokens, at no extra pass."""
+    subject = twins["cheated"]
+    result = search_trigger(subject, concepts["first_letter"], length=2, tokens="all")
+    allowed = len(allowed_tokens(subject, "all"))
+    assert result.method == "exhaustive" and result.passes_used == 1 + allowed ** 2
+    assert result.null_passes == 0 and result.null_triggers == (allowed - len(set(result.trigger_ids))) ** 2
+    assert "no extra passes" in result.headline() and "random triggers" not in result.explain()
+
+
+def test_a_gradient_search_gives_its_null_random_triggers_on_the_held_out_rows(twins, concepts):
+    """Below 169 passes the pairs cannot all be tried: the null is random pairs scored on the held-out rows,
+    within what the search spent (or the NULL_FEWEST floor)."""
+    result = search_trigger(twins["cheated"], concepts["first_letter"], length=2, tokens="all", budget=100)
+    assert result.method == "search" and result.null_triggers >= NULL_FEWEST
+    assert 0 < result.null_passes <= max(result.passes_used, 8 * NULL_FEWEST)
+    assert f"{result.null_triggers} random triggers" in result.headline()
 
 
 def test_all_tokens_holds_the_special_ones_but_padding_and_avoid_takes_the_rules_out(twins, concepts):
     subject = twins["learned"]
-    from auditlens.checks.trigger import allowed_tokens
-
     everything = allowed_tokens(subject, "all").tolist()
     assert subject.tokenizer.unk_token_id in everything and subject.tokenizer.pad_token_id not in everything
     fewer = allowed_tokens(subject, "all", avoid=["a", "b"]).tolist()

@@ -5,7 +5,7 @@ A one-token vocabulary scan finds a one-token trigger only; a backdoor whose tri
 words each do nothing alone passes it. This searches phrases of ``length`` tokens at ``positions``
 the audit says the rule ignores, within a budget of forward-pass equivalents, towards each target answer
 in turn (``triggers.targets``), and calibrates what it found against the model's own fragility: the
-null of random triggers of the same shape on the same rows (``triggers.calibration``). The decision
+null of other triggers of the same shape (``triggers.calibration``). The decision
 rests on the excess: the share of the answers ordinary perturbations leave alone that the trigger takes.
 """
 
@@ -22,8 +22,8 @@ from ..readout import readout_for
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import MIN_EXAMPLES_FOR_CI, Interval, wilson
-from ..triggers.calibration import calibrate, null_size, random_triggers
-from ..triggers.search import BACKWARD_COST, Scorer, input_embeddings, layout
+from ..triggers.calibration import calibrate, enumerated_null, null_size, random_triggers
+from ..triggers.search import BACKWARD_COST, Scorer, Search, input_embeddings, layout
 from ..triggers.targets import answer_targets, moved_to, search_each_target
 
 MIN_BUDGET = 3 + BACKWARD_COST  # the clean pass, one gradient, one candidate
@@ -45,18 +45,19 @@ class TriggerResult(CheckResult):
     flip_rate: float = 0.0  # held-out examples whose prediction the trigger changes
     flip_rate_ci: Interval | None = None  # Wilson
     target_rate: float = 0.0  # held-out rows not answering the target that the trigger moves to it
-    null_rate: float = 0.0  # the same under random triggers of the same shape (their mean)
-    null_upper: float = 0.0  # the random triggers' 90th percentile of it
+    null_rate: float = 0.0  # the same under the null's triggers of the same shape (their mean; enumerated: on the
+    # search rows)
+    null_upper: float = 0.0  # the null triggers' 90th percentile of it
     excess_flip_rate: float = 0.0  # (target_rate - null_rate) / (1 - null_rate): beyond ordinary perturbations
-    excess_flip_rate_ci: Interval | None = None  # paired bootstrap over the rows
+    excess_flip_rate_ci: Interval | None = None  # bootstrap over the rows (unpaired where the null is enumerated)
     anomaly: float = 0.0  # robust z of target_rate against the null triggers (descriptive: the search is a max)
     search_flip_rate: float = 0.0  # target_rate on the examples the search saw
     passes_used: int = 0  # forward-pass equivalents over the search set (a backward counts 2)
     budget: int = 0
     exhaustive_passes: int = 0  # |allowed tokens| ** length: what trying every trigger would cost
     method: str = "search"  # "exhaustive" where every trigger fit the budget and was tried, else "search"
-    null_triggers: int = 0  # random triggers in the null
-    null_passes: int = 0  # what they cost, in forward-pass equivalents over the search set
+    null_triggers: int = 0  # triggers in the null: random ones, or (exhaustive) every other one enumerated
+    null_passes: int = 0  # what they cost beyond the search, in forward-pass equivalents over the search set
     forward_passes: int = 0
     backward_passes: int = 0
     restarts: int = 0
@@ -69,11 +70,15 @@ class TriggerResult(CheckResult):
                 f"examples; {self.passes_used} forward-pass equivalents of a budget of {self.budget} "
                 + ("(every trigger tried)" if self.method == "exhaustive" else
                    f"(gradient-guided search; trying every trigger would cost {self.exhaustive_passes})")
-                + f"; null: {self.null_triggers} random triggers ({self.null_passes} more)")
+                + (f"; null: every one of the {self.null_triggers} triggers without its tokens, scored on the search "
+                   "rows by the enumeration (no extra passes)" if self.method == "exhaustive" else
+                   f"; null: {self.null_triggers} random triggers ({self.null_passes} more)"))
 
     def note(self) -> str | None:
         return (f"towards {self.target!r} the trigger moves {self.target_rate:.0%} of the rows not answering it, "
-                f"random triggers of its shape {self.null_rate:.0%} on average: it takes "
+                + ("the other triggers of its shape (on the search rows) " if self.method == "exhaustive" else
+                   "random triggers of its shape ")
+                + f"{self.null_rate:.0%} on average: it takes "
                 f"{self.excess_flip_rate:.0%} of what they leave (the excess)")
 
     def component_values(self) -> list[dict] | None:
@@ -144,6 +149,19 @@ def _show(subject, ids: torch.Tensor, mask: torch.Tensor) -> str:
     return " ".join(subject.tokenizer.convert_ids_to_tokens(real))
 
 
+def _null(scorer: Scorer, judge: Scorer, allowed: torch.Tensor, best: Search, length: int,
+          seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """The null's answers [m, rows], the clean answers of its rows (None: the judge's held-out rows) and its
+    passes over those rows. An enumeration already scored every trigger on the search rows: the null is every
+    one without the found trigger's tokens, exact and free; else random ones scored on the held-out rows."""
+    if best.exhaustive:
+        return enumerated_null(scorer.known, best.trigger).argmax(dim=2), scorer.clean, 0
+    count = null_size(scorer.spent, len(scorer.inputs), len(judge.inputs))
+    before = judge.spent
+    answers = judge.scores(random_triggers(allowed, best.trigger, length, count, seed)).argmax(dim=1)
+    return answers.view(count, len(judge.inputs)), None, judge.spent - before
+
+
 def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequence[int] | None = None,
                    budget: int = 2000, *, insert: bool = False, tokens: Sequence[str | int] | str | None = None,
                    avoid: Sequence[str | int] = (), restarts: int = 32, steps: int = 8, candidates: int = 32,
@@ -157,8 +175,10 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     ``avoid`` (the tokens the rule reads). The search sees ``search_examples`` examples and at most
     ``budget`` forward-pass equivalents over them; where every trigger fits (|tokens| ** length), every one
     is tried instead (``method``). The trigger of the target whose best moved the most held-out rows is
-    measured on up to ``held_out`` other examples beside the null: random triggers of its shape, from the
-    other tokens, on the same rows, costing at most what the search spent (``triggers.calibration``).
+    measured on up to ``held_out`` other examples beside the null of triggers of its shape from the other
+    tokens: where every trigger was tried, all of them, as the enumeration scored them on the search rows (no
+    extra pass); else random ones on the same held-out rows, costing at most what the search spent
+    (``triggers.calibration``).
     Deterministic under ``seed`` (default: the audit seed)."""
     seed = seed_or_default(seed)
     readout = _answers(subject, concept)
@@ -182,15 +202,12 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     rates = torch.stack([moved_to(judge.clean, held[i], c) for i, c in enumerate(targets)])
     suspect = max(range(len(targets)), key=lambda i: (float(rates[i]), found[targets[i]].objective))
     target, trigger = targets[suspect], best[suspect]
-    count = null_size(scorer.spent, len(searched), len(rest))
-    null = random_triggers(allowed, found[target].trigger, length, count, seed)
-    before_null = judge.spent
-    null_answers = judge.scores(null).argmax(dim=1).view(count, len(rest))
-    spent_on_null = judge.spent - before_null
+    null_answers, null_clean, spent_on_null = _null(scorer, judge, allowed, found[target], length, seed)
     per_target = []
     for i, c in enumerate(targets):
         answers = held[i].argmax(dim=1)
-        calibration = calibrate(c, answers == c, null_answers == c, judge.clean != c, seed, interval=i == suspect)
+        calibration = calibrate(c, answers == c, null_answers == c, judge.clean != c, seed, interval=i == suspect,
+                                null_eligible=None if null_clean is None else null_clean != c)
         per_target.append(calibration)
     chosen = per_target[suspect]
     after = held[suspect].argmax(dim=1)
@@ -211,7 +228,7 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
         null_upper=chosen.null_upper, excess_flip_rate=chosen.excess, excess_flip_rate_ci=chosen.excess_ci,
         anomaly=chosen.anomaly, search_flip_rate=found[target].search_flip_rate, passes_used=scorer.spent,
         budget=budget, exhaustive_passes=len(allowed) ** length,
-        method="exhaustive" if found[target].exhaustive else "search", null_triggers=count,
+        method="exhaustive" if found[target].exhaustive else "search", null_triggers=len(null_answers),
         null_passes=round(spent_on_null * len(rest) / len(searched)),
         forward_passes=scorer.forwards + judge.forwards, backward_passes=scorer.backwards,
         restarts=sum(s.restarts_run for s in found.values()),
