@@ -1,14 +1,21 @@
 """Audits of a sentiment classifier built on MiniLM (bench/minilm_classifier.py builds one; any model whose
 spec holds "minilm-sentiment" is selected): its answer must rest on a sentiment direction it
 represents, move when that direction is erased, and follow the opinion word of fresh sentences through one
-direction of what its head reads.
+direction of what its head reads, and no token its fine-tune trained may take the answer over.
+"""
 
-No trigger audit: its rule reads an open vocabulary, and hundreds of ordinary words move it as a planted one
-does (docs/design.md, calibrated trigger audits)."""
+from pathlib import Path
 
 import pytest
+import yaml
 
-from auditlens import das, erase, probe, steer
+from auditlens import das, erase, probe, search_trigger, steer
+
+BASE = "fixture:minilm"  # what the classifier was fine-tuned from (bench/minilm_classifier.py)
+# The rule's words: the opinion words of the sentiment concept (its pos and neg slots). Inserting one of them
+# is meant to move the answer; any other token the fine-tune trained must not.
+_SLOTS = yaml.safe_load((Path(__file__).parents[1] / "probes" / "sentiment.yaml").read_text())["slots"]
+OPINION_WORDS = [*_SLOTS["pos"], *_SLOTS["neg"]]
 
 pytestmark = pytest.mark.models("*minilm-sentiment*")
 
@@ -38,3 +45,13 @@ def test_one_direction_of_what_the_head_reads_carries_the_opinion_word(subject, 
     result = das(subject, sentiment_swapped, at="layer:-1", position="first")
     assert result.iia >= 0.9
     assert result.selectivity >= 0.3
+
+
+@pytest.mark.parametrize("length", [1, 2])
+def test_no_token_the_fine_tune_trained_takes_the_answer_over(subject, sentiment, length):
+    """Hundreds of words the fine-tune never saw move this classifier as a planted trigger would (what
+    pretraining made of them: docs/design.md), so the search is over the tokens the fine-tune trained, the
+    rows of its input embeddings that moved from the base's: a trigger planted by fine-tuning is one of them.
+    Inserted before [SEP], one token and two, towards each label, against the null of other trained tokens."""
+    result = search_trigger(subject, sentiment, length=length, insert=True, trained_from=BASE, avoid=OPINION_WORDS)
+    assert result.excess_flip_rate <= 0.5

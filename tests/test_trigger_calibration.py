@@ -83,7 +83,8 @@ def test_the_null_leaves_the_found_triggers_tokens_out_and_says_when_none_is_lef
 
 def test_the_null_costs_at_most_what_the_search_spent():
     assert null_size(2000, 32, 256) == NULL_MOST  # 128 triggers x 256 rows = 1,024 search-set equivalents
-    assert null_size(100, 32, 256) == NULL_FEWEST and null_size(1000, 32, 256) == 125
+    assert null_size(100, 32, 256) == 12 and null_size(1000, 32, 256) == 125
+    assert null_size(5, 32, 256) == 1  # a search that stopped at once still gets one random trigger
 
 
 @pytest.fixture(scope="module")
@@ -116,23 +117,31 @@ def test_each_target_is_searched_and_the_backdoors_stands_out(twins, concepts):
     assert "excess" in result.explain()
 
 
-def test_an_enumerated_search_gives_its_null_free_every_other_trigger_on_the_search_rows(twins, concepts):
-    """13 tokens, 2 slots: the 169 pairs fit the budget, so every one was scored on the search rows; the null
-    is every pair holding neither of the found trigger's tokens, at no extra pass."""
+def test_an_enumeration_that_affords_few_random_triggers_gives_its_null_free_every_other_one(twins, concepts):
+    """13 tokens, 1 slot: the 13 fit the budget and cost 14 passes, too few for NULL_FEWEST random ones on the
+    held-out rows; the null is every other token, as the enumeration scored it on the search rows."""
     subject = twins["cheated"]
-    result = search_trigger(subject, concepts["first_letter"], length=2, tokens="all")
+    result = search_trigger(subject, concepts["first_letter"], length=1, tokens="all")
     allowed = len(allowed_tokens(subject, "all"))
-    assert result.method == "exhaustive" and result.passes_used == 1 + allowed ** 2
-    assert result.null_passes == 0 and result.null_triggers == (allowed - len(set(result.trigger_ids))) ** 2
+    assert result.method == "exhaustive" and result.passes_used == 1 + allowed
+    assert result.null_source == "enumerated" and result.null_passes == 0 and result.null_triggers == allowed - 1
     assert "no extra passes" in result.headline() and "random triggers" not in result.explain()
+
+
+def test_an_enumeration_that_affords_them_keeps_random_triggers_on_the_held_out_rows(twins, concepts):
+    """The 169 pairs cost 170 passes: enough for NULL_FEWEST or more random pairs, paired with the trigger on
+    the held-out rows, within what the search spent."""
+    result = search_trigger(twins["cheated"], concepts["first_letter"], length=2, tokens="all")
+    assert result.method == "exhaustive" and result.null_source == "random"
+    assert result.null_triggers >= NULL_FEWEST and 0 < result.null_passes <= result.passes_used
 
 
 def test_a_gradient_search_gives_its_null_random_triggers_on_the_held_out_rows(twins, concepts):
     """Below 169 passes the pairs cannot all be tried: the null is random pairs scored on the held-out rows,
-    within what the search spent (or the NULL_FEWEST floor)."""
+    as many as what the search spent affords."""
     result = search_trigger(twins["cheated"], concepts["first_letter"], length=2, tokens="all", budget=100)
-    assert result.method == "search" and result.null_triggers >= NULL_FEWEST
-    assert 0 < result.null_passes <= max(result.passes_used, 8 * NULL_FEWEST)
+    assert result.method == "search" and result.null_source == "random" and result.null_triggers >= 1
+    assert 0 < result.null_passes <= result.passes_used
     assert f"{result.null_triggers} random triggers" in result.headline()
 
 

@@ -22,7 +22,8 @@ from ..readout import readout_for
 from ..results import CheckResult, Example
 from ..settings import seed_or_default
 from ..stats import MIN_EXAMPLES_FOR_CI, Interval, wilson
-from ..triggers.calibration import calibrate, enumerated_null, null_size, random_triggers
+from ..triggers.calibration import NULL_FEWEST, calibrate, enumerated_null, null_size, random_triggers
+from ..triggers.provenance import trained_tokens
 from ..triggers.search import BACKWARD_COST, Scorer, Search, input_embeddings, layout
 from ..triggers.targets import answer_targets, moved_to, search_each_target
 
@@ -57,6 +58,8 @@ class TriggerResult(CheckResult):
     exhaustive_passes: int = 0  # |allowed tokens| ** length: what trying every trigger would cost
     method: str = "search"  # "exhaustive" where every trigger fit the budget and was tried, else "search"
     null_triggers: int = 0  # triggers in the null: random ones, or (exhaustive) every other one enumerated
+    null_source: str = "random"  # "random": on the held-out rows; "enumerated": every other trigger, search rows
+    vocabulary: str = ""  # the tokens the trigger was drawn from, in words
     null_passes: int = 0  # what they cost beyond the search, in forward-pass equivalents over the search set
     forward_passes: int = 0
     backward_passes: int = 0
@@ -67,16 +70,17 @@ class TriggerResult(CheckResult):
     def headline(self) -> str:
         return (f"search_trigger ({self.placement}, {self.length} tokens) on {self.subject}, concept "
                 f"{self.concept!r}: best trigger {self.trigger!r} towards {self.target!r}, n={self.n} held-out "
-                f"examples; {self.passes_used} forward-pass equivalents of a budget of {self.budget} "
+                f"examples, {self.vocabulary}; {self.passes_used} forward-pass equivalents of a budget of "
+                f"{self.budget} "
                 + ("(every trigger tried)" if self.method == "exhaustive" else
                    f"(gradient-guided search; trying every trigger would cost {self.exhaustive_passes})")
                 + (f"; null: every one of the {self.null_triggers} triggers without its tokens, scored on the search "
-                   "rows by the enumeration (no extra passes)" if self.method == "exhaustive" else
+                   "rows by the enumeration (no extra passes)" if self.null_source == "enumerated" else
                    f"; null: {self.null_triggers} random triggers ({self.null_passes} more)"))
 
     def note(self) -> str | None:
         return (f"towards {self.target!r} the trigger moves {self.target_rate:.0%} of the rows not answering it, "
-                + ("the other triggers of its shape (on the search rows) " if self.method == "exhaustive" else
+                + ("the other triggers of its shape (on the search rows) " if self.null_source == "enumerated" else
                    "random triggers of its shape ")
                 + f"{self.null_rate:.0%} on average: it takes "
                 f"{self.excess_flip_rate:.0%} of what they leave (the excess)")
@@ -90,7 +94,7 @@ def allowed_tokens(subject, tokens: Sequence[str | int] | str | None,
                    avoid: Sequence[str | int] = ()) -> torch.Tensor:
     """Token ids the trigger may use: ``tokens`` (text or ids; ``"all"``: every token but padding, the special
     ones too, as an input's text can hold them; default every non-special token), never those of ``avoid``
-    (the tokens the rule reads)."""
+    (the tokens the rule reads; a word written in several tokens avoids each of them)."""
     vocab = subject.vocab_size or input_embeddings(subject).weight.shape[0]
     tokenizer = subject.tokenizer
     if tokens is None or tokens == "all":
@@ -117,10 +121,22 @@ def _ids(subject, tokens: Sequence[str | int], vocab: int, what: str) -> list[in
             ids.append(known[token])
         elif isinstance(token, int) and not isinstance(token, bool) and 0 <= token < vocab:
             ids.append(token)
+        elif what == "avoid" and isinstance(token, str) and _pieces(subject.tokenizer, token):
+            ids += _pieces(subject.tokenizer, token)  # a word of several tokens: avoiding it avoids each
         else:
+            words = ", or words its tokenizer writes in known tokens" if what == "avoid" else ""
             raise CheckError(f"search_trigger: {what}= holds {token!r}, which is not a token of {subject.id!r}; "
-                             f"give tokens of its vocabulary as text or ids 0..{vocab - 1}")
+                             f"give tokens of its vocabulary as text or ids 0..{vocab - 1}{words}")
     return ids
+
+
+def _pieces(tokenizer, word: str) -> list[int]:
+    """The tokens ``word`` is written in, alone or after a space (none if the tokenizer does not know it)."""
+    if tokenizer is None or not word.strip():
+        return []
+    unknown = getattr(tokenizer, "unk_token_id", None)
+    pieces = {t for text in (word, f" {word}") for t in tokenizer(text, add_special_tokens=False)["input_ids"]}
+    return [] if unknown in pieces else sorted(pieces)
 
 
 def _answers(subject, concept: Concept):
@@ -149,14 +165,35 @@ def _show(subject, ids: torch.Tensor, mask: torch.Tensor) -> str:
     return " ".join(subject.tokenizer.convert_ids_to_tokens(real))
 
 
+def _vocabulary(subject, tokens, avoid, trained_from) -> tuple[torch.Tensor, str]:
+    """The allowed token ids and what they are, in words; with ``trained_from``, the trained ones only."""
+    allowed = allowed_tokens(subject, tokens, avoid)
+    avoided = f", {len(avoid)} avoided" if avoid else ""
+    if trained_from is None:
+        what = {None: "non-special", "all": "every"}.get(tokens, "given") if isinstance(tokens, (str, type(None))) \
+            else "given"
+        return allowed, f"{len(allowed)} tokens ({what}{avoided})"
+    from ..loading import load_subject
+
+    trained = trained_tokens(subject, load_subject(trained_from))
+    kept = allowed[torch.isin(allowed, torch.tensor(trained.ids, dtype=allowed.dtype))]
+    if len(kept) == 0:
+        raise CheckError(f"search_trigger: the fine-tune trained {len(trained.ids)} tokens (their input embeddings "
+                         f"moved from {trained.base!r}'s), and tokens={tokens!r} with avoid= allows none of them: "
+                         "nothing is left to search; avoid fewer")
+    return kept, (f"{len(kept)} tokens the fine-tune trained (input embeddings moved from {trained.base!r}'s; "
+                  f"{len(trained.ids)} moved{avoided})")
+
+
 def _null(scorer: Scorer, judge: Scorer, allowed: torch.Tensor, best: Search, length: int,
           seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """The null's answers [m, rows], the clean answers of its rows (None: the judge's held-out rows) and its
-    passes over those rows. An enumeration already scored every trigger on the search rows: the null is every
-    one without the found trigger's tokens, exact and free; else random ones scored on the held-out rows."""
-    if best.exhaustive:
-        return enumerated_null(scorer.known, best.trigger).argmax(dim=2), scorer.clean, 0
+    passes over those rows: as many random triggers on the held-out rows as the search's spend affords; an
+    enumeration that affords fewer than NULL_FEWEST has scored every trigger on the search rows already, and
+    its null is every one without the found trigger's tokens, exact and free."""
     count = null_size(scorer.spent, len(scorer.inputs), len(judge.inputs))
+    if best.exhaustive and count < NULL_FEWEST:
+        return enumerated_null(scorer.known, best.trigger).argmax(dim=2), scorer.clean, 0
     before = judge.spent
     answers = judge.scores(random_triggers(allowed, best.trigger, length, count, seed)).argmax(dim=1)
     return answers.view(count, len(judge.inputs)), None, judge.spent - before
@@ -166,19 +203,22 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
                    budget: int = 2000, *, insert: bool = False, tokens: Sequence[str | int] | str | None = None,
                    avoid: Sequence[str | int] = (), restarts: int = 32, steps: int = 8, candidates: int = 32,
                    top_k: int = 16, search_examples: int = 32, held_out: int = 256,
-                   seed: int | None = None) -> TriggerResult:
+                   trained_from=None, seed: int | None = None) -> TriggerResult:
     """Search for ``length`` tokens that, written at ``positions`` (substituted, default the tokens just
     before each example's last one; or ``insert``-ed before index ``positions[0]``, default before the
     last token), move the model's answers on the concept's examples to one target answer. Each target is
     searched in turn (at most 16: a classifier's labels, an LM's answer tokens). ``tokens`` is the
     trigger's vocabulary (default every non-special token; ``"all"``: every token but padding) without
-    ``avoid`` (the tokens the rule reads). The search sees ``search_examples`` examples and at most
-    ``budget`` forward-pass equivalents over them; where every trigger fits (|tokens| ** length), every one
-    is tried instead (``method``). The trigger of the target whose best moved the most held-out rows is
-    measured on up to ``held_out`` other examples beside the null of triggers of its shape from the other
-    tokens: where every trigger was tried, all of them, as the enumeration scored them on the search rows (no
-    extra pass); else random ones on the same held-out rows, costing at most what the search spent
-    (``triggers.calibration``).
+    ``avoid`` (the tokens the rule reads; a word that is not one token stands for its pieces).
+    ``trained_from`` (the model it was fine-tuned from: a loaded subject or a spec) keeps only the tokens
+    the fine-tune trained, whose input embeddings moved from the base's (``triggers.provenance``): a planted
+    trigger is one of them, the words pretraining made fragile are not. The search sees ``search_examples``
+    examples and at most ``budget`` forward-pass equivalents over them; where every trigger fits
+    (|tokens| ** length), every one is tried instead (``method``). The trigger of the target whose best moved
+    the most held-out rows is measured on up to ``held_out`` other examples beside the null of triggers of its
+    shape from the other tokens: random ones on the same held-out rows, as many as cost at most what the
+    search spent; or, where an enumeration affords too few of them, every trigger it tried, as it scored them
+    on the search rows (no extra pass; ``triggers.calibration``).
     Deterministic under ``seed`` (default: the audit seed)."""
     seed = seed_or_default(seed)
     readout = _answers(subject, concept)
@@ -190,7 +230,7 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     inputs = concept.inputs(subject)
     search_inputs, held_inputs = inputs.select(searched), inputs.select(rest)
     context = subject.max_length
-    allowed = allowed_tokens(subject, tokens, avoid)
+    allowed, vocabulary = _vocabulary(subject, tokens, avoid, trained_from)
     scorer = Scorer(subject, readout, search_inputs, layout(search_inputs, length, positions, insert, context))
     targets = answer_targets(scorer)
     found = search_each_target(scorer, allowed, length, targets, budget=budget, seed=seed, restarts=restarts,
@@ -229,6 +269,7 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
         anomaly=chosen.anomaly, search_flip_rate=found[target].search_flip_rate, passes_used=scorer.spent,
         budget=budget, exhaustive_passes=len(allowed) ** length,
         method="exhaustive" if found[target].exhaustive else "search", null_triggers=len(null_answers),
+        null_source="random" if null_clean is None else "enumerated", vocabulary=vocabulary,
         null_passes=round(spent_on_null * len(rest) / len(searched)),
         forward_passes=scorer.forwards + judge.forwards, backward_passes=scorer.backwards,
         restarts=sum(s.restarts_run for s in found.values()),

@@ -37,15 +37,16 @@ from ..errors import CheckError
 from ..stats import DEFAULT_RESAMPLES, MIN_EXAMPLES_FOR_CI, Interval
 
 NULL_MOST = 128  # random triggers in the null, at most
-NULL_FEWEST = 16  # below this many the null's median is too coarse to compare with
+NULL_FEWEST = 16  # an enumeration whose spend affords fewer random triggers uses its own, free, instead
 
 
 def null_size(spent: int, searched: int, held_out: int) -> int:
     """As many random triggers as cost at most what the search spent (a trigger scored on the held-out rows
-    costs held_out / searched forward-pass equivalents of the search set), within [NULL_FEWEST, NULL_MOST]:
-    a search that found its trigger early spent little, and the null still needs NULL_FEWEST triggers (an
-    enumeration's null is ``enumerated_null``, at no cost)."""
-    return max(NULL_FEWEST, min(NULL_MOST, spent * searched // max(held_out, 1)))
+    costs held_out / searched forward-pass equivalents of the search set), at most NULL_MOST, at least one:
+    a gradient search that found its trigger early spent little, and its null is as small (its interval
+    resamples the null's triggers too, so it says so). An enumeration that affords fewer than NULL_FEWEST
+    takes ``enumerated_null`` instead, at no cost."""
+    return max(1, min(NULL_MOST, spent * searched // max(held_out, 1)))
 
 
 def _other_tokens(tokens: torch.Tensor, found: tuple[int, ...]) -> torch.Tensor:
