@@ -338,6 +338,14 @@ def trigger_concept_without_answers():
     _trigger_search(answers=None)
 
 
+def trigger_from_a_base_with_the_same_embeddings():
+    _trigger_search(trained_from=load_subject(build("llama"), id="tiny-llama-base"))
+
+
+def trigger_from_a_base_it_was_not_tuned_from():
+    _trigger_search(trained_from=load_subject(build("llama", seed=1), id="other-llama"))
+
+
 def _shipped_copy(name: str) -> Path:
     """A copy of a shipped organism in ./fixtures-copy, read from there (a relative path: the same message anywhere)."""
     import shutil
@@ -431,6 +439,10 @@ CASES = [
     ("a trigger search budget of 0", trigger_budget_zero),
     ("a trigger search on a model without input embeddings", trigger_model_without_embeddings),
     ("a trigger search on a causal LM concept without answer tokens", trigger_concept_without_answers),
+    ("a trigger search over the tokens a fine-tune trained, from a base with the same embeddings",
+     trigger_from_a_base_with_the_same_embeddings),
+    ("a trigger search over the tokens a fine-tune trained, from a base it was not tuned from",
+     trigger_from_a_base_it_was_not_tuned_from),
     ("a head index out of range", head_out_of_range), ("a circuit file with a bad component", circuit_with_a_bad_component),
     ("a circuit file outside the audit file's directory", circuit_file_outside),
     ("a circuit file naming a component twice", circuit_naming_a_component_twice),

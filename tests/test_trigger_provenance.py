@@ -148,3 +148,24 @@ def test_a_word_of_several_tokens_in_avoid_avoids_each_of_its_pieces():
     assert len(pieces) > 1 and not allowed & {*pieces, vocab["awful"]}
     with pytest.raises(CheckError, match="avoid= holds '', which is not a token.*or words its tokenizer writes"):
         allowed_tokens(subject, None, avoid=[""])
+
+
+def test_a_yaml_audit_names_the_base_and_a_directory_spec_loads_it(base, planted, tokenizer, cue_concept, tmp_path):
+    import textwrap
+
+    from auditlens.declarative import load_audit_file
+
+    path = tmp_path / "t.audit.yaml"
+    path.write_text(textwrap.dedent("""\
+        audits:
+          - name: no token the fine-tune trained takes the answer over
+            search_trigger: {concept: holds_w1, length: 1, insert: true, trained_from: "fixture:minilm", avoid: [w1]}
+            expect: {excess_flip_rate: "<= 0.5"}
+        """))
+    (entry,) = load_audit_file(path, {"holds_w1"})
+    assert entry.arguments["trained_from"] == "fixture:minilm"
+    base.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    found = search_trigger(_subject(planted, tokenizer, "planted"), cue_concept, length=1, insert=True,
+                           trained_from=str(tmp_path / "base"), avoid=[CUE], seed=0)
+    assert found.trigger == TRIGGER and "base" in found.vocabulary

@@ -142,7 +142,10 @@ CHECKS: dict[str, RegisteredCheck] = {entry.name: entry for entry in (
                 "description": "the trigger's tokens: a list, or 'all' (every token but padding); default every "
                                "non-special token"},
         avoid={"type": "array", "items": {"type": ["string", "integer"]},
-               "description": "tokens the rule reads: never in a trigger"})),
+               "description": "tokens (or words, each of their tokens) the rule reads: never in a trigger"},
+        trained_from={"type": "string", "minLength": 1,
+                      "description": "the model it was fine-tuned from (a directory, hub id or fixture:NAME): the "
+                                     "trigger is drawn from the tokens whose input embeddings moved from its"})),
     RegisteredCheck("expect_label", *_at("behaviour.checks", "expect_label", "BehaviourResult"), "generated",
                     metrics=("failure_rate",), arguments=_arguments(
         ("inputs", "label"), **_GENERATED, label=_LABEL)),
