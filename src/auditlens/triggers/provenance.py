@@ -24,6 +24,7 @@ from ..errors import CheckError
 from .search import input_embeddings
 
 RELATIVE_TOLERANCE = 16  # machine epsilons of the coarser dtype, of a row's norm: rounding, not training
+ROWS_PER_CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -50,18 +51,22 @@ def trained_tokens(subject, base) -> TrainedTokens:
                          "fine-tuned from")
     shared = theirs.shape[0]
     coarse = mine.dtype if torch.finfo(mine.dtype).eps >= torch.finfo(theirs.dtype).eps else theirs.dtype
-    a = mine[:shared].to(coarse).double().cpu()
-    b = theirs.to(coarse).double().cpu()
-    scale = (a * b).sum(dim=1) / (b * b).sum(dim=1).clamp(min=1e-30)
-    residual = (a - scale[:, None] * b).norm(dim=1)
-    moved = residual > RELATIVE_TOLERANCE * torch.finfo(coarse).eps * a.norm(dim=1).clamp(min=1e-30)
+    moved, nonzero = [], []
+    for start in range(0, shared, ROWS_PER_CHUNK):  # in chunks: a large vocabulary in float64 is gigabytes
+        a = mine[start:min(start + ROWS_PER_CHUNK, shared)].to(coarse).double().cpu()
+        b = theirs[start:start + ROWS_PER_CHUNK].to(coarse).double().cpu()
+        scale = (a * b).sum(dim=1) / (b * b).sum(dim=1).clamp(min=1e-30)
+        residual = (a - scale[:, None] * b).norm(dim=1)
+        moved.append(residual > RELATIVE_TOLERANCE * torch.finfo(coarse).eps * a.norm(dim=1).clamp(min=1e-30))
+        nonzero.append(b.norm(dim=1) > 0)
+    moved, nonzero = torch.cat(moved), torch.cat(nonzero)
     ids = moved.nonzero().flatten().tolist() + list(range(shared, mine.shape[0]))
     if not ids:
         raise CheckError(f"search_trigger: the input embeddings of {subject.id!r} equal those of trained_from="
                          f"{base.id!r} on all {shared} tokens (up to a rescaling): the fine-tune did not train them "
                          "(frozen, or adapters only), or it started elsewhere; they cannot say which tokens it saw. "
                          "Search the whole vocabulary instead (tokens='all') with the rule's tokens in avoid=")
-    if int(moved.sum()) == int((b.norm(dim=1) > 0).sum()):  # a padding row of zeros may stay as it was
+    if int(moved.sum()) == int(nonzero.sum()):  # a padding row of zeros may stay as it was
         raise CheckError(f"search_trigger: every one of the {shared} input-embedding rows of {subject.id!r} differs "
                          f"from trained_from={base.id!r}'s, so the rows cannot say which tokens the fine-tune "
                          "saw: it is not the model it was fine-tuned from, the embeddings were re-initialised, "
