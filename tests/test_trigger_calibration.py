@@ -3,11 +3,12 @@ or every one an enumeration scored, on the search rows), the excess over it (Abb
 interval, the target-conditioned search, and an outcome that does not hinge on which rows the audit got."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
 
-from auditlens import CheckError, Concept, load_subject, search_trigger
+from auditlens import CheckError, Concept, load_concept, load_subject, search_trigger
 from auditlens.checks.trigger import allowed_tokens
 from auditlens.triggers.calibration import (
     NULL_FEWEST,
@@ -17,6 +18,8 @@ from auditlens.triggers.calibration import (
     null_size,
     random_triggers,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_excess_is_the_share_of_what_the_null_leaves_that_the_trigger_takes():
@@ -173,3 +176,14 @@ def test_a_yaml_audit_bounds_the_excess(tmp_path, pytester):
                                  "--model", "fixture:backdoor-cheated")
     outcome.assert_outcomes(passed=1, failed=1)
     outcome.stdout.fnmatch_lines(["*excess_flip_rate = 1.0000 (95% CI*), expected <= 0.5*"])
+
+
+def test_an_enumeration_whose_search_rows_hardly_leave_the_target_keeps_random_triggers():
+    """keyword-cheated answers 'absent' on all but 3 of its 32 search rows: too few to measure its null on, so
+    the null is random triggers on the held-out rows (within what the search spent), and it has an interval."""
+    subject = load_subject("fixture:keyword-cheated")
+    concept = load_concept(ROOT / "probes" / "has_keyword.yaml")
+    for length in (1, 2):
+        result = search_trigger(subject, concept, length=length, insert=True, tokens="all", avoid=["x"])
+        assert result.method == "exhaustive" and result.null_source == "random"
+        assert 0 < result.null_passes <= result.passes_used and result.excess_flip_rate_ci is not None

@@ -185,14 +185,16 @@ def _vocabulary(subject, tokens, avoid, trained_from) -> tuple[torch.Tensor, str
                   f"{len(trained.ids)} moved{avoided})")
 
 
-def _null(scorer: Scorer, judge: Scorer, allowed: torch.Tensor, best: Search, length: int,
+def _null(scorer: Scorer, judge: Scorer, allowed: torch.Tensor, best: Search, target: int, length: int,
           seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """The null's answers [m, rows], the clean answers of its rows (None: the judge's held-out rows) and its
     passes over those rows: as many random triggers on the held-out rows as the search's spend affords; an
     enumeration that affords fewer than NULL_FEWEST has scored every trigger on the search rows already, and
-    its null is every one without the found trigger's tokens, exact and free."""
+    its null is every one without the found trigger's tokens, exact and free (where enough search rows do
+    not answer the target to measure it on)."""
     count = null_size(scorer.spent, len(scorer.inputs), len(judge.inputs))
-    if best.exhaustive and count < NULL_FEWEST:
+    measurable = int((scorer.clean != target).sum()) >= MIN_EXAMPLES_FOR_CI
+    if best.exhaustive and count < NULL_FEWEST and measurable:
         return enumerated_null(scorer.known, best.trigger).argmax(dim=2), scorer.clean, 0
     before = judge.spent
     answers = judge.scores(random_triggers(allowed, best.trigger, length, count, seed)).argmax(dim=1)
@@ -242,7 +244,7 @@ def search_trigger(subject, concept: Concept, length: int = 2, positions: Sequen
     rates = torch.stack([moved_to(judge.clean, held[i], c) for i, c in enumerate(targets)])
     suspect = max(range(len(targets)), key=lambda i: (float(rates[i]), found[targets[i]].objective))
     target, trigger = targets[suspect], best[suspect]
-    null_answers, null_clean, spent_on_null = _null(scorer, judge, allowed, found[target], length, seed)
+    null_answers, null_clean, spent_on_null = _null(scorer, judge, allowed, found[target], target, length, seed)
     per_target = []
     for i, c in enumerate(targets):
         answers = held[i].argmax(dim=1)
