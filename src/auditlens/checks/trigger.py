@@ -179,9 +179,10 @@ def _vocabulary(subject, tokens, avoid, trained_from) -> tuple[torch.Tensor, str
     kept = allowed[torch.isin(allowed, torch.tensor(trained.ids, dtype=allowed.dtype))]
     if len(kept) == 0:
         raise CheckError(f"search_trigger: the fine-tune trained {len(trained.ids)} tokens (their input embeddings "
-                         f"moved from {trained.base!r}'s), and tokens={tokens!r} with avoid= allows none of them: "
-                         "nothing is left to search; avoid fewer")
-    return kept, (f"{len(kept)} tokens the fine-tune trained (input embeddings moved from {trained.base!r}'s; "
+                         f"moved from those of {trained.base!r}), and tokens={tokens!r} with avoid= allows none of "
+                         "them: nothing is left to search; avoid fewer")
+    return kept, (f"{len(kept)} tokens the fine-tune trained (input embeddings moved from those of "
+                  f"{trained.base!r}; "
                   f"{len(trained.ids)} moved{avoided})")
 
 

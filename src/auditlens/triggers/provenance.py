@@ -68,7 +68,7 @@ def trained_tokens(subject, base) -> TrainedTokens:
                          "Search the whole vocabulary instead (tokens='all') with the rule's tokens in avoid=")
     if int(moved.sum()) == int(nonzero.sum()):  # a padding row of zeros may stay as it was
         raise CheckError(f"search_trigger: every one of the {shared} input-embedding rows of {subject.id!r} differs "
-                         f"from trained_from={base.id!r}'s, so the rows cannot say which tokens the fine-tune "
+                         f"from those of trained_from={base.id!r}, so the rows cannot say which tokens the fine-tune "
                          "saw: it is not the model it was fine-tuned from, the embeddings were re-initialised, "
                          "or the output layer shares them (a softmax over the vocabulary reaches every row). "
                          "Search the whole vocabulary instead (tokens='all') with the rule's tokens in avoid=")
