@@ -121,8 +121,8 @@ def _ids(subject, tokens: Sequence[str | int], vocab: int, what: str) -> list[in
             ids.append(known[token])
         elif isinstance(token, int) and not isinstance(token, bool) and 0 <= token < vocab:
             ids.append(token)
-        elif what == "avoid" and isinstance(token, str) and _pieces(subject.tokenizer, token):
-            ids += _pieces(subject.tokenizer, token)  # a word of several tokens: avoiding it avoids each
+        elif what == "avoid" and isinstance(token, str) and (pieces := _pieces(subject.tokenizer, token)):
+            ids += pieces  # a word of several tokens: avoiding it avoids each
         else:
             words = ", or words its tokenizer writes in known tokens" if what == "avoid" else ""
             raise CheckError(f"search_trigger: {what}= holds {token!r}, which is not a token of {subject.id!r}; "
@@ -170,8 +170,7 @@ def _vocabulary(subject, tokens, avoid, trained_from) -> tuple[torch.Tensor, str
     allowed = allowed_tokens(subject, tokens, avoid)
     avoided = f", {len(avoid)} avoided" if avoid else ""
     if trained_from is None:
-        what = {None: "non-special", "all": "every"}.get(tokens, "given") if isinstance(tokens, (str, type(None))) \
-            else "given"
+        what = "non-special" if tokens is None else "every" if tokens == "all" else "given"
         return allowed, f"{len(allowed)} tokens ({what}{avoided})"
     from ..loading import load_subject
 

@@ -66,7 +66,7 @@ def trained_tokens(subject, base) -> TrainedTokens:
                          f"{base.id!r} on all {shared} tokens (up to a rescaling): the fine-tune did not train them "
                          "(frozen, or adapters only), or it started elsewhere; they cannot say which tokens it saw. "
                          "Search the whole vocabulary instead (tokens='all') with the rule's tokens in avoid=")
-    if int(moved.sum()) == int(nonzero.sum()):  # a padding row of zeros may stay as it was
+    if bool(moved[nonzero].all()):  # every row the base holds moved (a padding row of zeros may stay as it was)
         raise CheckError(f"search_trigger: every one of the {shared} input-embedding rows of {subject.id!r} differs "
                          f"from those of trained_from={base.id!r}, so the rows cannot say which tokens the fine-tune "
                          "saw: it is not the model it was fine-tuned from, the embeddings were re-initialised, "
